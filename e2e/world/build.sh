@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Builds the control plane of the local world from Go modules, into a per-version cache outside the
+# repo. A warm cache builds nothing. Usage: build.sh
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/versions.sh"
+export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
+log() { printf '[build] %s\n' "$*" >&2; }
+
+build_kubernetes() {
+  local out="$KUBE_BIN" need=0
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do [ -x "$out/$b" ] || need=1; done
+  [ "$need" = 1 ] || { log "kubernetes $KUBE_VERSION cached in $out"; return; }
+  local src="$WORLD_CACHE/src/kubernetes-$KUBE_VERSION"
+  mkdir -p "$src" "$out"
+  # The wrapper module: require k8s.io/kubernetes and replace each staging module (which upstream
+  # points at ./staging/src/...) with its published v0.Y.Z tag.
+  local upstream_mod minor staging_tag
+  upstream_mod=$(cd "$src" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
+  staging_tag="v0.$minor.$(echo "$KUBE_VERSION" | cut -d. -f3)"
+  {
+    echo "module sluice.dev/world/kubernetes"
+    echo
+    grep -m1 '^go ' "$upstream_mod"
+    echo
+    echo "require k8s.io/kubernetes $KUBE_VERSION"
+    echo
+    echo "replace ("
+    grep -E '=> \./staging/' "$upstream_mod" | awk -v t="$staging_tag" '{print "\t" $1 " => " $1 " " t}'
+    echo ")"
+  } > "$src/go.mod"
+  cat > "$src/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true; cd "$src" && go mod download)
+  local pkg=k8s.io/component-base/version
+  local ld="-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -x "$out/$b" ] && continue
+    log "building $b $KUBE_VERSION"
+    (cd "$src" && go build -tags tools -ldflags "$ld" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b" && mv "$out/$b.tmp" "$out/$b")
+  done
+}
+
+build_etcd() {
+  [ -x "$ETCD_BIN/etcd" ] && { log "etcd $ETCD_VERSION cached"; return; }
+  local src="$WORLD_CACHE/src/etcd-$ETCD_VERSION"
+  mkdir -p "$src" "$ETCD_BIN"
+  cat > "$src/main.go" <<'GO'
+// A thin wrapper over etcdmain, so etcd builds from Go modules alone.
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$src" && { [ -f go.mod ] || go mod init sluice.dev/world/etcd >/dev/null 2>&1; } \
+    && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 && go mod tidy >/dev/null 2>&1)
+  log "building etcd $ETCD_VERSION"
+  (cd "$src" && go build -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" -o "$ETCD_BIN/etcd.tmp" . && mv "$ETCD_BIN/etcd.tmp" "$ETCD_BIN/etcd")
+}
+
+build_kwok() {
+  [ -x "$KWOK_BIN/kwok" ] && { log "kwok $KWOK_VERSION cached"; return; }
+  mkdir -p "$KWOK_BIN"
+  log "building kwok $KWOK_VERSION"
+  GOBIN="$KWOK_BIN" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+}
+
+build_etcd
+build_kwok
+build_kubernetes
+log "done"

@@ -1,0 +1,8 @@
+# Pinned versions of the local world. Sourced by the e2e/world scripts.
+KUBE_VERSION=v1.36.3
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+WORLD_CACHE="${SLUICE_WORLD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice/world}"
+KUBE_BIN="$WORLD_CACHE/kubernetes-$KUBE_VERSION"
+ETCD_BIN="$WORLD_CACHE/etcd-$ETCD_VERSION"
+KWOK_BIN="$WORLD_CACHE/kwok-$KWOK_VERSION"
