@@ -9,7 +9,7 @@ log() { printf '[build] %s\n' "$*" >&2; }
 
 build_kubernetes() {
   local out="$KUBE_BIN" need=0
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do [ -x "$out/$b" ] || need=1; done
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do [ -x "$out/$b" ] || need=1; done
   [ "$need" = 1 ] || { log "kubernetes $KUBE_VERSION cached in $out"; return; }
   local src="$WORLD_CACHE/src/kubernetes-$KUBE_VERSION"
   mkdir -p "$src" "$out"
@@ -39,6 +39,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true; cd "$src" && go mod download)
@@ -46,7 +47,7 @@ GO
   local ld="-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     [ -x "$out/$b" ] && continue
     log "building $b $KUBE_VERSION"
     (cd "$src" && go build -tags tools -ldflags "$ld" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b" && mv "$out/$b.tmp" "$out/$b")
