@@ -1,0 +1,117 @@
+//! The `config-updater` command line.
+
+use clap::{Args, Parser, Subcommand};
+use sluice_shared::kubeconfig::KubeconfigArgs;
+use sluice_shared::serve::ServeArgs;
+use sluice_shared::telemetry::{self, LogArgs, TelemetryError};
+
+use crate::daemon;
+
+pub const NAME: &str = env!("CARGO_PKG_NAME");
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Bumps image tags in the Sluice config repository when registries publish
+/// new ones.
+#[derive(Parser, Debug)]
+#[command(
+    name = NAME,
+    version,
+    propagate_version = true,
+    long_about = "\
+Bumps image tags in the Sluice config repository when registries publish new \
+ones.
+
+config-updater runs inside the cluster. It watches the container registries \
+of the images named in the config git repository and, when a newer tag is \
+published, commits the new tag to the repository; deploy-synchronizer then \
+applies the change to the cluster.
+
+It reaches the cluster like kubectl does: --kubeconfig or KUBECONFIG, else \
+~/.kube/config, else the pod's service account."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
+
+    #[command(flatten)]
+    kube: KubeconfigArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the updater daemon until SIGTERM or ctrl-c
+    #[command(long_about = "\
+Run the updater daemon until SIGTERM or ctrl-c.
+
+Connects to the cluster, checks the API server answers, and serves \
+Prometheus metrics on /metrics, liveness on /healthz and readiness on /readyz. \
+On SIGTERM or ctrl-c it stops accepting requests, finishes those in flight \
+and exits 0.")]
+    Run(RunArgs),
+
+    /// Check registries for newer image tags (not implemented yet)
+    Scan(ScanArgs),
+
+    /// Print the version and exit
+    Version,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs<8081>,
+}
+
+#[derive(Args, Debug)]
+struct ScanArgs {
+    /// Scan once and exit instead of scanning on a schedule
+    #[arg(long)]
+    once: bool,
+
+    /// Report the tag bumps that would be committed, without committing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// A command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    #[error(transparent)]
+    Daemon(#[from] daemon::Error),
+    #[error("`{NAME} {0}` is not implemented yet")]
+    NotImplemented(&'static str),
+}
+
+impl Cli {
+    pub async fn execute(self) -> Result<(), Error> {
+        telemetry::init(&self.log)?;
+        match self.command {
+            Command::Run(args) => Ok(daemon::run(&self.kube, &args).await?),
+            Command::Scan(ScanArgs { once, dry_run }) => {
+                tracing::debug!(once, dry_run, "scan requested");
+                Err(Error::NotImplemented("scan"))
+            }
+            Command::Version => {
+                println!("{NAME} {VERSION}");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
