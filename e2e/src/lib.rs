@@ -1,0 +1,53 @@
+//! End-to-end tests of Sluice against the real local world that `e2e/env up` starts: a
+//! kube-apiserver with kwok nodes, two OCI registries that send notifications, and git servers
+//! over HTTP, HTTPS and SSH.
+//!
+//! This crate holds what every test needs: [`World`] (the world's environment, loaded from the
+//! process environment or from `$SLUICE_WORLD_DIR/env.sh`), a kube client and a namespace of its
+//! own for each test ([`TestNamespace`]), unique names ([`unique_name`]), polling with a deadline
+//! ([`wait_until`]) and the world's helper commands ([`World::push_image`], [`World::git_seed`]).
+//! The tests themselves are in `tests/`, one user story per file.
+
+pub mod env_file;
+pub mod known_hosts;
+
+mod command;
+mod kube_support;
+mod wait;
+mod world;
+
+pub use command::PushedImage;
+pub use kube_support::{E2E_LABEL, TestNamespace, apply_yaml};
+pub use wait::wait_until;
+pub use world::{NOT_UP, WORLD_BIN, World};
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The field manager Sluice applies with.
+pub const FIELD_MANAGER: &str = "sluice";
+
+/// A DNS-1123 name, unique across the tests of every test binary of one run:
+/// `<prefix>-<pid><time><counter>`, lowercase, at most 63 characters.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(7))
+        .unwrap_or(0);
+    let suffix = format!("{:04x}{:06x}{n:x}", std::process::id() & 0xffff, nanos & 0xff_ffff);
+    let prefix: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(63 - 1 - suffix.len())
+        .collect();
+    let prefix = prefix.trim_matches('-');
+    if prefix.is_empty() { format!("t{suffix}") } else { format!("{prefix}-{suffix}") }
+}
+
+/// Makes rustls' process-wide crypto provider explicit. The dependency graph enables both ring
+/// (kube) and aws-lc-rs (reqwest, under oci-client), and rustls then refuses to pick one.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

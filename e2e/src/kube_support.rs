@@ -1,0 +1,118 @@
+//! A kube client for the world, and one namespace per test.
+
+use std::fmt::Debug;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{FIELD_MANAGER, World};
+
+/// The label every namespace of the e2e tests carries, so leftovers are easy to find.
+pub const E2E_LABEL: &str = "sluice.dev/e2e";
+
+impl World {
+    /// A kube client for the world's kube-apiserver, from its admin kubeconfig.
+    pub async fn kube_client(&self) -> Client {
+        let path = self.kubeconfig();
+        let kubeconfig = Kubeconfig::read_from(&path)
+            .unwrap_or_else(|e| panic!("reading the world's kubeconfig {}: {e}", path.display()));
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("loading the world's kubeconfig {}: {e}", path.display()));
+        Client::try_from(config).unwrap_or_else(|e| panic!("a kube client for the world: {e}"))
+    }
+}
+
+/// A namespace of one test's own, deleted when dropped (also when the test fails).
+pub struct TestNamespace {
+    name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    /// Creates a namespace named `<prefix>-<unique suffix>`.
+    pub async fn create(client: &Client, prefix: &str) -> TestNamespace {
+        let name = crate::unique_name(prefix);
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "labels": { E2E_LABEL: "true" } }
+        }))
+        .expect("a namespace");
+        let api: Api<Namespace> = Api::all(client.clone());
+        api.create(&PostParams::default(), &ns).await.unwrap_or_else(|e| {
+            panic!("creating namespace {name} (is the world's kube-apiserver up? `e2e/env status`): {e}")
+        });
+        TestNamespace { name, client: client.clone() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The API of a namespaced kind in this namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// Server-side applies a YAML manifest of kind `K` into this namespace as Sluice does (field
+    /// manager `sluice`, forced), and returns what the apiserver made of it.
+    pub async fn apply<K>(&self, yaml: &str) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + Debug
+            + Serialize
+            + DeserializeOwned,
+        <K as Resource>::DynamicType: Default,
+    {
+        apply_yaml(&self.api::<K>(), yaml).await
+    }
+}
+
+/// Server-side applies a YAML manifest of kind `K` through `api`, with field manager `sluice`,
+/// forced; panics with the apiserver's answer when it is refused.
+pub async fn apply_yaml<K>(api: &Api<K>, yaml: &str) -> K
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    <K as Resource>::DynamicType: Default,
+{
+    let object: K = serde_saphyr::from_str(yaml)
+        .unwrap_or_else(|e| panic!("the fixture is not a valid {}: {e}\n{yaml}", K::kind(&Default::default())));
+    let name = object.meta().name.clone().expect("the fixture has a metadata.name");
+    // The apply body must name its kind: typed k8s-openapi objects serialize without it.
+    let mut body = serde_json::to_value(&object).expect("serializable");
+    body["apiVersion"] = K::api_version(&Default::default()).into();
+    body["kind"] = K::kind(&Default::default()).into();
+    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+        .await
+        .unwrap_or_else(|e| panic!("server-side apply of {name}: {e}"))
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Drop cannot await, and the test's runtime may be going down: delete from a thread of
+        // our own with a fresh client, and don't wait for the namespace to finish terminating.
+        let name = std::mem::take(&mut self.name);
+        let deleted = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let world = World::load().ok()?;
+                let api: Api<Namespace> = Api::all(world.kube_client().await);
+                api.delete(&name, &DeleteParams::background()).await.ok()
+            })
+        })
+        .join();
+        let _ = deleted;
+    }
+}
