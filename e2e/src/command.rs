@@ -9,7 +9,10 @@ impl World {
     /// the exit status and both outputs when it fails.
     pub async fn run(&self, program: &str, args: &[&str]) -> String {
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).envs(self.vars()).stdin(std::process::Stdio::null()).kill_on_drop(true);
+        cmd.args(args)
+            .envs(self.vars())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
         let line = format!("{program} {}", args.join(" "));
         let out = cmd
             .output()
@@ -45,7 +48,10 @@ impl World {
     /// content of `dir` when given; returns the seed commit's id then.
     pub async fn git_seed(&self, name: &str, dir: Option<&Path>) -> Option<String> {
         let out = match dir {
-            Some(d) => self.run("git-seed", &[name, &d.display().to_string()]).await,
+            Some(d) => {
+                self.run("git-seed", &[name, &d.display().to_string()])
+                    .await
+            }
             None => self.run("git-seed", &[name]).await,
         };
         out.split_whitespace().last().map(str::to_string)

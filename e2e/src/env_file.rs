@@ -14,8 +14,12 @@ pub fn parse(text: &str) -> BTreeMap<String, String> {
     let mut vars = BTreeMap::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some(rest) = line.strip_prefix("export ") else { continue };
-        let Some((name, raw)) = rest.trim_start().split_once('=') else { continue };
+        let Some(rest) = line.strip_prefix("export ") else {
+            continue;
+        };
+        let Some((name, raw)) = rest.trim_start().split_once('=') else {
+            continue;
+        };
         if name.is_empty() || !name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) {
             continue;
         }
@@ -100,7 +104,11 @@ fn expand(
         Some((n, d)) => (n.to_string(), Some(d.to_string())),
         None => (name, None),
     };
-    match vars.get(&name).cloned().or_else(|| std::env::var(&name).ok()) {
+    match vars
+        .get(&name)
+        .cloned()
+        .or_else(|| std::env::var(&name).ok())
+    {
         Some(v) if !v.is_empty() => out.push_str(&v),
         _ => out.push_str(default.as_deref().unwrap_or("")),
     }
@@ -126,7 +134,10 @@ not an export
         assert_eq!(vars["KUBECONFIG"], "/tmp/sluice-world/kubeconfig");
         assert_eq!(vars["SLUICE_CRASH_PATTERN"], r".*:([0-9]+\.)*13$");
         assert_eq!(vars["SLUICE_REGISTRY"], "127.0.0.1:15000");
-        assert_eq!(vars["SLUICE_GIT_SSH_URL"], "ssh://git@127.0.0.1:12222/tmp/sluice-world/git");
+        assert_eq!(
+            vars["SLUICE_GIT_SSH_URL"],
+            "ssh://git@127.0.0.1:12222/tmp/sluice-world/git"
+        );
         let path = std::env::var("PATH").unwrap_or_default();
         assert_eq!(vars["PATH"], format!("/work/e2e/world/bin:{path}"));
         assert_eq!(vars.len(), 6);

@@ -31,7 +31,11 @@ pub struct KnownHosts {
 
 /// The name a host goes by in known_hosts: `host` on port 22, else `[host]:port`.
 pub fn host_pattern(host: &str, port: u16) -> String {
-    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
 }
 
 /// `SHA256:<base64>`, the fingerprint `ssh-keygen -l` prints for a key blob.
@@ -40,13 +44,19 @@ pub fn fingerprint(key: &[u8]) -> String {
 }
 
 fn fingerprint_of_hash(hash: &[u8; 32]) -> String {
-    format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash))
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(hash)
+    )
 }
 
 impl KnownHosts {
     pub fn load(path: &Path) -> std::io::Result<KnownHosts> {
         let text = std::fs::read_to_string(path)?;
-        Ok(KnownHosts { source: Some(path.to_path_buf()), ..KnownHosts::parse(&text) })
+        Ok(KnownHosts {
+            source: Some(path.to_path_buf()),
+            ..KnownHosts::parse(&text)
+        })
     }
 
     pub fn parse(text: &str) -> KnownHosts {
@@ -66,7 +76,8 @@ impl KnownHosts {
                 Some(m) if m.starts_with('@') => continue,
                 _ => {}
             }
-            let (Some(hosts), Some(key_type), Some(key)) = (fields.next(), fields.next(), fields.next())
+            let (Some(hosts), Some(key_type), Some(key)) =
+                (fields.next(), fields.next(), fields.next())
             else {
                 continue;
             };
@@ -78,18 +89,29 @@ impl KnownHosts {
                 revoked,
             });
         }
-        KnownHosts { source: None, entries }
+        KnownHosts {
+            source: None,
+            entries,
+        }
     }
 
     /// The entries that name `host` on `port`.
     pub fn entries_for(&self, host: &str, port: u16) -> Vec<&Entry> {
         let name = host_pattern(host, port);
-        self.entries.iter().filter(|e| entry_matches(e, &name)).collect()
+        self.entries
+            .iter()
+            .filter(|e| entry_matches(e, &name))
+            .collect()
     }
 
     /// Whether the host key libgit2 was offered for `host:port` is the one recorded. `Err` tells
     /// why not, in words fit for the error of a failed fetch.
-    pub fn verify(&self, host: &str, port: u16, cert: &git2::cert::CertHostkey<'_>) -> Result<(), String> {
+    pub fn verify(
+        &self,
+        host: &str,
+        port: u16,
+        cert: &git2::cert::CertHostkey<'_>,
+    ) -> Result<(), String> {
         let name = host_pattern(host, port);
         let file = self
             .source
@@ -100,7 +122,11 @@ impl KnownHosts {
         let offered_fp = match (cert.hostkey(), cert.hash_sha256()) {
             (Some(raw), _) => fingerprint(raw),
             (None, Some(h)) => fingerprint_of_hash(h),
-            (None, None) => return Err(format!("host key verification failed for {name}: the server's host key is unknown to libgit2 (neither raw key nor SHA-256)")),
+            (None, None) => {
+                return Err(format!(
+                    "host key verification failed for {name}: the server's host key is unknown to libgit2 (neither raw key nor SHA-256)"
+                ));
+            }
         };
         let same_key = |e: &Entry| match (cert.hostkey(), cert.hash_sha256()) {
             (Some(raw), _) => raw == e.key.as_slice(),
@@ -109,7 +135,9 @@ impl KnownHosts {
         };
         let entries = self.entries_for(host, port);
         if entries.iter().any(|e| e.revoked && same_key(e)) {
-            return Err(format!("host key verification failed: the host key of {name} ({offered_fp}) is marked @revoked in {file}"));
+            return Err(format!(
+                "host key verification failed: the host key of {name} ({offered_fp}) is marked @revoked in {file}"
+            ));
         }
         let known: Vec<_> = entries.iter().filter(|e| !e.revoked).collect();
         if known.is_empty() {
@@ -118,13 +146,20 @@ impl KnownHosts {
                 offered_type.unwrap_or("?")
             ));
         }
-        if known.iter().any(|e| same_key(e) && offered_type.is_none_or(|t| t == e.key_type)) {
+        if known
+            .iter()
+            .any(|e| same_key(e) && offered_type.is_none_or(|t| t == e.key_type))
+        {
             return Ok(());
         }
         Err(format!(
             "host key verification failed: the host key of {name} ({} {offered_fp}) does not match {file}, which records {}",
             offered_type.unwrap_or("?"),
-            known.iter().map(|e| format!("{} {}", e.key_type, fingerprint(&e.key))).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|e| format!("{} {}", e.key_type, fingerprint(&e.key)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     }
 }
@@ -151,9 +186,15 @@ fn entry_matches(entry: &Entry, name: &str) -> bool {
 
 /// `salt|hash`, both base64: HMAC-SHA1 of the name keyed by the salt.
 fn hashed_matches(hashed: &str, name: &str) -> bool {
-    let Some((salt, hash)) = hashed.split_once('|') else { return false };
-    let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else { return false };
-    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else { return false };
+    let Some((salt, hash)) = hashed.split_once('|') else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (B64.decode(salt), B64.decode(hash)) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else {
+        return false;
+    };
     mac.update(name.as_bytes());
     mac.verify_slice(&hash).is_ok()
 }
@@ -191,7 +232,10 @@ mod tests {
         assert_eq!(kh.entries_for("127.0.0.1", 22).len(), 0);
         assert_eq!(kh.entries_for("git.example", 22).len(), 1);
         assert_eq!(kh.entries_for("other", 22).len(), 1);
-        assert_eq!(kh.entries_for("127.0.0.1", 12222)[0].key, B64.decode(KEY).unwrap());
+        assert_eq!(
+            kh.entries_for("127.0.0.1", 12222)[0].key,
+            B64.decode(KEY).unwrap()
+        );
         assert!(fingerprint(&kh.entries[0].key).starts_with("SHA256:"));
     }
 }

@@ -20,9 +20,12 @@ impl World {
         let path = self.kubeconfig();
         let kubeconfig = Kubeconfig::read_from(&path)
             .unwrap_or_else(|e| panic!("reading the world's kubeconfig {}: {e}", path.display()));
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("loading the world's kubeconfig {}: {e}", path.display()));
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("loading the world's kubeconfig {}: {e}", path.display())
+                });
         Client::try_from(config).unwrap_or_else(|e| panic!("a kube client for the world: {e}"))
     }
 }
@@ -45,7 +48,10 @@ impl TestNamespace {
         api.create(&PostParams::default(), &ns).await.unwrap_or_else(|e| {
             panic!("creating namespace {name} (is the world's kube-apiserver up? `e2e/env status`): {e}")
         });
-        TestNamespace { name, client: client.clone() }
+        TestNamespace {
+            name,
+            client: client.clone(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -87,16 +93,28 @@ where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
     <K as Resource>::DynamicType: Default,
 {
-    let object: K = serde_saphyr::from_str(yaml)
-        .unwrap_or_else(|e| panic!("the fixture is not a valid {}: {e}\n{yaml}", K::kind(&Default::default())));
-    let name = object.meta().name.clone().expect("the fixture has a metadata.name");
+    let object: K = serde_saphyr::from_str(yaml).unwrap_or_else(|e| {
+        panic!(
+            "the fixture is not a valid {}: {e}\n{yaml}",
+            K::kind(&Default::default())
+        )
+    });
+    let name = object
+        .meta()
+        .name
+        .clone()
+        .expect("the fixture has a metadata.name");
     // The apply body must name its kind: typed k8s-openapi objects serialize without it.
     let mut body = serde_json::to_value(&object).expect("serializable");
     body["apiVersion"] = K::api_version(&Default::default()).into();
     body["kind"] = K::kind(&Default::default()).into();
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .unwrap_or_else(|e| panic!("server-side apply of {name}: {e}"))
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("server-side apply of {name}: {e}"))
 }
 
 impl Drop for TestNamespace {
@@ -105,7 +123,10 @@ impl Drop for TestNamespace {
         // our own with a fresh client, and don't wait for the namespace to finish terminating.
         let name = std::mem::take(&mut self.name);
         let deleted = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let world = World::load().ok()?;
                 let api: Api<Namespace> = Api::all(world.kube_client().await);

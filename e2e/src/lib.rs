@@ -35,7 +35,11 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(7))
         .unwrap_or(0);
-    let suffix = format!("{:04x}{:06x}{n:x}", std::process::id() & 0xffff, nanos & 0xff_ffff);
+    let suffix = format!(
+        "{:04x}{:06x}{n:x}",
+        std::process::id() & 0xffff,
+        nanos & 0xff_ffff
+    );
     let prefix: String = prefix
         .to_ascii_lowercase()
         .chars()
@@ -43,7 +47,11 @@ pub fn unique_name(prefix: &str) -> String {
         .take(63 - 1 - suffix.len())
         .collect();
     let prefix = prefix.trim_matches('-');
-    if prefix.is_empty() { format!("t{suffix}") } else { format!("{prefix}-{suffix}") }
+    if prefix.is_empty() {
+        format!("t{suffix}")
+    } else {
+        format!("{prefix}-{suffix}")
+    }
 }
 
 /// Makes rustls' process-wide crypto provider explicit. The dependency graph enables both ring

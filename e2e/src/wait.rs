@@ -7,11 +7,16 @@ use std::time::{Duration, Instant};
 /// Polls `poll` until it returns `Ok`, and returns that value. `Err(why)` means "not yet",
 /// with `why` telling what was seen. After `timeout` it panics with `what` and the last `why`.
 ///
-/// ```ignore
-/// let ready = wait_until("the deployment to be available", Duration::from_secs(60), || async {
+/// ```no_run
+/// # async fn example(api: kube::Api<k8s_openapi::api::apps::v1::Deployment>) {
+/// use std::time::Duration;
+/// let ready = sluice_e2e::wait_until("web to be available", Duration::from_secs(60), || async {
 ///     let d = api.get("web").await.map_err(|e| e.to_string())?;
-///     available(&d).then_some(d).ok_or("not available yet")
-/// }).await;
+///     let available = d.status.as_ref().and_then(|s| s.available_replicas) == Some(2);
+///     if available { Ok(d) } else { Err(format!("not yet: {:?}", d.status)) }
+/// })
+/// .await;
+/// # }
 /// ```
 pub async fn wait_until<T, E, F, Fut>(what: &str, timeout: Duration, mut poll: F) -> T
 where

@@ -46,7 +46,10 @@ impl World {
         };
         let sourced = std::env::var_os(SOURCED_MARKER).is_some();
         if !sourced && file_vars.is_empty() {
-            return Err(format!("no {SOURCED_MARKER} in the environment and no {}", env_sh.display()));
+            return Err(format!(
+                "no {SOURCED_MARKER} in the environment and no {}",
+                env_sh.display()
+            ));
         }
         // Sourced: the process environment wins, env.sh fills what it lacks. Not sourced: only
         // env.sh counts (a KUBECONFIG of the developer's own must not leak into the tests).
@@ -93,7 +96,10 @@ impl World {
 
     /// One variable, if the world published it.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// One variable the world must publish; panics naming it when it does not.
@@ -120,7 +126,8 @@ impl World {
         let p = self
             .var("SLUICE_CRASH_PATTERN")
             .unwrap_or(r":([A-Za-z0-9_.-]*[A-Za-z_.-])?13[A-Za-z_.-]*(@sha256:[0-9a-f]+)?$");
-        regex::Regex::new(p).unwrap_or_else(|e| panic!("SLUICE_CRASH_PATTERN {p:?} is no regex: {e}"))
+        regex::Regex::new(p)
+            .unwrap_or_else(|e| panic!("SLUICE_CRASH_PATTERN {p:?} is no regex: {e}"))
     }
 
     /// `host:port` of the plain-HTTP, anonymous registry.
@@ -135,7 +142,10 @@ impl World {
 
     /// User and password of the HTTPS registry.
     pub fn registry_credentials(&self) -> (&str, &str) {
-        (self.require("SLUICE_REGISTRY_USER"), self.require("SLUICE_REGISTRY_PASSWORD"))
+        (
+            self.require("SLUICE_REGISTRY_USER"),
+            self.require("SLUICE_REGISTRY_PASSWORD"),
+        )
     }
 
     /// The world's CA certificate file (PEM), signer of every TLS server of the world.
@@ -149,7 +159,8 @@ impl World {
     /// The world's CA certificate, PEM.
     pub fn ca_pem(&self) -> Vec<u8> {
         let path = self.ca_file();
-        std::fs::read(&path).unwrap_or_else(|e| panic!("reading the world CA {}: {e}", path.display()))
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("reading the world CA {}: {e}", path.display()))
     }
 
     /// The URL both registries POST their distribution notifications to.
@@ -165,22 +176,34 @@ impl World {
 
     /// User and password of the git servers over HTTP(S).
     pub fn git_credentials(&self) -> (&str, &str) {
-        (self.require("SLUICE_GIT_USER"), self.require("SLUICE_GIT_PASSWORD"))
+        (
+            self.require("SLUICE_GIT_USER"),
+            self.require("SLUICE_GIT_PASSWORD"),
+        )
     }
 
     /// The clone URL of repository `name` over plain HTTP (basic auth).
     pub fn git_http_url(&self, name: &str) -> String {
-        format!("{}/{name}.git", self.require("SLUICE_GIT_HTTP_URL").trim_end_matches('/'))
+        format!(
+            "{}/{name}.git",
+            self.require("SLUICE_GIT_HTTP_URL").trim_end_matches('/')
+        )
     }
 
     /// The clone URL of repository `name` over HTTPS (basic auth, the world CA).
     pub fn git_https_url(&self, name: &str) -> String {
-        format!("{}/{name}.git", self.require("SLUICE_GIT_HTTPS_URL").trim_end_matches('/'))
+        format!(
+            "{}/{name}.git",
+            self.require("SLUICE_GIT_HTTPS_URL").trim_end_matches('/')
+        )
     }
 
     /// The clone URL of repository `name` over SSH.
     pub fn git_ssh_url(&self, name: &str) -> String {
-        format!("{}/{name}.git", self.require("SLUICE_GIT_SSH_URL").trim_end_matches('/'))
+        format!(
+            "{}/{name}.git",
+            self.require("SLUICE_GIT_SSH_URL").trim_end_matches('/')
+        )
     }
 
     /// The private key the SSH git server accepts.

@@ -33,7 +33,11 @@ data:
 const SOMEONE_ELSE: &str = "someone-else";
 
 fn entry<'a>(cm: &'a ConfigMap, manager: &str) -> Option<&'a ManagedFieldsEntry> {
-    cm.metadata.managed_fields.iter().flatten().find(|e| e.manager.as_deref() == Some(manager))
+    cm.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|e| e.manager.as_deref() == Some(manager))
 }
 
 /// Whether `manager`'s entry owns `data.<key>` (fieldsV1 `{"f:data": {"f:<key>": {}}}`).
@@ -54,7 +58,13 @@ fn managers(cm: &ConfigMap) -> Vec<String> {
         .managed_fields
         .iter()
         .flatten()
-        .map(|e| format!("{}/{}", e.manager.as_deref().unwrap_or("?"), e.operation.as_deref().unwrap_or("?")))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e.manager.as_deref().unwrap_or("?"),
+                e.operation.as_deref().unwrap_or("?")
+            )
+        })
         .collect()
 }
 
@@ -90,23 +100,41 @@ async fn server_side_apply_is_stored_and_owned_by_sluice() {
 
     // Read back with a plain GET, not the apply's answer.
     let api = ns.api::<ConfigMap>();
-    let stored = api.get("web-config").await.expect("the applied ConfigMap is there");
+    let stored = api
+        .get("web-config")
+        .await
+        .expect("the applied ConfigMap is there");
     assert_eq!(data(&stored, "log-level"), Some("info"));
     assert_eq!(data(&stored, "greeting"), Some("hello from sluice"));
     assert_eq!(data(&stored, "max-connections"), Some("100"));
     let labels = stored.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("sluice"));
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("sluice")
+    );
 
-    let sluice = entry(&stored, FIELD_MANAGER)
-        .unwrap_or_else(|| panic!("no managedFields entry of {FIELD_MANAGER}: {:?}", managers(&stored)));
+    let sluice = entry(&stored, FIELD_MANAGER).unwrap_or_else(|| {
+        panic!(
+            "no managedFields entry of {FIELD_MANAGER}: {:?}",
+            managers(&stored)
+        )
+    });
     assert_eq!(sluice.operation.as_deref(), Some("Apply"));
     for key in ["log-level", "greeting", "max-connections"] {
-        assert!(owns_data_key(&stored, FIELD_MANAGER, key), "sluice does not own data.{key}");
+        assert!(
+            owns_data_key(&stored, FIELD_MANAGER, key),
+            "sluice does not own data.{key}"
+        );
     }
 
     // Applying the same manifest again changes nothing: same resourceVersion.
     let again: ConfigMap = ns.apply(WEB_CONFIG).await;
-    assert_eq!(again.metadata.resource_version, stored.metadata.resource_version);
+    assert_eq!(
+        again.metadata.resource_version,
+        stored.metadata.resource_version
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,53 +147,101 @@ async fn a_watcher_sees_an_edit_by_another_manager() {
 
     // The watcher first lists (the object as applied), then watches from that list's version.
     let config = watcher::Config::default().fields("metadata.name=web-config");
-    let mut events = watcher(api.clone(), config).default_backoff().applied_objects().boxed();
-    let listed = next_matching(&mut events, Duration::from_secs(30), "log-level info", |cm| {
-        data(cm, "log-level") == Some("info")
-    })
+    let mut events = watcher(api.clone(), config)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let listed = next_matching(
+        &mut events,
+        Duration::from_secs(30),
+        "log-level info",
+        |cm| data(cm, "log-level") == Some("info"),
+    )
     .await;
 
     // Someone else turns up the log level, with an ordinary (non-apply) patch.
-    let edit = PatchParams { field_manager: Some(SOMEONE_ELSE.into()), ..Default::default() };
-    api.patch("web-config", &edit, &Patch::Merge(json!({ "data": { "log-level": "debug" } })))
-        .await
-        .expect("the other manager's patch");
+    let edit = PatchParams {
+        field_manager: Some(SOMEONE_ELSE.into()),
+        ..Default::default()
+    };
+    api.patch(
+        "web-config",
+        &edit,
+        &Patch::Merge(json!({ "data": { "log-level": "debug" } })),
+    )
+    .await
+    .expect("the other manager's patch");
 
-    let edited = next_matching(&mut events, Duration::from_secs(30), "log-level debug", |cm| {
-        data(cm, "log-level") == Some("debug")
-    })
+    let edited = next_matching(
+        &mut events,
+        Duration::from_secs(30),
+        "log-level debug",
+        |cm| data(cm, "log-level") == Some("debug"),
+    )
     .await;
-    assert_ne!(edited.metadata.resource_version, listed.metadata.resource_version);
-    assert_eq!(data(&edited, "greeting"), Some("hello from sluice"), "the rest is untouched");
+    assert_ne!(
+        edited.metadata.resource_version,
+        listed.metadata.resource_version
+    );
+    assert_eq!(
+        data(&edited, "greeting"),
+        Some("hello from sluice"),
+        "the rest is untouched"
+    );
 
     // Both managers are on record, and the edited key changed hands.
     let all = managers(&edited);
-    let theirs = entry(&edited, SOMEONE_ELSE).unwrap_or_else(|| panic!("no {SOMEONE_ELSE} in {all:?}"));
+    let theirs =
+        entry(&edited, SOMEONE_ELSE).unwrap_or_else(|| panic!("no {SOMEONE_ELSE} in {all:?}"));
     assert_eq!(theirs.operation.as_deref(), Some("Update"), "{all:?}");
-    let ours = entry(&edited, FIELD_MANAGER).unwrap_or_else(|| panic!("no {FIELD_MANAGER} in {all:?}"));
+    let ours =
+        entry(&edited, FIELD_MANAGER).unwrap_or_else(|| panic!("no {FIELD_MANAGER} in {all:?}"));
     assert_eq!(ours.operation.as_deref(), Some("Apply"), "{all:?}");
-    assert!(owns_data_key(&edited, SOMEONE_ELSE, "log-level"), "{SOMEONE_ELSE} owns the key it set");
-    assert!(!owns_data_key(&edited, FIELD_MANAGER, "log-level"), "sluice lost data.log-level");
-    assert!(owns_data_key(&edited, FIELD_MANAGER, "greeting"), "sluice keeps what it alone set");
+    assert!(
+        owns_data_key(&edited, SOMEONE_ELSE, "log-level"),
+        "{SOMEONE_ELSE} owns the key it set"
+    );
+    assert!(
+        !owns_data_key(&edited, FIELD_MANAGER, "log-level"),
+        "sluice lost data.log-level"
+    );
+    assert!(
+        owns_data_key(&edited, FIELD_MANAGER, "greeting"),
+        "sluice keeps what it alone set"
+    );
 
     // An unforced apply now conflicts, naming the other manager: the drift is visible.
     let mut body: serde_json::Value = serde_saphyr::from_str(WEB_CONFIG).expect("fixture");
     body["metadata"]["namespace"] = ns.name().into();
     let unforced = PatchParams::apply(FIELD_MANAGER);
-    match api.patch("web-config", &unforced, &Patch::Apply(&body)).await {
+    match api
+        .patch("web-config", &unforced, &Patch::Apply(&body))
+        .await
+    {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 409, "{status:?}");
-            assert!(status.message.contains(SOMEONE_ELSE), "the conflict names the other manager: {}", status.message);
-            assert!(status.message.contains("log-level"), "the conflict names the field: {}", status.message);
+            assert!(
+                status.message.contains(SOMEONE_ELSE),
+                "the conflict names the other manager: {}",
+                status.message
+            );
+            assert!(
+                status.message.contains("log-level"),
+                "the conflict names the field: {}",
+                status.message
+            );
         }
         other => panic!("an unforced apply over someone else's field must conflict, got {other:?}"),
     }
 
     // Sluice's forced apply takes the key back, and the watcher sees that too.
     let _: ConfigMap = ns.apply(WEB_CONFIG).await;
-    let restored = next_matching(&mut events, Duration::from_secs(30), "log-level info again", |cm| {
-        data(cm, "log-level") == Some("info")
-    })
+    let restored = next_matching(
+        &mut events,
+        Duration::from_secs(30),
+        "log-level info again",
+        |cm| data(cm, "log-level") == Some("info"),
+    )
     .await;
     assert!(owns_data_key(&restored, FIELD_MANAGER, "log-level"));
     assert!(!owns_data_key(&restored, SOMEONE_ELSE, "log-level"));

@@ -21,7 +21,10 @@ fn plain_client(world: &World) -> Client {
 fn tls_client(world: &World) -> Client {
     Client::new(ClientConfig {
         protocol: ClientProtocol::Https,
-        extra_root_certificates: vec![Certificate { encoding: CertificateEncoding::Pem, data: world.ca_pem() }],
+        extra_root_certificates: vec![Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: world.ca_pem(),
+        }],
         ..Default::default()
     })
 }
@@ -39,9 +42,14 @@ fn reference(registry: &str, repo: &str, tag: &str) -> Reference {
 async fn tags_pushed_to_the_plain_registry_are_listed_anonymously() {
     let world = World::get();
     let repo = format!("e2e/{}/app", unique_name("registry-plain"));
-    let pushed = world.push_image(&[&format!("{repo}:1.4.2"), &format!("{repo}:1.4.3")]).await;
+    let pushed = world
+        .push_image(&[&format!("{repo}:1.4.2"), &format!("{repo}:1.4.3")])
+        .await;
     assert_eq!(pushed.len(), 2, "{pushed:?}");
-    assert_ne!(pushed[0].digest, pushed[1].digest, "each tag is its own image");
+    assert_ne!(
+        pushed[0].digest, pushed[1].digest,
+        "each tag is its own image"
+    );
 
     let client = plain_client(world);
     let image = reference(world.registry(), &repo, "1.4.2");
@@ -57,7 +65,10 @@ async fn tags_pushed_to_the_plain_registry_are_listed_anonymously() {
     // The registry serves the very manifests push-image pushed.
     for p in &pushed {
         let r = reference(world.registry(), &repo, &p.tag);
-        let digest = client.fetch_manifest_digest(&r, &RegistryAuth::Anonymous).await.expect("the digest");
+        let digest = client
+            .fetch_manifest_digest(&r, &RegistryAuth::Anonymous)
+            .await
+            .expect("the digest");
         assert_eq!(digest, p.digest, "{r}");
     }
 }
@@ -68,30 +79,46 @@ async fn tags_pushed_to_the_tls_registry_are_listed_with_basic_auth() {
     let repo = format!("e2e/{}/app", unique_name("registry-tls"));
     let pushed = world.push_image_tls(&[&format!("{repo}:2.0.0")]).await;
     assert_eq!(pushed.len(), 1, "{pushed:?}");
-    assert!(pushed[0].repository.starts_with(world.registry_tls()), "{pushed:?}");
+    assert!(
+        pushed[0].repository.starts_with(world.registry_tls()),
+        "{pushed:?}"
+    );
 
     let client = tls_client(world);
     let image = reference(world.registry_tls(), &repo, "2.0.0");
     let tags = client
         .list_tags(&image, &basic_auth(world), None, None)
         .await
-        .unwrap_or_else(|e| panic!("listing the tags of {image} as {}: {e}", world.registry_credentials().0));
+        .unwrap_or_else(|e| {
+            panic!(
+                "listing the tags of {image} as {}: {e}",
+                world.registry_credentials().0
+            )
+        });
     assert_eq!(tags.name, repo);
     assert_eq!(tags.tags, ["2.0.0"]);
-    let digest = client.fetch_manifest_digest(&image, &basic_auth(world)).await.expect("the digest");
+    let digest = client
+        .fetch_manifest_digest(&image, &basic_auth(world))
+        .await
+        .expect("the digest");
     assert_eq!(digest, pushed[0].digest);
 }
 
 fn assert_unauthorized(err: &OciDistributionError, what: &str) {
     let refused = match err {
-        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 401,
-        OciDistributionError::RegistryError { envelope, .. } => {
-            envelope.errors.iter().any(|e| e.code == oci_client::errors::OciErrorCode::Unauthorized)
-        }
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == oci_client::errors::OciErrorCode::Unauthorized),
         _ => false,
     };
-    assert!(refused, "{what}: expected an authorization error, got {err:?} ({err})");
+    assert!(
+        refused,
+        "{what}: expected an authorization error, got {err:?} ({err})"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +131,10 @@ async fn the_tls_registry_refuses_wrong_or_missing_credentials() {
     // A fresh client for each: oci-client remembers the first credentials per registry.
     let (user, _) = world.registry_credentials();
     let wrong = RegistryAuth::Basic(user.into(), "not-the-password".into());
-    let err = tls_client(world).list_tags(&image, &wrong, None, None).await.expect_err("a wrong password must fail");
+    let err = tls_client(world)
+        .list_tags(&image, &wrong, None, None)
+        .await
+        .expect_err("a wrong password must fail");
     assert_unauthorized(&err, "wrong password");
 
     let err = tls_client(world)
@@ -114,11 +144,20 @@ async fn the_tls_registry_refuses_wrong_or_missing_credentials() {
     assert_unauthorized(&err, "anonymous");
 
     // And its certificate really is checked: without the world CA, the connection is refused.
-    let untrusting = Client::new(ClientConfig { protocol: ClientProtocol::Https, ..Default::default() });
-    let err = untrusting.list_tags(&image, &basic_auth(world), None, None).await.expect_err("an untrusted certificate must fail");
+    let untrusting = Client::new(ClientConfig {
+        protocol: ClientProtocol::Https,
+        ..Default::default()
+    });
+    let err = untrusting
+        .list_tags(&image, &basic_auth(world), None, None)
+        .await
+        .expect_err("an untrusted certificate must fail");
     let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join(": ");
-    assert!(chain.to_lowercase().contains("certificate"), "the error is about the certificate: {chain}");
+    assert!(
+        chain.to_lowercase().contains("certificate"),
+        "the error is about the certificate: {chain}"
+    );
 }
