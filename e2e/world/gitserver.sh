@@ -40,7 +40,7 @@ reap_orphans() {
   local f="$WORLD_DIR/pids/$1.pid" pid
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  kill -0 "$pid" 2>/dev/null && return 0
+  pid_alive "$pid" && return 0
   if ps -eo pgid=,args= | awk -v g="$pid" '$1 == g' | grep -q -- "$2"; then
     log "ending the orphaned workers of $1 (process group $pid)"
     kill -KILL -- "-$pid" 2>/dev/null || true

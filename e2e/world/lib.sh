@@ -26,13 +26,28 @@ start_daemon() {
   local name="$1"; shift
   mkdir -p "$WORLD_DIR/pids" "$WORLD_DIR/logs"
   if daemon_running "$name"; then log "$name already running"; return 0; fi
-  setsid "$@" >>"$WORLD_DIR/logs/$name.log" 2>&1 < /dev/null &
+  # The daemon keeps no descriptor of ours beyond 0-2: an inherited pipe would keep a caller's
+  # `e2e/env up | tail` waiting for as long as the world runs.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
+    done
+    exec setsid "$@"
+  ) >>"$WORLD_DIR/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$WORLD_DIR/pids/$name.pid"
 }
 
 daemon_running() {
   local f="$WORLD_DIR/pids/$1.pid"
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  [ -f "$f" ] && pid_alive "$(cat "$f")"
+}
+
+# pid_alive PID: the process exists and is not a zombie waiting for its (slow) reaper.
+pid_alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # stop_daemon NAME: TERM the recorded pid (and its process group), then KILL after 10 s.
@@ -40,9 +55,9 @@ stop_daemon() {
   local f="$WORLD_DIR/pids/$1.pid" pid i
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$pid"; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for i in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
