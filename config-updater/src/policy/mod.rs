@@ -1,0 +1,1 @@
+//! Image policies: `(tags, policy) -> Choice`.

@@ -1,0 +1,1 @@
+//! Update windows and batching: when gathered bumps may be pushed.

@@ -1,0 +1,1 @@
+//! Normalized desired-against-live diffs, with Secrets masked.

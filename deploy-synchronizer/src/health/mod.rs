@@ -1,0 +1,1 @@
+//! Health rules for workloads, Jobs, Pods, PVCs, Services and custom resources.

@@ -1,0 +1,8 @@
+//! The Deploy Synchronizer's pure core: it renders the config repository into objects, plans what
+//! to apply and prune against the live cluster, diffs and assesses health. The daemon (`main.rs`)
+//! executes those plans against the Kubernetes API.
+
+pub mod diff;
+pub mod health;
+pub mod plan;
+pub mod render;

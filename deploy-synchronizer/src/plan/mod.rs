@@ -1,0 +1,1 @@
+//! `(desired, live) -> Plan`: apply stages, ordering and prune selection by inventory.

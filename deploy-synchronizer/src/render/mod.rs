@@ -1,0 +1,1 @@
+//! Rendering a source tree into Kubernetes objects: plain YAML directories and Kustomize.
