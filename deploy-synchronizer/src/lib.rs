@@ -4,5 +4,6 @@
 
 pub mod diff;
 pub mod health;
+pub mod object;
 pub mod plan;
 pub mod render;
