@@ -1,0 +1,221 @@
+//! The `GitSync` custom resource: one git source applied to the cluster. Its types are the API;
+//! the CRD in `manifests/crds/` is generated from them (`deploy-synchronizer crd`).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How many revisions `status.history` keeps.
+pub const HISTORY_LIMIT: usize = 10;
+
+/// A git source applied to the cluster: fetched, rendered, validated by a server-side dry-run,
+/// applied with server-side apply, pruned by inventory, healed on drift and health-checked.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "sluice.dev",
+    version = "v1alpha1",
+    kind = "GitSync",
+    namespaced,
+    status = "GitSyncStatus",
+    shortname = "gsync",
+    category = "sluice",
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.lastAppliedRevision"}"#,
+    printcolumn = r#"{"name":"Health","type":"string","jsonPath":".status.health"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSyncSpec {
+    /// Where the manifests come from.
+    pub source: Source,
+    /// How the checked-out path becomes objects.
+    #[serde(default)]
+    pub render: RenderMode,
+    /// Delete objects this sync applied earlier that are gone from the render. Default true.
+    #[serde(default = "yes")]
+    pub prune: bool,
+    /// Allow a render with no objects to prune everything in the inventory. Without it, an empty
+    /// render while the inventory is not empty is refused: it is far more often a mistake (a
+    /// wrong path, a bad merge) than an intent.
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// Re-apply drifted objects as soon as a watch sees the drift. Default true.
+    #[serde(default = "yes")]
+    pub self_heal: bool,
+    /// Delete and re-create an object whose apply fails on an immutable field. Default false:
+    /// the conflict is reported instead.
+    #[serde(default)]
+    pub recreate_on_immutable_change: bool,
+    /// How long a revision may take to become healthy before it counts as failed (e.g. `5m`).
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout: String,
+    /// The ServiceAccount (in this namespace) whose permissions every write uses. Without it, the
+    /// synchronizer's own identity writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Namespace given to namespaced objects that name none. Default: this resource's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// Namespaces objects may be written to. Empty: only the target namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_namespaces: Vec<String>,
+    /// Whether cluster-scoped objects (Namespaces, CRDs, ClusterRoles…) may be applied.
+    #[serde(default)]
+    pub allow_cluster_scoped: bool,
+    /// Stop applying and healing until set back to false.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// A git repository, a ref in it and a path below its root.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// `https://…` or `ssh://…` (scp-like `git@host:path` is accepted too).
+    pub url: String,
+    /// What to check out; default: the `main` branch.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<GitRef>,
+    /// Directory below the repository root to render. Default: the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// How often to poll when no webhook arrives (e.g. `1m`).
+    #[serde(default = "default_interval")]
+    pub interval: String,
+    /// Secret with credentials: `username` + `password` (or `password` alone as a token) for
+    /// https; `identity` (private key) and `known_hosts` for ssh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+}
+
+/// One of branch, tag or commit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum GitRef {
+    Branch(String),
+    Tag(String),
+    Commit(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LocalObjectReference {
+    pub name: String,
+}
+
+/// Plain YAML, Kustomize, or Kustomize when the path holds a kustomization file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RenderMode {
+    #[default]
+    Auto,
+    Plain,
+    Kustomize,
+}
+
+/// What the synchronizer last did and saw. Written only by the status writer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSyncStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The revision (commit SHA) of the last sync attempt, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// The revision whose objects are applied now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// Healthy, Progressing, Degraded, Suspended or Unknown: the worst of the applied objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// Every object the last applied revision wrote: what prune and self-heal work from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inventory: Vec<InventoryEntry>,
+    /// Ready, Healthy and Stalled, with reasons a person can act on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The last revisions, newest first, at most [`HISTORY_LIMIT`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One applied object, by identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// The version it was applied with, so it can be read back and deleted.
+    pub version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One revision's outcome.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub revision: String,
+    /// The commit subject, for people reading `kubectl get -o yaml`.
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_interval() -> String {
+    "1m".to_owned()
+}
+
+fn default_health_timeout() -> String {
+    "5m".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::CustomResourceExt;
+
+    use super::*;
+
+    #[test]
+    fn defaults_fill_a_minimal_spec() {
+        let spec: GitSyncSpec = serde_json::from_value(serde_json::json!({
+            "source": {"url": "https://git.example/config.git"}
+        }))
+        .unwrap();
+        assert!(spec.prune && spec.self_heal && !spec.allow_empty && !spec.suspend);
+        assert_eq!(spec.source.interval, "1m");
+        assert_eq!(spec.health_timeout, "5m");
+        assert_eq!(spec.render, RenderMode::Auto);
+    }
+
+    #[test]
+    fn ref_is_one_of_branch_tag_commit() {
+        let source: Source = serde_json::from_value(serde_json::json!({
+            "url": "ssh://git@git.example/config.git", "ref": {"tag": "v1.2.0"}
+        }))
+        .unwrap();
+        assert_eq!(source.reference, Some(GitRef::Tag("v1.2.0".into())));
+    }
+
+    #[test]
+    fn crd_has_the_printer_columns() {
+        let crd = serde_json::to_value(GitSync::crd()).unwrap();
+        let columns = &crd["spec"]["versions"][0]["additionalPrinterColumns"];
+        let names: Vec<_> = columns.as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        assert_eq!(names, ["Revision", "Health", "Ready", "Status", "Age"]);
+        assert_eq!(crd["metadata"]["name"], "gitsyncs.sluice.dev");
+    }
+}
