@@ -54,6 +54,13 @@ and exits 0.")]
     /// (not implemented yet)
     Diff,
 
+    /// Print the CustomResourceDefinitions this daemon serves, as YAML
+    #[command(long_about = "\
+Print the CustomResourceDefinitions this daemon serves, as YAML.
+
+The files in manifests/crds/ are this output; a unit test keeps them equal.")]
+    Crd,
+
     /// Print the version and exit
     Version,
 }
@@ -81,6 +88,10 @@ impl Cli {
         match self.command {
             Command::Run(args) => Ok(daemon::run(&self.kube, &args).await?),
             Command::Diff => Err(Error::NotImplemented("diff")),
+            Command::Crd => {
+                print!("{}", deploy_synchronizer::resource::crd_yaml());
+                Ok(())
+            }
             Command::Version => {
                 println!("{NAME} {VERSION}");
                 Ok(())
