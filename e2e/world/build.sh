@@ -83,7 +83,16 @@ build_kwok() {
   GOBIN="$KWOK_BIN" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+build_distribution() {
+  [ -x "$DISTRIBUTION_BIN/registry" ] && { log "distribution $DISTRIBUTION_VERSION cached"; return; }
+  mkdir -p "$DISTRIBUTION_BIN"
+  log "building distribution (registry) $DISTRIBUTION_VERSION"
+  GOBIN="$DISTRIBUTION_BIN" go install -ldflags "-s -w -X github.com/distribution/distribution/v3/version.version=$DISTRIBUTION_VERSION" \
+    "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
+}
+
 build_etcd
 build_kwok
+build_distribution
 build_kubernetes
 log "done"

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The world's OCI registries: two instances of distribution 2.8 (Debian's docker-registry) on loopback.
+# The world's OCI registries on loopback: two instances of distribution 2.8 (Debian's docker-registry)
+# and one of distribution 3 (built from Go modules), whose tag lists page (`?n=`, `Link: rel="next"`)
+# as GHCR's and Quay's do; 2.8 ignores `n` and returns every tag at once.
 #   plain  http://127.0.0.1:15000   anonymous
 #   tls    https://127.0.0.1:15443  world-CA certificate, htpasswd basic auth (user sluice)
-# Both send notifications (push/delete events, with a bearer token) to $SLUICE_REGISTRY_NOTIFY_URL.
+#   paged  http://127.0.0.1:15002   anonymous, distribution 3
+# All send notifications (push/delete events, with a bearer token) to $SLUICE_REGISTRY_NOTIFY_URL.
 # Usage: registry.sh up|down
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/lib.sh"
+. "$here/versions.sh"
 exec 4>&2  # the real stderr, for failures reported from inside wait_for (which silences its command)
 
 REG_DIR="$WORLD_DIR/registry"
 PLAIN_ADDR=127.0.0.1:15000
 TLS_ADDR=127.0.0.1:15443
+PAGED_ADDR=127.0.0.1:15002
 REG_USER=sluice
 NOTIFY_URL="${SLUICE_REGISTRY_NOTIFY_URL:-http://127.0.0.1:19090/webhook/distribution}"
 
@@ -92,13 +97,13 @@ YAML
   rm -f "$d/config.yml.old"
 }
 
-# start NAME ADDR SCHEME: runs the instance NAME and waits for its /v2/ endpoint.
+# start NAME ADDR SCHEME [BINARY]: runs the instance NAME and waits for its /v2/ endpoint.
 start() {
-  local name="$1" addr="$2" scheme="$3"
+  local name="$1" addr="$2" scheme="$3" binary="${4:-/usr/bin/docker-registry}"
   if ! daemon_running "registry-$name" && port_taken "$addr"; then
     die "$addr is taken by another process; registry-$name cannot start"
   fi
-  start_daemon "registry-$name" /usr/bin/docker-registry serve "$REG_DIR/$name/config.yml"
+  start_daemon "registry-$name" "$binary" serve "$REG_DIR/$name/config.yml"
   # 200 (anonymous) or 401 (auth required) both mean it serves; --cacert proves the certificate too.
   wait_for "registry-$name on $addr" 30 alive "$name" "$scheme://$addr/v2/"
 }
@@ -127,12 +132,16 @@ up() {
 
   write_config plain "$PLAIN_ADDR" 0
   write_config tls "$TLS_ADDR" 1
+  write_config paged "$PAGED_ADDR" 0
+  [ -x "$DISTRIBUTION_BIN/registry" ] || die "$DISTRIBUTION_BIN/registry is missing: run e2e/world/build.sh"
   start plain "$PLAIN_ADDR" http
   start tls "$TLS_ADDR" https
+  start paged "$PAGED_ADDR" http "$DISTRIBUTION_BIN/registry"
 
   publish registry <<EOF
 export SLUICE_REGISTRY=$PLAIN_ADDR
 export SLUICE_REGISTRY_TLS=$TLS_ADDR
+export SLUICE_REGISTRY_PAGED=$PAGED_ADDR
 export SLUICE_REGISTRY_USER=$REG_USER
 export SLUICE_REGISTRY_PASSWORD=$password
 export SLUICE_REGISTRY_NOTIFY_URL=$NOTIFY_URL
@@ -140,12 +149,12 @@ export SLUICE_REGISTRY_NOTIFY_TOKEN=$TOKEN
 export SLUICE_REGISTRY_CERT_DIR=$REG_DIR/certs.d
 export SLUICE_CA_FILE=$WORLD_DIR/pki/ca.crt
 EOF
-  log "registry up: http://$PLAIN_ADDR (anonymous), https://$TLS_ADDR (user $REG_USER)"
+  log "registry up: http://$PLAIN_ADDR (anonymous), https://$TLS_ADDR (user $REG_USER), http://$PAGED_ADDR (paged, anonymous)"
 }
 
 down() {
   # In parallel: each stop waits for its pid to be reaped, which takes PID 1 a moment here.
-  stop_daemon registry-plain & stop_daemon registry-tls &
+  stop_daemon registry-plain & stop_daemon registry-tls & stop_daemon registry-paged &
   wait
   log "registry down"
 }
