@@ -58,7 +58,7 @@ pub struct GitSyncSpec {
     /// Namespace given to namespaced objects that name none. Default: this resource's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_namespace: Option<String>,
-    /// Namespaces objects may be written to. Empty: only the target namespace.
+    /// Namespaces objects may be written to. Empty: only the target namespace; `"*"`: any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_namespaces: Vec<String>,
     /// Whether cluster-scoped objects (Namespaces, CRDs, ClusterRoles…) may be applied.
