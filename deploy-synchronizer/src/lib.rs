@@ -2,6 +2,7 @@
 //! to apply and prune against the live cluster, diffs and assesses health. The daemon (`main.rs`)
 //! executes those plans against the Kubernetes API.
 
+pub mod apply;
 pub mod diff;
 pub mod health;
 pub mod object;

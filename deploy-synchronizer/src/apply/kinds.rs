@@ -1,0 +1,73 @@
+//! The kinds the cluster serves, from API discovery: what plan/ asks (`(group, kind) -> scope`)
+//! and what the applier needs to address an object (`ApiResource` and scope).
+
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope as KubeScope};
+
+use crate::object::ObjectRef;
+use crate::plan::{Scope, ScopeLookup};
+
+/// One discovery of the cluster's kinds. Run again after CRDs become Established: kinds they
+/// declare are unknown to an older discovery.
+pub struct Kinds {
+    discovery: Discovery,
+}
+
+impl Kinds {
+    /// Discovers every group and kind: aggregated discovery (two requests) where the apiserver
+    /// offers it, the per-group walk otherwise.
+    pub async fn discover(client: &Client) -> Result<Self, kube::Error> {
+        let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+            Ok(discovery) => discovery,
+            Err(error) => {
+                tracing::debug!(%error, "aggregated discovery failed; walking the groups");
+                Discovery::new(client.clone()).run().await?
+            }
+        };
+        Ok(Self { discovery })
+    }
+
+    /// The resource of `kind` in `group` at `api_version` (`apps/v1`, `v1`), or at the group's
+    /// recommended version when that one is not served (an inventory entry applied with a
+    /// version since removed). `None` for kinds the cluster does not serve.
+    pub fn resolve(&self, group: &str, api_version: &str, kind: &str) -> Option<Resolved> {
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, capabilities) = self
+            .discovery
+            .resolve_gvk(&gvk)
+            .or_else(|| self.discovery.get(group)?.recommended_kind(kind))?;
+        Some(Resolved {
+            resource,
+            capabilities,
+        })
+    }
+}
+
+impl ScopeLookup for Kinds {
+    fn scope_of(&self, group: &str, kind: &str) -> Option<Scope> {
+        let (_, capabilities) = self.discovery.get(group)?.recommended_kind(kind)?;
+        Some(match capabilities.scope {
+            KubeScope::Cluster => Scope::Cluster,
+            KubeScope::Namespaced => Scope::Namespaced,
+        })
+    }
+}
+
+/// A kind the cluster serves.
+pub struct Resolved {
+    pub resource: ApiResource,
+    pub capabilities: ApiCapabilities,
+}
+
+impl Resolved {
+    /// The API that reads and writes `id` (its namespace when the kind is namespaced).
+    pub fn api(&self, client: Client, id: &ObjectRef) -> Api<DynamicObject> {
+        match self.capabilities.scope {
+            KubeScope::Cluster => Api::all_with(client, &self.resource),
+            KubeScope::Namespaced => Api::namespaced_with(client, &id.namespace, &self.resource),
+        }
+    }
+}
