@@ -5,11 +5,12 @@
 //! This crate holds what every test needs: [`World`] (the world's environment, loaded from the
 //! process environment or from `$SLUICE_WORLD_DIR/env.sh`), a kube client and a namespace of its
 //! own for each test ([`TestNamespace`]), unique names ([`unique_name`]), polling with a deadline
-//! ([`wait_until`]) and the world's helper commands ([`World::push_image`], [`World::git_seed`]).
+//! ([`wait_until`]), the world's helper commands ([`World::push_image`], [`World::git_seed`]) and
+//! git helpers ([`git_support`]).
 //! The tests themselves are in `tests/`, one user story per file.
 
 pub mod env_file;
-pub mod known_hosts;
+pub mod git_support;
 
 mod command;
 mod kube_support;

@@ -1,298 +1,83 @@
-//! The world's git server, reached the way Sluice reaches git: libgit2 (git2) with credential
-//! callbacks. Over HTTP with basic auth and over SSH with a key and known_hosts enforced, a
-//! repository is cloned, a commit pushed and found on the server; wrong credentials and unknown
-//! or changed host keys are refused with errors that say so.
+//! The world's git server, reached through Sluice's own git layer (`sluice_shared::git`): how
+//! it authenticates and whom it trusts.
+//!
+//! Over HTTP(S) with basic auth and over SSH with a key and known_hosts enforced, a repository
+//! is cloned, a commit pushed and found on the server; credentials can come from a Flux-style
+//! Secret. Wrong credentials, unknown or changed host keys, an untrusted CA, a closed port, a
+//! stalled server and a missing repository are refused with errors that say so.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
-use git2::build::RepoBuilder;
-use git2::{
-    CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, Oid,
-    PushOptions, RemoteCallbacks, Repository, Signature,
-};
-use sluice_e2e::known_hosts::KnownHosts;
+use sluice_e2e::git_support::{blocking, closed_port, head, me, remote, write};
 use sluice_e2e::{World, unique_name};
-
-/// A deploy repo as Sluice would find it: one app, one environment.
-fn seed_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    std::fs::create_dir_all(dir.path().join("apps/web")).unwrap();
-    std::fs::write(
-        dir.path().join("apps/web/deployment.yaml"),
-        "# The web app, deployed by Sluice.\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("README.md"),
-        "Deploy repo of the e2e tests.\n",
-    )
-    .unwrap();
-    dir
-}
-
-/// How a test authenticates: what the credential and host-key callbacks answer.
-#[derive(Clone)]
-enum Auth {
-    Basic {
-        user: String,
-        password: String,
-    },
-    Ssh {
-        key: PathBuf,
-        known_hosts: KnownHosts,
-        port: u16,
-    },
-}
-
-impl Auth {
-    fn http(world: &World) -> Auth {
-        let (user, password) = world.git_credentials();
-        Auth::Basic {
-            user: user.into(),
-            password: password.into(),
-        }
-    }
-
-    fn ssh(world: &World, known_hosts: KnownHosts) -> Auth {
-        let url = world.git_ssh_url("x");
-        let port = url
-            .strip_prefix("ssh://")
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|authority| authority.rsplit_once(':'))
-            .and_then(|(_, port)| port.parse().ok())
-            .unwrap_or(22);
-        Auth::Ssh {
-            key: world.git_ssh_key(),
-            known_hosts,
-            port,
-        }
-    }
-}
-
-/// What the callbacks were asked and answered during one operation.
-#[derive(Default)]
-struct Calls {
-    credentials: AtomicUsize,
-    host_checks: AtomicUsize,
-    /// Why the host key was refused: libgit2 replaces the callback's message with its own
-    /// ("invalid or unknown remote ssh hostkey"), so the reason is kept here to report.
-    host_key_refused: Mutex<Option<String>>,
-    pushed: Mutex<Vec<(String, Option<String>)>>,
-}
-
-/// The callbacks Sluice needs: credentials offered once (a rejected credential is an error, not an
-/// endless retry), SSH host keys checked against known_hosts, push results recorded.
-fn callbacks<'a>(auth: &'a Auth, calls: &'a Calls) -> RemoteCallbacks<'a> {
-    let mut cb = RemoteCallbacks::new();
-    cb.credentials(move |url, username_from_url, allowed| {
-        let n = calls.credentials.fetch_add(1, Ordering::SeqCst);
-        match auth {
-            Auth::Basic { user, password } if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
-                if n > 0 {
-                    // Asked again: the server refused what we gave.
-                    return Err(git2::Error::new(
-                        ErrorCode::Auth,
-                        ErrorClass::Http,
-                        format!("authentication failed for {url}: the server rejected the password of user {user:?}"),
-                    ));
-                }
-                Cred::userpass_plaintext(user, password)
-            }
-            Auth::Ssh { .. } if allowed.contains(CredentialType::USERNAME) => {
-                Cred::username(username_from_url.unwrap_or("git"))
-            }
-            Auth::Ssh { key, .. } if allowed.contains(CredentialType::SSH_KEY) => {
-                if n > 1 {
-                    return Err(git2::Error::new(
-                        ErrorCode::Auth,
-                        ErrorClass::Ssh,
-                        format!("authentication failed for {url}: the server rejected the key {}", key.display()),
-                    ));
-                }
-                let public = key.with_extension("pub");
-                let public = public.exists().then_some(public);
-                Cred::ssh_key(username_from_url.unwrap_or("git"), public.as_deref(), key, None)
-            }
-            _ => Err(git2::Error::new(
-                ErrorCode::Auth,
-                ErrorClass::Net,
-                format!("authentication required for {url}, but not of a kind we have ({allowed:?})"),
-            )),
-        }
-    });
-    cb.certificate_check(move |cert, host| {
-        // TLS certificates are libgit2's to check (against the CA set in trust_world_ca).
-        let (
-            Some(hostkey),
-            Auth::Ssh {
-                known_hosts, port, ..
-            },
-        ) = (cert.as_hostkey(), auth)
-        else {
-            return Ok(CertificateCheckStatus::CertificatePassthrough);
-        };
-        calls.host_checks.fetch_add(1, Ordering::SeqCst);
-        known_hosts
-            .verify(host, *port, hostkey)
-            .map(|()| CertificateCheckStatus::CertificateOk)
-            .map_err(|why| {
-                *calls.host_key_refused.lock().unwrap() = Some(why.clone());
-                git2::Error::new(ErrorCode::Certificate, ErrorClass::Ssh, why)
-            })
-    });
-    cb.push_update_reference(move |refname, status| {
-        calls
-            .pushed
-            .lock()
-            .unwrap()
-            .push((refname.to_string(), status.map(str::to_string)));
-        Ok(())
-    });
-    cb
-}
-
-/// libgit2 (OpenSSL) trusts the world's CA, for HTTPS.
-fn trust_world_ca(world: &World) {
-    static ONCE: Once = Once::new();
-    let ca = world.ca_file();
-    ONCE.call_once(|| {
-        // SAFETY: set once per process, before any HTTPS transfer of this test binary.
-        unsafe { git2::opts::set_ssl_cert_file(ca.as_os_str()) }
-            .expect("libgit2 takes the world CA");
-    });
-}
-
-fn clone(url: &str, into: &Path, auth: &Auth, calls: &Calls) -> Result<Repository, git2::Error> {
-    let mut fetch = FetchOptions::new();
-    fetch.remote_callbacks(callbacks(auth, calls));
-    RepoBuilder::new()
-        .branch("main")
-        .fetch_options(fetch)
-        .clone(url, into)
-}
-
-/// Commits `content` at `path` on the checked-out branch.
-fn commit_file(repo: &Repository, path: &str, content: &str, message: &str) -> Oid {
-    let file = repo.workdir().expect("a work tree").join(path);
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, content).unwrap();
-    let mut index = repo.index().unwrap();
-    index.add_path(Path::new(path)).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let parent = repo.head().unwrap().peel_to_commit().unwrap();
-    let me = Signature::now("Sluice E2E", "e2e@sluice.dev").unwrap();
-    repo.commit(Some("HEAD"), &me, &me, message, &tree, &[&parent])
-        .unwrap()
-}
-
-fn push_main(repo: &Repository, auth: &Auth, calls: &Calls) -> Result<(), git2::Error> {
-    let mut push = PushOptions::new();
-    push.remote_callbacks(callbacks(auth, calls));
-    repo.find_remote("origin")?
-        .push(&["refs/heads/main:refs/heads/main"], Some(&mut push))
-}
-
-/// The content of `path` at the tip of `main` in the server's bare repository.
-fn on_server(world: &World, name: &str, path: &str) -> (Oid, String) {
-    let bare =
-        Repository::open_bare(world.git_bare_repo(name)).expect("the bare repo on the server");
-    let tip = bare
-        .find_reference("refs/heads/main")
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
-    let entry = tip
-        .tree()
-        .unwrap()
-        .get_path(Path::new(path))
-        .unwrap_or_else(|_| panic!("{path} at main"));
-    let blob = bare.find_blob(entry.id()).unwrap();
-    (
-        tip.id(),
-        String::from_utf8_lossy(blob.content()).into_owned(),
-    )
-}
-
-/// Runs blocking git2 work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("the git work panicked")
-}
-
-/// Seeds a repository of this test's own; returns its name and seed commit.
-async fn seeded(world: &World, prefix: &str) -> (String, Oid) {
-    let name = unique_name(prefix);
-    let seed = seed_dir();
-    let commit = world
-        .git_seed(&name, Some(seed.path()))
-        .await
-        .expect("git-seed prints the seed commit");
-    (
-        name,
-        Oid::from_str(&commit).unwrap_or_else(|e| panic!("git-seed printed {commit:?}: {e}")),
-    )
-}
+use sluice_shared::git::{self, CaCerts, GitAuth, GitError, KnownHosts, Remote, Revision};
 
 #[tokio::test]
 async fn clone_commit_and_push_over_http_with_basic_auth() {
     let world = World::get();
-    let (name, seed) = seeded(world, "git-http").await;
-    let url = world.git_http_url(&name);
-    let auth = Auth::http(world);
+    let (name, seed) = world.git_seeded("git-http").await;
+    let http = remote(&world.git_http_url(&name), world.git_basic_auth());
 
-    let pushed = blocking({
-        let (url, auth) = (url.clone(), auth.clone());
-        move || {
-            let work = tempfile::tempdir().unwrap();
-            let calls = Calls::default();
-            let repo = clone(&url, work.path(), &auth, &calls)
-                .unwrap_or_else(|e| panic!("clone {url}: {e}"));
-            assert_eq!(
-                calls.credentials.load(Ordering::SeqCst),
-                1,
-                "credentials asked once"
-            );
-            assert_eq!(repo.head().unwrap().peel_to_commit().unwrap().id(), seed);
-            assert!(
-                work.path().join("apps/web/deployment.yaml").exists(),
-                "the seed is checked out"
-            );
+    let pushed = blocking(move || {
+        let work = tempfile::tempdir().unwrap();
+        let repo =
+            git::clone_or_open(&http, "main", work.path()).unwrap_or_else(|e| panic!("clone: {e}"));
+        assert_eq!(
+            http.last_transcript().credentials_asked,
+            1,
+            "credentials asked once"
+        );
+        assert_eq!(head(&repo), seed);
+        assert!(
+            work.path().join("apps/web/deployment.yaml").exists(),
+            "the seed is checked out"
+        );
 
-            let commit = commit_file(
-                &repo,
-                "apps/web/image.txt",
-                "127.0.0.1:15000/demo/app:1.4.2\n",
-                "web: 1.4.2",
-            );
-            let calls = Calls::default();
-            push_main(&repo, &auth, &calls).unwrap_or_else(|e| panic!("push to {url}: {e}"));
-            // status None: the server accepted the update of main.
-            assert_eq!(
-                *calls.pushed.lock().unwrap(),
-                vec![("refs/heads/main".to_string(), None)]
-            );
-            commit
-        }
+        let image = write("apps/web/image.txt", "127.0.0.1:15000/demo/app:1.4.2\n");
+        let commit = git::commit(
+            &repo,
+            "main",
+            std::slice::from_ref(&image),
+            &me(),
+            "web: 1.4.2",
+        )
+        .unwrap()
+        .expect("a commit");
+        assert_eq!(
+            git::commit(&repo, "main", &[image], &me(), "web: 1.4.2 again").unwrap(),
+            None,
+            "the same bytes again: no empty commit"
+        );
+        git::push(&repo, &http, "main").unwrap_or_else(|e| panic!("push: {e}"));
+        // None: the server accepted the update of main.
+        assert_eq!(
+            http.last_transcript().pushed,
+            vec![("refs/heads/main".to_string(), None)]
+        );
+        // Pushing what the server already has is no error.
+        git::push(&repo, &http, "main").unwrap_or_else(|e| panic!("a no-op push: {e}"));
+        commit
     })
     .await;
 
-    let (tip, content) = on_server(world, &name, "apps/web/image.txt");
+    let (tip, content) = world.git_file_on_server(&name, "apps/web/image.txt");
     assert_eq!(tip, pushed, "main on the server is the pushed commit");
     assert_eq!(content, "127.0.0.1:15000/demo/app:1.4.2\n");
 
-    // A fresh clone, over HTTPS this time (world CA, same basic auth), has the commit too.
-    trust_world_ca(world);
-    let https = world.git_https_url(&name);
+    // A fresh clone over HTTPS (same basic auth), trusting the world's CA for this source only,
+    // has the commit too.
+    let ca = CaCerts::from_pem(&world.ca_pem()).expect("the world CA");
+    let https = remote(
+        &world.git_https_url(&name),
+        world.git_basic_auth().with_ca(ca),
+    );
     blocking(move || {
         let work = tempfile::tempdir().unwrap();
-        let repo = clone(&https, work.path(), &auth, &Calls::default())
-            .unwrap_or_else(|e| panic!("clone {https}: {e}"));
-        assert_eq!(repo.head().unwrap().peel_to_commit().unwrap().id(), pushed);
+        let repo = git::clone_or_open(&https, "main", work.path())
+            .unwrap_or_else(|e| panic!("clone: {e}"));
+        assert_eq!(head(&repo), pushed);
         let content = std::fs::read_to_string(work.path().join("apps/web/image.txt")).unwrap();
         assert_eq!(content, "127.0.0.1:15000/demo/app:1.4.2\n");
     })
@@ -300,125 +85,156 @@ async fn clone_commit_and_push_over_http_with_basic_auth() {
 }
 
 #[tokio::test]
+async fn an_https_server_of_an_unknown_ca_is_refused() {
+    let world = World::get();
+    let (name, _) = world.git_seeded("git-tls").await;
+    let url = world.git_https_url(&name);
+    let https = remote(&url, world.git_basic_auth());
+    let err = blocking(move || {
+        let work = tempfile::tempdir().unwrap();
+        git::clone_or_open(&https, "main", work.path())
+            .err()
+            .expect("no CA trusts the world's server certificate")
+    })
+    .await;
+    assert!(
+        matches!(&err, GitError::Tls { url: u, .. } if *u == url),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("ca.crt"),
+        "says how to fix it: {err}"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_refused_as_an_authentication_failure() {
     let world = World::get();
-    let (name, _) = seeded(world, "git-badpw").await;
+    let (name, _) = world.git_seeded("git-badpw").await;
     let url = world.git_http_url(&name);
     let (user, _) = world.git_credentials();
-    let auth = Auth::Basic {
-        user: user.into(),
-        password: "not-the-password".into(),
-    };
+    let http = remote(&url, GitAuth::basic(user, "not-the-password"));
 
     let (err, asked) = blocking(move || {
         let work = tempfile::tempdir().unwrap();
-        let calls = Calls::default();
-        let err = clone(&url, work.path(), &auth, &calls)
+        let err = git::clone_or_open(&http, "main", work.path())
             .err()
             .expect("a clone with a wrong password must fail");
-        (err, calls.credentials.load(Ordering::SeqCst))
+        (err, http.last_transcript().credentials_asked)
     })
     .await;
     // The server challenged again after our one answer: it rejected the password.
     assert_eq!(asked, 2, "asked for credentials, then asked again ({err})");
-    assert_eq!(err.code(), ErrorCode::Auth, "{err}");
-    let message = err.message().to_lowercase();
     assert!(
-        message.contains("authentication"),
-        "the error says what failed: {err}"
+        matches!(&err, GitError::Auth { url: u, .. } if *u == url),
+        "{err:?}"
     );
+    let message = err.to_string();
+    assert!(
+        message.contains("authentication") && message.contains(&format!("{user:?}")),
+        "the error says what failed, and for whom: {message}"
+    );
+    assert!(!message.contains("not-the-password"), "{message}");
+}
+
+#[tokio::test]
+async fn an_ssh_key_the_server_does_not_know_is_refused_as_an_authentication_failure() {
+    let world = World::get();
+    let (name, _) = world.git_seeded("git-badkey").await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "stranger", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(made.success());
+    let auth = GitAuth::ssh_key(std::fs::read_to_string(&key).unwrap())
+        .with_known_hosts(world.git_known_hosts_loaded());
+    let url = world.git_ssh_url(&name);
+    let ssh = remote(&url, auth);
+    let (err, transcript) = blocking(move || {
+        let work = tempfile::tempdir().unwrap();
+        let err = git::clone_or_open(&ssh, "main", work.path())
+            .err()
+            .expect("an unknown key must be refused");
+        (err, ssh.last_transcript())
+    })
+    .await;
+    assert_eq!(transcript.host_keys_checked, 1, "the host was trusted");
+    assert!(
+        matches!(&err, GitError::Auth { url: u, reason } if *u == url && reason.contains("rejected the ssh key")),
+        "{err:?} ({transcript:?})"
+    );
+    assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
 }
 
 #[tokio::test]
 async fn clone_commit_and_push_over_ssh_with_known_hosts_enforced() {
     let world = World::get();
-    let (name, seed) = seeded(world, "git-ssh").await;
-    let url = world.git_ssh_url(&name);
-    let known_hosts = KnownHosts::load(&world.git_known_hosts()).expect("the world's known_hosts");
-    let auth = Auth::ssh(world, known_hosts);
+    let (name, seed) = world.git_seeded("git-ssh").await;
+    let ssh = remote(
+        &world.git_ssh_url(&name),
+        world.git_ssh_auth(world.git_known_hosts_loaded()),
+    );
 
     let pushed = blocking(move || {
         let work = tempfile::tempdir().unwrap();
-        let calls = Calls::default();
         let repo =
-            clone(&url, work.path(), &auth, &calls).unwrap_or_else(|e| panic!("clone {url}: {e}"));
-        assert_eq!(
-            calls.host_checks.load(Ordering::SeqCst),
-            1,
-            "the host key was checked"
-        );
-        assert!(
-            calls.credentials.load(Ordering::SeqCst) >= 1,
-            "the key was offered"
-        );
-        assert_eq!(repo.head().unwrap().peel_to_commit().unwrap().id(), seed);
+            git::clone_or_open(&ssh, "main", work.path()).unwrap_or_else(|e| panic!("clone: {e}"));
+        let t = ssh.last_transcript();
+        assert_eq!(t.host_keys_checked, 1, "the host key was checked");
+        assert!(t.credentials_asked >= 1, "the key was offered");
+        assert_eq!(head(&repo), seed);
 
-        let commit = commit_file(&repo, "apps/web/replicas.txt", "3\n", "web: 3 replicas");
-        let calls = Calls::default();
-        push_main(&repo, &auth, &calls).unwrap_or_else(|e| panic!("push to {url}: {e}"));
-        assert_eq!(
-            calls.host_checks.load(Ordering::SeqCst),
-            1,
-            "checked again for the push"
-        );
-        assert_eq!(
-            *calls.pushed.lock().unwrap(),
-            vec![("refs/heads/main".to_string(), None)]
-        );
+        let commit = git::commit(
+            &repo,
+            "main",
+            &[write("apps/web/replicas.txt", "3\n")],
+            &me(),
+            "web: 3 replicas",
+        )
+        .unwrap()
+        .expect("a commit");
+        git::push(&repo, &ssh, "main").unwrap_or_else(|e| panic!("push: {e}"));
+        let t = ssh.last_transcript();
+        assert_eq!(t.host_keys_checked, 1, "checked again for the push");
+        assert_eq!(t.pushed, vec![("refs/heads/main".to_string(), None)]);
         commit
     })
     .await;
 
-    let (tip, content) = on_server(world, &name, "apps/web/replicas.txt");
+    let (tip, content) = world.git_file_on_server(&name, "apps/web/replicas.txt");
     assert_eq!(tip, pushed, "main on the server is the pushed commit");
     assert_eq!(content, "3\n");
 }
 
 /// Clones over SSH with `known_hosts` as the only trusted host keys, which must be refused before
-/// any credential is offered. Returns libgit2's error and the refusal's reason.
-async fn ssh_clone_refused(
-    world: &World,
-    prefix: &str,
-    known_hosts: &str,
-) -> (git2::Error, String) {
-    let (name, _) = seeded(world, prefix).await;
-    let url = world.git_ssh_url(&name);
-    let auth = Auth::ssh(world, KnownHosts::parse(known_hosts));
+/// any credential is offered. Returns the error's host and reason.
+async fn ssh_clone_refused(world: &World, prefix: &str, known_hosts: &str) -> (String, String) {
+    let (name, _) = world.git_seeded(prefix).await;
+    let known_hosts = KnownHosts::parse(known_hosts).with_source("the test's known_hosts");
+    let ssh = remote(&world.git_ssh_url(&name), world.git_ssh_auth(known_hosts));
     blocking(move || {
         let work = tempfile::tempdir().unwrap();
-        let calls = Calls::default();
-        let err = clone(&url, work.path(), &auth, &calls)
+        let err = git::clone_or_open(&ssh, "main", work.path())
             .err()
             .expect("the clone must be refused");
+        let t = ssh.last_transcript();
+        assert_eq!(t.host_keys_checked, 1, "the host key was checked: {err}");
         assert_eq!(
-            calls.host_checks.load(Ordering::SeqCst),
-            1,
-            "the host key was checked: {err}"
-        );
-        assert_eq!(
-            calls.credentials.load(Ordering::SeqCst),
-            0,
+            t.credentials_asked, 0,
             "no key offered to an untrusted host: {err}"
         );
-        // libgit2 reports a certificate error about the host key...
-        assert_eq!(err.code(), ErrorCode::Certificate, "{err}");
-        assert_eq!(err.class(), ErrorClass::Ssh, "{err}");
-        assert!(
-            err.message().contains("hostkey"),
-            "libgit2's error names the host key: {err}"
-        );
-        // ...and the check says why.
-        let why = calls
-            .host_key_refused
-            .lock()
-            .unwrap()
-            .clone()
-            .expect("the check recorded why it refused");
         assert!(
             !work.path().join("README.md").exists(),
             "nothing was checked out"
         );
-        (err, why)
+        assert_eq!(err.kind(), "host_key", "{err:?}");
+        let GitError::HostKey { host, reason } = err else {
+            unreachable!()
+        };
+        (host, reason)
     })
     .await
 }
@@ -426,14 +242,12 @@ async fn ssh_clone_refused(
 #[tokio::test]
 async fn an_ssh_host_not_in_known_hosts_is_refused() {
     let world = World::get();
-    let (err, why) = ssh_clone_refused(world, "git-unknown-host", "").await;
+    let (host, why) = ssh_clone_refused(world, "git-unknown-host", "").await;
+    assert!(host.starts_with("[127.0.0.1]:"), "names the host: {host}");
+    assert!(why.contains("host key verification failed"), "{why}");
     assert!(
-        why.contains("host key verification failed"),
-        "{why} ({err})"
-    );
-    assert!(
-        why.contains("[127.0.0.1]:") && why.contains("is not in"),
-        "the reason names the unknown host: {why}"
+        why.contains(&format!("{host} is not in the test's known_hosts")),
+        "the reason names the unknown host and the known_hosts: {why}"
     );
     assert!(
         why.contains("ssh-ed25519 SHA256:"),
@@ -445,25 +259,162 @@ async fn an_ssh_host_not_in_known_hosts_is_refused() {
 async fn a_changed_ssh_host_key_is_refused() {
     let world = World::get();
     // The host as known_hosts names it, with an ed25519 key that is not the server's.
-    let real = KnownHosts::load(&world.git_known_hosts()).expect("the world's known_hosts");
-    let host = real
+    let real = world.git_known_hosts_loaded();
+    let entry = real
         .entries
         .first()
-        .expect("the world's known_hosts has an entry")
-        .patterns[0]
-        .clone();
+        .expect("the world's known_hosts has an entry");
     let mut blob = Vec::new();
     for part in [&b"ssh-ed25519"[..], &[7u8; 32][..]] {
         blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
         blob.extend_from_slice(part);
     }
     let forged = format!(
-        "{host} ssh-ed25519 {}\n",
+        "{} ssh-ed25519 {}\n",
+        entry.patterns[0],
         base64::engine::general_purpose::STANDARD.encode(&blob)
     );
-    let (err, why) = ssh_clone_refused(world, "git-changed-host", &forged).await;
+    let (host, why) = ssh_clone_refused(world, "git-changed-host", &forged).await;
     assert!(
-        why.contains("host key verification failed") && why.contains("does not match"),
-        "{why} ({err})"
+        why.contains("host key verification failed")
+            && why.contains(&format!("the host key of {host}"))
+            && why.contains("does not match the test's known_hosts"),
+        "{why}"
+    );
+    let offered = git::known_hosts::fingerprint(&entry.key);
+    let recorded = git::known_hosts::fingerprint(&blob);
+    assert!(
+        why.contains(&format!("ssh-ed25519 {offered}")),
+        "names the key offered: {why}"
+    );
+    assert!(why.contains(&recorded), "and the one recorded: {why}");
+}
+
+#[tokio::test]
+async fn an_ssh_remote_without_known_hosts_is_refused_before_connecting() {
+    let world = World::get();
+    let key = std::fs::read_to_string(world.git_ssh_key()).unwrap();
+    let err = Remote::new(world.git_ssh_url("any"), GitAuth::ssh_key(key))
+        .expect_err("no trust on first use");
+    assert!(
+        matches!(&err, GitError::HostKey { host, reason } if host.starts_with("[127.0.0.1]:") && reason.contains("known_hosts")),
+        "{err:?}"
+    );
+}
+
+/// The `data` of a Secret as a user would write it for Flux, from the world's files.
+fn secret_data(pairs: &[(&str, Vec<u8>)]) -> BTreeMap<String, Vec<u8>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn fetch_over_ssh_and_https_with_credentials_from_a_secret() {
+    let world = World::get();
+    let (name, seed) = world.git_seeded("git-fetch-auth").await;
+    let read = |p: std::path::PathBuf| {
+        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let ssh_secret = secret_data(&[
+        ("identity", read(world.git_ssh_key())),
+        (
+            "identity.pub",
+            read(world.git_ssh_key().with_extension("pub")),
+        ),
+        ("known_hosts", read(world.git_known_hosts())),
+    ]);
+    let (user, password) = world.git_credentials();
+    let https_secret = secret_data(&[
+        ("username", format!("{user}\n").into_bytes()),
+        ("password", password.as_bytes().to_vec()),
+        ("ca.crt", world.ca_pem()),
+    ]);
+    let ssh = remote(
+        &world.git_ssh_url(&name),
+        GitAuth::from_secret_data(&ssh_secret).expect("the ssh Secret"),
+    );
+    let https = remote(
+        &world.git_https_url(&name),
+        GitAuth::from_secret_data(&https_secret).expect("the https Secret"),
+    );
+    let shown = format!("{ssh:?} {https:?}");
+    assert!(
+        !shown.contains(password) && !shown.contains("PRIVATE KEY"),
+        "no secret in Debug: {shown}"
+    );
+    blocking(move || {
+        for r in [ssh, https] {
+            let cache = tempfile::tempdir().unwrap();
+            let fetched = git::fetch_revision(&r, &Revision::Branch("main".into()), cache.path())
+                .unwrap_or_else(|e| panic!("fetch {}: {e}", r.display_url()));
+            assert_eq!(fetched.commit, seed.to_string(), "{}", r.display_url());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_reported_as_unreachable() {
+    let world = World::get();
+    let port = closed_port();
+    let http_url = format!("http://127.0.0.1:{port}/deploy.git");
+    let ssh_url = format!("ssh://git@127.0.0.1:{port}/deploy.git");
+    let http = remote(&http_url, world.git_basic_auth());
+    let ssh = remote(&ssh_url, world.git_ssh_auth(world.git_known_hosts_loaded()));
+    blocking(move || {
+        for (r, url) in [(http, http_url), (ssh, ssh_url)] {
+            let cache = tempfile::tempdir().unwrap();
+            let err = git::fetch_revision(&r, &Revision::Branch("main".into()), cache.path())
+                .unwrap_err();
+            assert!(
+                matches!(&err, GitError::Unreachable { url: u, .. } if *u == url),
+                "{url}: {err:?}"
+            );
+            assert!(err.to_string().contains(&url), "{err}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_repository_is_reported_as_such() {
+    let world = World::get();
+    let name = unique_name("git-missing");
+    let url = world.git_http_url(&name);
+    let http = remote(&url, world.git_basic_auth());
+    let err = blocking(move || {
+        let cache = tempfile::tempdir().unwrap();
+        git::fetch_revision(&http, &Revision::Branch("main".into()), cache.path()).unwrap_err()
+    })
+    .await;
+    assert!(
+        matches!(&err, GitError::RepoNotFound { url: u, .. } if *u == url),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_stalls_times_out_as_unreachable() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/deploy.git", listener.local_addr().unwrap());
+    let http = remote(&url, GitAuth::none());
+    let err = blocking(move || {
+        // Process-wide; generous enough for every other test of this binary on a busy machine.
+        git::set_network_timeouts(Duration::from_secs(10), Duration::from_secs(10)).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let err =
+            git::fetch_revision(&http, &Revision::Branch("main".into()), cache.path()).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(60), "{err}");
+        drop(listener);
+        err
+    })
+    .await;
+    assert!(
+        matches!(&err, GitError::Unreachable { url: u, reason } if *u == url && reason.contains("timed out")),
+        "{err:?}"
     );
 }

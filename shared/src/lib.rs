@@ -1,8 +1,10 @@
 //! What both Sluice daemons share: the project's fixed names, logging setup,
 //! kubectl-compatible cluster access, the metrics/health HTTP endpoint,
-//! shutdown signals and the process exit convention.
+//! shutdown signals, the process exit convention, and the git layer (fetch, commit,
+//! push with credentials, known_hosts and clear errors).
 
 pub mod exit;
+pub mod git;
 pub mod kubeconfig;
 pub mod naming;
 pub mod serve;

@@ -6,7 +6,7 @@
 //! ones (`|1|salt|hmac`, as `ssh-keyscan -H` writes). `@revoked` lines reject the key;
 //! `@cert-authority` lines are skipped (host certificates are not used here).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -23,9 +23,11 @@ pub struct Entry {
     pub revoked: bool,
 }
 
+/// The host keys Sluice trusts for SSH remotes.
 #[derive(Debug, Clone, Default)]
 pub struct KnownHosts {
-    pub source: Option<PathBuf>,
+    /// Where the entries came from (a file, a Secret's key), named in refusals.
+    pub source: Option<String>,
     pub entries: Vec<Entry>,
 }
 
@@ -54,7 +56,7 @@ impl KnownHosts {
     pub fn load(path: &Path) -> std::io::Result<KnownHosts> {
         let text = std::fs::read_to_string(path)?;
         Ok(KnownHosts {
-            source: Some(path.to_path_buf()),
+            source: Some(path.display().to_string()),
             ..KnownHosts::parse(&text)
         })
     }
@@ -95,6 +97,17 @@ impl KnownHosts {
         }
     }
 
+    /// The same entries, named `source` in refusals (e.g. "key known_hosts of Secret ns/name").
+    pub fn with_source(mut self, source: impl Into<String>) -> KnownHosts {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The name of where the entries came from, for messages.
+    pub fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or("known_hosts")
+    }
+
     /// The entries that name `host` on `port`.
     pub fn entries_for(&self, host: &str, port: u16) -> Vec<&Entry> {
         let name = host_pattern(host, port);
@@ -112,14 +125,25 @@ impl KnownHosts {
         port: u16,
         cert: &git2::cert::CertHostkey<'_>,
     ) -> Result<(), String> {
+        let offered = OfferedKey {
+            key_type: cert.hostkey_type().map(|t| t.name()),
+            raw: cert.hostkey(),
+            sha256: cert.hash_sha256().copied(),
+        };
+        self.verify_offered(host, port, &offered)
+    }
+
+    /// [`KnownHosts::verify`] on the parts of the key the server offered.
+    pub fn verify_offered(
+        &self,
+        host: &str,
+        port: u16,
+        offered: &OfferedKey<'_>,
+    ) -> Result<(), String> {
         let name = host_pattern(host, port);
-        let file = self
-            .source
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "known_hosts".into());
-        let offered_type = cert.hostkey_type().map(|t| t.name());
-        let offered_fp = match (cert.hostkey(), cert.hash_sha256()) {
+        let file = self.source_name();
+        let offered_type = offered.key_type;
+        let offered_fp = match (offered.raw, &offered.sha256) {
             (Some(raw), _) => fingerprint(raw),
             (None, Some(h)) => fingerprint_of_hash(h),
             (None, None) => {
@@ -128,7 +152,7 @@ impl KnownHosts {
                 ));
             }
         };
-        let same_key = |e: &Entry| match (cert.hostkey(), cert.hash_sha256()) {
+        let same_key = |e: &Entry| match (offered.raw, &offered.sha256) {
             (Some(raw), _) => raw == e.key.as_slice(),
             (None, Some(h)) => sha2::Sha256::digest(&e.key).as_slice() == h.as_slice(),
             (None, None) => false,
@@ -162,6 +186,16 @@ impl KnownHosts {
                 .join(", ")
         ))
     }
+}
+
+/// The host key a server offered, as libgit2 describes it: its type, and the raw key or at least
+/// its SHA-256.
+#[derive(Debug, Clone, Copy)]
+pub struct OfferedKey<'a> {
+    /// `ssh-ed25519`, `ssh-rsa`, …, when libgit2 knows it.
+    pub key_type: Option<&'a str>,
+    pub raw: Option<&'a [u8]>,
+    pub sha256: Option<[u8; 32]>,
 }
 
 fn entry_matches(entry: &Entry, name: &str) -> bool {
@@ -237,5 +271,78 @@ mod tests {
             B64.decode(KEY).unwrap()
         );
         assert!(fingerprint(&kh.entries[0].key).starts_with("SHA256:"));
+    }
+
+    fn offered(key: &[u8]) -> OfferedKey<'_> {
+        OfferedKey {
+            key_type: Some("ssh-ed25519"),
+            raw: Some(key),
+            sha256: None,
+        }
+    }
+
+    #[test]
+    fn verifies_the_recorded_key_and_says_why_others_are_refused() {
+        let key = B64.decode(KEY).unwrap();
+        let kh = KnownHosts::parse(&format!("[git.example]:2222 ssh-ed25519 {KEY}\n"))
+            .with_source("key known_hosts of Secret ns/creds");
+        assert_eq!(
+            kh.verify_offered("git.example", 2222, &offered(&key)),
+            Ok(())
+        );
+        // Only the SHA-256 of the key, as some libssh2 builds offer.
+        let by_hash = OfferedKey {
+            key_type: None,
+            raw: None,
+            sha256: Some(sha2::Sha256::digest(&key).into()),
+        };
+        assert_eq!(kh.verify_offered("git.example", 2222, &by_hash), Ok(()));
+
+        let unknown = kh
+            .verify_offered("git.example", 22, &offered(&key))
+            .unwrap_err();
+        assert!(
+            unknown.contains("git.example is not in key known_hosts of Secret ns/creds"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains(&format!("ssh-ed25519 {}", fingerprint(&key))),
+            "{unknown}"
+        );
+
+        let other = [7u8; 51];
+        let changed = kh
+            .verify_offered("git.example", 2222, &offered(&other))
+            .unwrap_err();
+        assert!(changed.contains("[git.example]:2222"), "{changed}");
+        assert!(
+            changed.contains("does not match key known_hosts of Secret ns/creds"),
+            "{changed}"
+        );
+        assert!(changed.contains(&fingerprint(&other)), "{changed}");
+        assert!(
+            changed.contains(&fingerprint(&key)),
+            "names the recorded key: {changed}"
+        );
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_even_when_also_listed() {
+        let key = B64.decode(KEY).unwrap();
+        let kh = KnownHosts::parse(&format!(
+            "git.example ssh-ed25519 {KEY}\n@revoked git.example ssh-ed25519 {KEY}\n@cert-authority *.example ssh-ed25519 {KEY}\n"
+        ));
+        assert_eq!(kh.entries.len(), 2, "the @cert-authority line is skipped");
+        let why = kh
+            .verify_offered("git.example", 22, &offered(&key))
+            .unwrap_err();
+        assert!(why.contains("@revoked in known_hosts"), "{why}");
+    }
+
+    #[test]
+    fn negated_patterns_exclude_a_host() {
+        let kh = KnownHosts::parse(&format!("*.example,!evil.example ssh-ed25519 {KEY}\n"));
+        assert_eq!(kh.entries_for("git.example", 22).len(), 1);
+        assert!(kh.entries_for("evil.example", 22).is_empty());
     }
 }

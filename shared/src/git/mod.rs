@@ -1,0 +1,37 @@
+//! The git layer both daemons use, over libgit2 (git2).
+//!
+//! - A [`Remote`] is a URL with its [`GitAuth`]: credentials ([`Credentials`]: basic, token,
+//!   ssh key in memory), the SSH host keys trusted ([`KnownHosts`], always enforced; an ssh
+//!   remote without them is refused) and extra CAs for https ([`CaCerts`], per source).
+//! - The Deploy Synchronizer fetches with [`fetch_revision`] (a branch, a tag or a commit pin,
+//!   into a bare cache reused across fetches) and writes the files to render with
+//!   [`checkout_tree`].
+//! - The Config Updater works in a clone: [`clone_or_open`] (at the remote's tip), [`commit`]
+//!   (exactly the changed files, never an empty commit) and [`push`] (never forced; a success
+//!   only when the server accepted the update; someone else's newer commits are a
+//!   [`GitError::NonFastForward`], after which the caller fetches and re-applies).
+//!
+//! Process-wide settings, for start-up: [`set_network_timeouts`] (libgit2 waits forever on a
+//! stalled server otherwise) and [`trust_ca_file_process_wide`] (a CA for every https remote,
+//! e.g. `$SLUICE_CA_FILE` in the local world; a per-source [`CaCerts`] needs no global state).
+//!
+//! Every failure is a [`GitError`] that says what went wrong in the operator's terms, with URLs
+//! stripped of credentials and secrets scrubbed. All functions block: call them from
+//! `tokio::task::spawn_blocking`.
+
+mod auth;
+mod error;
+mod fetch;
+pub mod known_hosts;
+mod push;
+mod remote;
+mod tls;
+pub mod url;
+
+pub use auth::{Credentials, GitAuth, SecretError, SshKey, TOKEN_USERNAME};
+pub use error::{GitError, Refusals, classify, push_refused, scrub};
+pub use fetch::{Fetched, Revision, checkout_tree, fetch_revision};
+pub use known_hosts::KnownHosts;
+pub use push::{Author, FileChange, clone_or_open, commit, push, push_refs};
+pub use remote::{Remote, Transcript, set_network_timeouts};
+pub use tls::{CaCerts, trust_ca_file_process_wide};
