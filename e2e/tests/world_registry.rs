@@ -1,7 +1,9 @@
-//! The world's two OCI registries, seen through oci-client as Sluice sees them: the plain one
-//! (HTTP, anonymous) and the TLS one (world CA, basic auth). An image pushed with `push-image`
-//! shows up in the tag list with the digest push-image reported; the TLS registry refuses wrong
-//! credentials, no credentials and a client that does not trust the world CA.
+//! The world's OCI registries, seen through oci-client as Sluice sees them: the plain one
+//! (HTTP, anonymous), the TLS one (world CA, basic auth) and the paged one (distribution 3, whose
+//! tag lists come in pages as GHCR's and Quay's do). An image pushed with `push-image` shows up in
+//! the tag list with the digest push-image reported; the TLS registry refuses wrong credentials, no
+//! credentials and a client that does not trust the world CA; 1100 tags come back complete only by
+//! following the pages.
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
@@ -160,4 +162,54 @@ async fn the_tls_registry_refuses_wrong_or_missing_credentials() {
         chain.to_lowercase().contains("certificate"),
         "the error is about the certificate: {chain}"
     );
+}
+
+#[tokio::test]
+async fn more_than_a_thousand_tags_come_in_pages_from_the_paged_registry() {
+    let world = World::get();
+    let registry = world.require("SLUICE_REGISTRY_PAGED").to_string();
+    let repo = format!("e2e/{}/busy", unique_name("registry-paged"));
+    world
+        .run(
+            "push-image",
+            &["--paged", "--count", "1100", &format!("{repo}:build")],
+        )
+        .await;
+
+    let client = Client::new(ClientConfig {
+        protocol: ClientProtocol::HttpsExcept(vec![registry.clone()]),
+        ..Default::default()
+    });
+    let image = reference(&registry, &repo, "build-0001");
+    // One page of 1000 (GHCR's cap) is not the whole list ...
+    let first = client
+        .list_tags(&image, &RegistryAuth::Anonymous, Some(1000), None)
+        .await
+        .expect("the first page");
+    assert_eq!(first.tags.len(), 1000, "the registry honours n=");
+    // ... following `last` to the end is.
+    let mut all = first.tags.clone();
+    let mut pages = 1;
+    loop {
+        let last = all.last().cloned();
+        let page = client
+            .list_tags(
+                &image,
+                &RegistryAuth::Anonymous,
+                Some(1000),
+                last.as_deref(),
+            )
+            .await
+            .expect("a further page");
+        if page.tags.is_empty() {
+            break;
+        }
+        pages += 1;
+        all.extend(page.tags);
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(all.len(), 1100);
+    assert_eq!(all.first().map(String::as_str), Some("build-0001"));
+    assert_eq!(all.last().map(String::as_str), Some("build-1100"));
 }
