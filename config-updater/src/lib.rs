@@ -4,4 +4,6 @@
 
 pub mod edit;
 pub mod policy;
+pub mod scan;
 pub mod schedule;
+pub mod webhook;

@@ -9,3 +9,4 @@ pub mod object;
 pub mod plan;
 pub mod render;
 pub mod resource;
+pub mod webhook;

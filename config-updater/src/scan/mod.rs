@@ -1,0 +1,1 @@
+//! Registry scanning: complete, paged, rate-limited tag listing with a tag cache.
