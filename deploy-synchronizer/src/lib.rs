@@ -3,10 +3,15 @@
 //! executes those plans against the Kubernetes API.
 
 pub mod apply;
+pub mod assess;
+pub mod controller;
 pub mod diff;
 pub mod health;
 pub mod object;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod resource;
+pub mod source;
+pub mod status;
 pub mod webhook;

@@ -247,32 +247,11 @@ impl Applier {
         objects: &[&'a Apply],
         created_namespaces: &BTreeSet<&str>,
     ) -> Result<Vec<&'a Apply>, ApplyError> {
-        let results: Vec<_> = stream::iter(objects.iter().copied())
-            .map(|apply| async move {
-                let outcome =
-                    match kinds.resolve(&apply.id.group, apply.api_version(), &apply.id.kind) {
-                        None => Outcome::Deferred,
-                        Some(resolved) => {
-                            match write::apply_one(&self.writer, &resolved, apply, true).await {
-                                Ok(_) => Outcome::Passed,
-                                Err(failure)
-                                    if created_namespaces.contains(apply.id.namespace.as_str())
-                                        && failure.message.contains("not found") =>
-                                {
-                                    Outcome::Deferred
-                                }
-                                Err(failure)
-                                    if failure.problem == Problem::Immutable
-                                        && self.recreate_on_immutable_change =>
-                                {
-                                    Outcome::Passed
-                                }
-                                Err(failure) => Outcome::Failed(failure),
-                            }
-                        }
-                    };
-                (apply, outcome)
-            })
+        let checks: Vec<_> = objects
+            .iter()
+            .map(|&apply| self.dry_run_one(kinds, apply, created_namespaces))
+            .collect();
+        let results: Vec<_> = stream::iter(checks)
             .buffer_unordered(PARALLELISM)
             .collect()
             .await;
@@ -303,24 +282,11 @@ impl Applier {
         objects: &[&Apply],
         report: &mut Report,
     ) -> Result<(), ApplyError> {
-        let results: Vec<_> = stream::iter(objects.iter().copied())
-            .map(|apply| async move {
-                let Some(resolved) =
-                    kinds.resolve(&apply.id.group, apply.api_version(), &apply.id.kind)
-                else {
-                    return (apply, Err(unknown_kind(apply)), false);
-                };
-                match write::apply_one(&self.writer, &resolved, apply, false).await {
-                    Err(failure)
-                        if failure.problem == Problem::Immutable
-                            && self.recreate_on_immutable_change =>
-                    {
-                        let result = write::recreate(&self.writer, &resolved, apply).await;
-                        (apply, result, true)
-                    }
-                    result => (apply, result, false),
-                }
-            })
+        let writes: Vec<_> = objects
+            .iter()
+            .map(|&apply| self.apply_one(kinds, apply))
+            .collect();
+        let results: Vec<_> = stream::iter(writes)
             .buffer_unordered(PARALLELISM)
             .collect()
             .await;
@@ -349,6 +315,54 @@ impl Applier {
                 failures,
                 applied: report.applied.len(),
             })
+        }
+    }
+
+    async fn dry_run_one<'a>(
+        &self,
+        kinds: &Kinds,
+        apply: &'a Apply,
+        created_namespaces: &BTreeSet<&str>,
+    ) -> (&'a Apply, Outcome) {
+        let Some(resolved) = kinds.resolve(&apply.id.group, apply.api_version(), &apply.id.kind)
+        else {
+            return (apply, Outcome::Deferred);
+        };
+        let outcome = match write::apply_one(&self.writer, &resolved, apply, true).await {
+            Ok(_) => Outcome::Passed,
+            Err(failure)
+                if created_namespaces.contains(apply.id.namespace.as_str())
+                    && failure.message.contains("not found") =>
+            {
+                Outcome::Deferred
+            }
+            Err(failure)
+                if failure.problem == Problem::Immutable && self.recreate_on_immutable_change =>
+            {
+                Outcome::Passed
+            }
+            Err(failure) => Outcome::Failed(failure),
+        };
+        (apply, outcome)
+    }
+
+    async fn apply_one<'a>(
+        &self,
+        kinds: &Kinds,
+        apply: &'a Apply,
+    ) -> (&'a Apply, Result<Value, ObjectFailure>, bool) {
+        let Some(resolved) = kinds.resolve(&apply.id.group, apply.api_version(), &apply.id.kind)
+        else {
+            return (apply, Err(unknown_kind(apply)), false);
+        };
+        match write::apply_one(&self.writer, &resolved, apply, false).await {
+            Err(failure)
+                if failure.problem == Problem::Immutable && self.recreate_on_immutable_change =>
+            {
+                let result = write::recreate(&self.writer, &resolved, apply).await;
+                (apply, result, true)
+            }
+            result => (apply, result, false),
         }
     }
 }

@@ -1,0 +1,514 @@
+//! One reconcile of one GitSync: fetch, render, plan, dry-run, apply, prune, then status,
+//! events and the health wait. Every decision is made by the pure modules (`plan`, `health`,
+//! `status`); this file sequences them and does the I/O.
+//!
+//! A failure at any step before the first write (git, render, plan, dry-run) applies nothing and
+//! deletes nothing: status says Ready=False with the reason, the previous revision stays applied,
+//! and the sync is retried with backoff.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::apply::{Applier, ApplyError, Kinds, Report, impersonating, read_live_facts};
+use crate::assess::assess_inventory;
+use crate::controller::Context;
+use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
+use crate::render::{self, RenderErrors, RenderOptions};
+use crate::resource::{GitSync, GitSyncStatus, RenderMode};
+use crate::source::{self, Checkout, SourceError};
+use crate::status::{
+    self, FailureReason, READY, Verdict, health_pending, parse_duration, record_applied,
+    record_failure, record_health, short,
+};
+
+/// How soon health is looked at again while a revision is not healthy yet.
+pub const HEALTH_POLL: Duration = Duration::from_secs(2);
+
+/// Why a reconcile failed. Each maps to a status reason and a metric label.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidSpec(String),
+    #[error("fetching the source failed: {0}")]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Render(#[from] RenderErrors),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("cannot create a client impersonating ServiceAccount {name}: {error}")]
+    Impersonation {
+        name: String,
+        #[source]
+        error: kube::Error,
+    },
+    #[error("cannot write the status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    /// The `result` label of `sluice_reconcile_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::InvalidSpec(_) => "invalid_spec",
+            Self::Source(_) => "git",
+            Self::Render(_) => "render",
+            Self::Plan(_) => "plan_refused",
+            Self::Apply(error) if error.is_validation() => "validation",
+            Self::Apply(_) => "apply",
+            Self::Impersonation { .. } => "impersonation",
+            Self::Status(_) => "status",
+        }
+    }
+
+    /// The Ready=False reason the status shows.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            Self::InvalidSpec(_) => FailureReason::InvalidSpec,
+            Self::Source(_) => FailureReason::GitFailed,
+            Self::Render(_) => FailureReason::RenderFailed,
+            Self::Plan(_) => FailureReason::PlanRefused,
+            Self::Apply(error) if error.is_validation() => FailureReason::ValidationFailed,
+            Self::Apply(_) | Self::Impersonation { .. } | Self::Status(_) => {
+                FailureReason::ApplyFailed
+            }
+        }
+    }
+}
+
+/// The controller's reconcile function (see the module docs).
+pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&sync, &ctx).await;
+    let label = match &result {
+        Ok(_) => "success",
+        Err(error) => error.metric_label(),
+    };
+    ctx.metrics.observe(label, started.elapsed());
+    result
+}
+
+/// Names and settings of one GitSync for the length of a reconcile.
+struct Target<'a> {
+    sync: &'a GitSync,
+    namespace: String,
+    name: String,
+    key: String,
+    generation: Option<i64>,
+}
+
+async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error> {
+    let namespace = sync.namespace().unwrap_or_default();
+    let name = sync.name_any();
+    let target = Target {
+        key: format!("{namespace}/{name}"),
+        namespace,
+        name,
+        generation: sync.metadata.generation,
+        sync,
+    };
+    let mut status = sync.status.clone().unwrap_or_default();
+    let now = Timestamp::now();
+
+    if sync.spec.suspend {
+        let message = "spec.suspend is true: nothing is applied or pruned until it is set to false";
+        status.observed_generation = target.generation;
+        status::set_condition(
+            &mut status.conditions,
+            READY,
+            false,
+            "Suspended",
+            message,
+            target.generation,
+            now,
+        );
+        write_status(ctx, &target, &status).await?;
+        ctx.forget(&target.key);
+        return Ok(Action::await_change());
+    }
+    let (interval, health_timeout) = match durations(sync) {
+        Ok(durations) => durations,
+        Err(message) => {
+            let error = Error::InvalidSpec(message);
+            fail(
+                ctx,
+                &target,
+                &mut status,
+                None,
+                &error,
+                Duration::from_secs(60),
+            )
+            .await?;
+            return Err(error);
+        }
+    };
+    let spec_seen = status.observed_generation == target.generation;
+    if spec_seen && health_pending(&status) {
+        return check_health(ctx, &target, &mut status, interval, health_timeout).await;
+    }
+    if spec_seen && let Some(left) = ctx.not_due_for(&target.key, interval) {
+        return Ok(Action::requeue(left));
+    }
+
+    let mut revision: Option<(String, String)> = None;
+    match sync_once(ctx, &target, &status, &mut revision).await {
+        Ok(outcome) => {
+            ctx.succeeded(&target.key);
+            let (commit, subject) = revision.unwrap_or_default();
+            let previous = status.last_applied_revision.clone();
+            let ready_before =
+                status::condition(&status, READY).is_some_and(|c| c.status == "True");
+            let message = applied_message(&commit, &outcome.report, outcome.inventory.len());
+            status.inventory = outcome.inventory.to_entries();
+            record_applied(
+                &mut status,
+                &commit,
+                &subject,
+                &message,
+                target.generation,
+                Timestamp::now(),
+            );
+            if previous.as_deref() != Some(commit.as_str()) || !ready_before {
+                publish(ctx, sync, EventType::Normal, "Synced", "Sync", &message).await;
+            }
+            if !outcome.report.pruned.is_empty() {
+                let pruned: Vec<String> = outcome
+                    .report
+                    .pruned
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                let note = format!("pruned {} object(s): {}", pruned.len(), pruned.join(", "));
+                publish(ctx, sync, EventType::Normal, "Pruned", "Prune", &note).await;
+            }
+            tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
+                pruned = outcome.report.pruned.len(), "applied");
+            check_health(ctx, &target, &mut status, interval, health_timeout).await
+        }
+        Err(error) => {
+            let wait = ctx.failed(&target.key, interval);
+            let at = revision.as_ref().map(|(c, s)| (c.as_str(), s.as_str()));
+            fail(ctx, &target, &mut status, at, &error, wait).await?;
+            Err(error)
+        }
+    }
+}
+
+fn durations(sync: &GitSync) -> Result<(Duration, Duration), String> {
+    let interval = parse_duration(&sync.spec.source.interval)
+        .map_err(|e| format!("spec.source.interval: {e}"))?;
+    let timeout = parse_duration(&sync.spec.health_timeout)
+        .map_err(|e| format!("spec.healthTimeout: {e}"))?;
+    Ok((interval.max(Duration::from_secs(1)), timeout))
+}
+
+/// What a successful sync did.
+struct Outcome {
+    report: Report,
+    inventory: Inventory,
+}
+
+/// Fetch, render, plan, dry-run, apply, prune. `revision` is set as soon as it is known, so a
+/// failure after the fetch is recorded against it.
+async fn sync_once(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &GitSyncStatus,
+    revision: &mut Option<(String, String)>,
+) -> Result<Outcome, Error> {
+    let spec = &target.sync.spec;
+    let auth = source::auth_of(&ctx.client, &target.namespace, &spec.source).await?;
+    let cache = source::cache_dir(
+        &ctx.options.cache_dir,
+        &target.namespace,
+        &target.name,
+        &spec.source.url,
+    );
+    let checkout: Checkout = source::fetch(
+        &spec.source.url,
+        auth,
+        source::revision_of(&spec.source),
+        cache,
+        &ctx.options.cache_dir,
+    )
+    .await?;
+    *revision = Some((checkout.commit.clone(), checkout.subject.clone()));
+    tracing::debug!(sync = %target.key, revision = %checkout.commit, "fetched");
+
+    let options = RenderOptions {
+        mode: match spec.render {
+            RenderMode::Auto => render::RenderMode::Auto,
+            RenderMode::Plain => render::RenderMode::Plain,
+            RenderMode::Kustomize => render::RenderMode::Kustomize,
+        },
+        ..RenderOptions::default()
+    };
+    let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
+    let manifests = render::render(checkout.root(), sub_path, &options).await?;
+    drop(checkout);
+    let desired: Vec<Desired> = manifests
+        .into_iter()
+        .map(|m| Desired {
+            id: m.object_ref,
+            object: m.object,
+            source: m.source.to_string(),
+        })
+        .collect();
+
+    let settings = Settings::from_spec(&target.namespace, &target.name, spec);
+    let kinds = Kinds::discover(&ctx.client)
+        .await
+        .map_err(ApplyError::Discovery)?;
+    let prepared = prepare(desired, &kinds, &settings);
+    let inventory: Inventory = status.inventory.iter().cloned().collect();
+    let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
+    let live = read_live_facts(&ctx.client, &kinds, ids).await?;
+    let plan: Plan = prepared.plan(&inventory, &live)?;
+
+    let writer = match &spec.service_account_name {
+        Some(account) if !account.is_empty() => {
+            impersonating(&ctx.config, &target.namespace, account).map_err(|error| {
+                Error::Impersonation {
+                    name: account.clone(),
+                    error,
+                }
+            })?
+        }
+        _ => ctx.client.clone(),
+    };
+    let applier = Applier {
+        reader: ctx.client.clone(),
+        writer,
+        recreate_on_immutable_change: spec.recreate_on_immutable_change,
+    };
+    match applier.execute(&plan, kinds).await {
+        Ok(report) => {
+            let mut next = plan.next_inventory();
+            for failed in &report.prune_failed {
+                if let Some(deletion) = plan.prune.iter().find(|d| d.id == failed.id) {
+                    next.insert(deletion.id.clone(), &deletion.api_version);
+                }
+            }
+            Ok(Outcome {
+                report,
+                inventory: next,
+            })
+        }
+        Err(error) => {
+            if !error.is_validation()
+                || matches!(error, ApplyError::Validation { written: true, .. })
+            {
+                // Something may have been written: remember it all, so a later prune finds it.
+                let mut union = inventory.clone();
+                for apply in plan.applies() {
+                    union.insert(apply.id.clone(), apply.api_version());
+                }
+                let _ = write_inventory(ctx, target, &union).await;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+fn applied_message(commit: &str, report: &Report, objects: usize) -> String {
+    let mut message = format!("applied revision {}: {objects} object(s)", short(commit));
+    if !report.pruned.is_empty() {
+        message.push_str(&format!(", {} pruned", report.pruned.len()));
+    }
+    if !report.recreated.is_empty() {
+        message.push_str(&format!(", {} re-created", report.recreated.len()));
+    }
+    if !report.prune_failed.is_empty() {
+        let failed: Vec<String> = report
+            .prune_failed
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        message.push_str(&format!("; prune failed for: {}", failed.join("; ")));
+    }
+    message
+}
+
+/// Assesses the applied objects, records the verdict, and says when to look again.
+async fn check_health(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    interval: Duration,
+    timeout: Duration,
+) -> Result<Action, Error> {
+    let inventory: Inventory = status.inventory.iter().cloned().collect();
+    let health = match Kinds::discover(&ctx.client).await {
+        Ok(kinds) => assess_inventory(&ctx.client, &kinds, &inventory).await,
+        Err(error) => crate::health::Health::unknown(format!("cannot discover kinds: {error}")),
+    };
+    let before = status.health.clone();
+    let verdict = record_health(
+        status,
+        &health,
+        timeout,
+        target.generation,
+        Timestamp::now(),
+    );
+    write_status(ctx, target, status).await?;
+    match verdict {
+        Verdict::Healthy => {
+            publish(
+                ctx,
+                target.sync,
+                EventType::Normal,
+                "Healthy",
+                "HealthCheck",
+                &health.to_string(),
+            )
+            .await;
+        }
+        Verdict::TimedOut => {
+            let note = format!("not healthy within {}s: {health}", timeout.as_secs());
+            publish(
+                ctx,
+                target.sync,
+                EventType::Warning,
+                "HealthTimeout",
+                "HealthCheck",
+                &note,
+            )
+            .await;
+        }
+        Verdict::Settled if before.as_deref() != Some(health.status.as_str()) => {
+            let kind = if health.status == crate::health::HealthStatus::Healthy {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            publish(
+                ctx,
+                target.sync,
+                kind,
+                "HealthChanged",
+                "HealthCheck",
+                &health.to_string(),
+            )
+            .await;
+        }
+        Verdict::Settled | Verdict::Waiting => {}
+    }
+    Ok(match verdict {
+        Verdict::Waiting => Action::requeue(HEALTH_POLL),
+        _ => Action::requeue(interval),
+    })
+}
+
+/// Records a failure in status and as a Warning event.
+async fn fail(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    revision: Option<(&str, &str)>,
+    error: &Error,
+    retry_in: Duration,
+) -> Result<(), Error> {
+    let reason = error.reason();
+    let mut message = error.to_string();
+    if !reason.is_stalled() {
+        message.push_str(&format!(" (retrying in {}s)", retry_in.as_secs().max(1)));
+    }
+    record_failure(
+        status,
+        revision,
+        reason,
+        &message,
+        target.generation,
+        Timestamp::now(),
+    );
+    publish(
+        ctx,
+        target.sync,
+        EventType::Warning,
+        reason.as_str(),
+        "Sync",
+        &message,
+    )
+    .await;
+    write_status(ctx, target, status).await
+}
+
+/// Writes the whole status (merge patch on the status subresource). Lists are written even when
+/// empty, so an emptied inventory replaces the old one.
+async fn write_status(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &GitSyncStatus,
+) -> Result<(), Error> {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    value["inventory"] = json!(status.inventory);
+    value["conditions"] = json!(status.conditions);
+    value["history"] = json!(status.history);
+    patch_status(ctx, target, value).await
+}
+
+async fn write_inventory(
+    ctx: &Context,
+    target: &Target<'_>,
+    inventory: &Inventory,
+) -> Result<(), Error> {
+    patch_status(ctx, target, json!({ "inventory": inventory.to_entries() })).await
+}
+
+async fn patch_status(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: serde_json::Value,
+) -> Result<(), Error> {
+    let api: Api<GitSync> = Api::namespaced(ctx.client.clone(), &target.namespace);
+    api.patch_status(
+        &target.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map(drop)
+    .map_err(Error::Status)
+}
+
+/// Publishes an event about `sync`; a failure to publish is logged, never fatal.
+async fn publish(
+    ctx: &Context,
+    sync: &GitSync,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        // Event notes are capped at 1 kB.
+        note: Some(cap(note, 1000)),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &sync.object_ref(&())).await {
+        tracing::warn!(%error, reason, "cannot publish an event");
+    }
+}
+
+fn cap(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
