@@ -44,10 +44,12 @@ enum Command {
     #[command(long_about = "\
 Run the synchronizer daemon until SIGTERM or ctrl-c.
 
-Connects to the cluster, checks the API server answers, and serves \
-Prometheus metrics on /metrics, liveness on /healthz and readiness on /readyz. \
-On SIGTERM or ctrl-c it stops accepting requests, finishes those in flight \
-and exits 0.")]
+Connects to the cluster, checks the API server answers, reconciles every \
+GitSync (or those of --watch-namespace): fetches its source, renders it, \
+validates it with a server-side dry-run, applies it, prunes what left it and \
+reports status, health and events. Serves Prometheus metrics on /metrics, \
+liveness on /healthz and readiness on /readyz. On SIGTERM or ctrl-c it stops \
+taking new work, lets the syncs in flight finish and exits 0.")]
     Run(RunArgs),
 
     /// Show what applying the config repository would change in the cluster
@@ -69,6 +71,15 @@ The files in manifests/crds/ are this output; a unit test keeps them equal.")]
 pub struct RunArgs {
     #[command(flatten)]
     pub serve: ServeArgs<8080>,
+
+    /// Directory for git caches and per-revision checkouts
+    #[arg(long, env = "SLUICE_CACHE_DIR", value_name = "DIR",
+          default_value = deploy_synchronizer::controller::DEFAULT_CACHE_DIR)]
+    pub cache_dir: std::path::PathBuf,
+
+    /// Reconcile only the GitSyncs of this namespace (default: every namespace)
+    #[arg(long, env = "SLUICE_WATCH_NAMESPACE", value_name = "NAMESPACE")]
+    pub watch_namespace: Option<String>,
 }
 
 /// A command failed.
