@@ -6,16 +6,16 @@
 //! deletes nothing: status says Ready=False with the reason, the previous revision stays applied,
 //! and the sync is retried with backoff.
 
+mod report;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
+use kube::runtime::events::EventType;
 
 use crate::apply::{Applier, ApplyError, Kinds, Report, impersonating, read_live_facts};
 use crate::assess::assess_inventory;
@@ -26,8 +26,9 @@ use crate::resource::{GitSync, GitSyncStatus, RenderMode};
 use crate::source::{self, Checkout, SourceError};
 use crate::status::{
     self, FailureReason, READY, Verdict, health_pending, parse_duration, record_applied,
-    record_failure, record_health, short,
+    record_health, short,
 };
+use report::{fail, publish, write_inventory, write_status};
 
 /// How soon health is looked at again while a revision is not healthy yet.
 pub const HEALTH_POLL: Duration = Duration::from_secs(2);
@@ -406,109 +407,4 @@ async fn check_health(
         Verdict::Waiting => Action::requeue(HEALTH_POLL),
         _ => Action::requeue(interval),
     })
-}
-
-/// Records a failure in status and as a Warning event.
-async fn fail(
-    ctx: &Context,
-    target: &Target<'_>,
-    status: &mut GitSyncStatus,
-    revision: Option<(&str, &str)>,
-    error: &Error,
-    retry_in: Duration,
-) -> Result<(), Error> {
-    let reason = error.reason();
-    let mut message = error.to_string();
-    if !reason.is_stalled() {
-        message.push_str(&format!(" (retrying in {}s)", retry_in.as_secs().max(1)));
-    }
-    record_failure(
-        status,
-        revision,
-        reason,
-        &message,
-        target.generation,
-        Timestamp::now(),
-    );
-    publish(
-        ctx,
-        target.sync,
-        EventType::Warning,
-        reason.as_str(),
-        "Sync",
-        &message,
-    )
-    .await;
-    write_status(ctx, target, status).await
-}
-
-/// Writes the whole status (merge patch on the status subresource). Lists are written even when
-/// empty, so an emptied inventory replaces the old one.
-async fn write_status(
-    ctx: &Context,
-    target: &Target<'_>,
-    status: &GitSyncStatus,
-) -> Result<(), Error> {
-    let mut value = serde_json::to_value(status).unwrap_or_default();
-    value["inventory"] = json!(status.inventory);
-    value["conditions"] = json!(status.conditions);
-    value["history"] = json!(status.history);
-    patch_status(ctx, target, value).await
-}
-
-async fn write_inventory(
-    ctx: &Context,
-    target: &Target<'_>,
-    inventory: &Inventory,
-) -> Result<(), Error> {
-    patch_status(ctx, target, json!({ "inventory": inventory.to_entries() })).await
-}
-
-async fn patch_status(
-    ctx: &Context,
-    target: &Target<'_>,
-    status: serde_json::Value,
-) -> Result<(), Error> {
-    let api: Api<GitSync> = Api::namespaced(ctx.client.clone(), &target.namespace);
-    api.patch_status(
-        &target.name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await
-    .map(drop)
-    .map_err(Error::Status)
-}
-
-/// Publishes an event about `sync`; a failure to publish is logged, never fatal.
-async fn publish(
-    ctx: &Context,
-    sync: &GitSync,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        // Event notes are capped at 1 kB.
-        note: Some(cap(note, 1000)),
-        action: action.to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &sync.object_ref(&())).await {
-        tracing::warn!(%error, reason, "cannot publish an event");
-    }
-}
-
-fn cap(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max.saturating_sub(3);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
 }

@@ -1,0 +1,120 @@
+//! Writing what a reconcile found: the status subresource and Kubernetes Events.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource};
+use serde_json::json;
+
+use super::{Error, Target};
+use crate::controller::Context;
+use crate::plan::Inventory;
+use crate::resource::{GitSync, GitSyncStatus};
+use crate::status::record_failure;
+
+/// Records a failure in status and as a Warning event.
+pub(super) async fn fail(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    revision: Option<(&str, &str)>,
+    error: &Error,
+    retry_in: Duration,
+) -> Result<(), Error> {
+    let reason = error.reason();
+    let mut message = error.to_string();
+    if !reason.is_stalled() {
+        message.push_str(&format!(" (retrying in {}s)", retry_in.as_secs().max(1)));
+    }
+    record_failure(
+        status,
+        revision,
+        reason,
+        &message,
+        target.generation,
+        Timestamp::now(),
+    );
+    publish(
+        ctx,
+        target.sync,
+        EventType::Warning,
+        reason.as_str(),
+        "Sync",
+        &message,
+    )
+    .await;
+    write_status(ctx, target, status).await
+}
+
+/// Writes the whole status (merge patch on the status subresource). Lists are written even when
+/// empty, so an emptied inventory replaces the old one.
+pub(super) async fn write_status(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &GitSyncStatus,
+) -> Result<(), Error> {
+    let mut value = serde_json::to_value(status).unwrap_or_default();
+    value["inventory"] = json!(status.inventory);
+    value["conditions"] = json!(status.conditions);
+    value["history"] = json!(status.history);
+    patch_status(ctx, target, value).await
+}
+
+pub(super) async fn write_inventory(
+    ctx: &Context,
+    target: &Target<'_>,
+    inventory: &Inventory,
+) -> Result<(), Error> {
+    patch_status(ctx, target, json!({ "inventory": inventory.to_entries() })).await
+}
+
+async fn patch_status(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: serde_json::Value,
+) -> Result<(), Error> {
+    let api: Api<GitSync> = Api::namespaced(ctx.client.clone(), &target.namespace);
+    api.patch_status(
+        &target.name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .map(drop)
+    .map_err(Error::Status)
+}
+
+/// Publishes an event about `sync`; a failure to publish is logged, never fatal.
+pub(super) async fn publish(
+    ctx: &Context,
+    sync: &GitSync,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        // Event notes are capped at 1 kB.
+        note: Some(cap(note, 1000)),
+        action: action.to_owned(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &sync.object_ref(&())).await {
+        tracing::warn!(%error, reason, "cannot publish an event");
+    }
+}
+
+fn cap(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
