@@ -10,3 +10,4 @@ pub mod naming;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhook;
