@@ -7,7 +7,6 @@ mod documents;
 mod find_kustomize;
 mod find_values;
 mod find_workloads;
-mod perf;
 
 use super::{Edit, KustomizeImage, Reference, ScalarValue, SetterMarker, Skipped, apply, find};
 
