@@ -55,8 +55,23 @@ and exits 0.")]
     /// Check registries for newer image tags (not implemented yet)
     Scan(ScanArgs),
 
+    /// Print the CustomResourceDefinitions this daemon serves, as YAML
+    #[command(long_about = "\
+Print the CustomResourceDefinitions this daemon serves (ImageRepository, \
+ImagePolicy, ImageUpdate), as YAML, or write one file each into a directory.
+
+The files in manifests/crds/ are this output; a unit test keeps them equal.")]
+    Crd(CrdArgs),
+
     /// Print the version and exit
     Version,
+}
+
+#[derive(Args, Debug)]
+struct CrdArgs {
+    /// Write one file per CRD into this directory instead of printing
+    #[arg(long, value_name = "DIR")]
+    write: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +100,12 @@ pub enum Error {
     Daemon(#[from] daemon::Error),
     #[error("`{NAME} {0}` is not implemented yet")]
     NotImplemented(&'static str),
+    #[error("cannot write {path}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Cli {
@@ -95,6 +116,18 @@ impl Cli {
             Command::Scan(ScanArgs { once, dry_run }) => {
                 tracing::debug!(once, dry_run, "scan requested");
                 Err(Error::NotImplemented("scan"))
+            }
+            Command::Crd(CrdArgs { write }) => {
+                for (file, yaml) in config_updater::resource::crds_yaml() {
+                    match &write {
+                        Some(dir) => {
+                            let path = dir.join(file);
+                            std::fs::write(&path, yaml).map_err(|source| Error::Write { path, source })?;
+                        }
+                        None => print!("---\n{yaml}"),
+                    }
+                }
+                Ok(())
             }
             Command::Version => {
                 println!("{NAME} {VERSION}");

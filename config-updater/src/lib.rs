@@ -4,6 +4,7 @@
 
 pub mod edit;
 pub mod policy;
+pub mod resource;
 pub mod scan;
 pub mod schedule;
 pub mod webhook;
