@@ -4,8 +4,9 @@
 //! an unknown repository and a registry that is down, each with its own error; an unchanged
 //! repository's rescan costing one request; a multi-arch tag resolving to its index digest.
 //!
-//! The world's registries never answer 429 or 5xx, so `Retry-After` and the backoff schedule are
-//! proven by the unit tests of `config_updater::scan` (`scan/tests/faults.rs`), not here.
+//! The world's registries never answer 429 or 5xx nor challenge with a bearer token: those are in
+//! `scan_bearer.rs` (a gate in front of the plain registry) and in the unit tests of
+//! `config_updater::scan` (`scan/tests/faults.rs`: the backoff schedule, `Retry-After` parsing).
 
 use std::time::Instant;
 
@@ -78,7 +79,7 @@ async fn eleven_hundred_tags_are_listed_completely_from_the_paged_registry() {
     assert_eq!(list.tags.len(), 1100);
     assert_eq!(list.tags.first().map(String::as_str), Some("build-0001"));
     assert_eq!(list.tags.last().map(String::as_str), Some("build-1100"));
-    // A full page of 1000, then a short one of 100 that ends the list.
+    // A full page of 1000 with a `Link` to the next, then 100 without one.
     assert_eq!((list.pages, list.requests), (2, 2));
     assert_eq!(list.malformed, 0);
 
@@ -188,11 +189,17 @@ async fn basic_auth_over_tls_with_the_world_ca_from_a_dockerconfigjson() {
         "Debug redacts the password"
     );
 
-    let list = list_all_tags(&tls(world, &repo, credentials), None)
+    let client = tls(world, &repo, credentials);
+    let list = list_all_tags(&client, None)
         .await
         .expect("listing with basic auth over TLS");
     assert_eq!(list.tags, ["2.0.0", "2.1.0"]);
-    assert_eq!(list.requests, 1);
+    // The first request meets the `Basic` challenge; the answer is remembered after that.
+    assert_eq!(list.requests, 2);
+    let again = list_all_tags(&client, None)
+        .await
+        .expect("a second listing");
+    assert_eq!((again.tags, again.requests), (list.tags, 1));
 }
 
 fn base64_of(text: &str) -> String {

@@ -1,20 +1,22 @@
 //! The shell: one [`RegistryClient`] per image repository, sending every request through the
 //! registry's [`RequestBudget`] with retries, and the three operations built on it.
 //!
-//! Auth is oci-client's: given `RegistryAuth::Basic` or `Anonymous`, its first request for a
+//! Tag lists are fetched by hand ([`super::http_pages`]): oci-client's `list_tags` hides
+//! `Retry-After`, `Link` and the challenge headers. Manifests go through oci-client, whose auth
+//! works like this: given `RegistryAuth::Basic` or `Anonymous`, its first request for a
 //! repository asks `GET /v2/` for `WWW-Authenticate` (`Client::_auth`). A `Bearer realm=…,
 //! service=…` challenge makes it fetch a token from the realm with scope `repository:<repo>:pull`
 //! (with the basic credentials, if any) and cache it per registry, repository and operation until
 //! it expires; a `Basic` challenge makes it send the credentials as HTTP basic; no challenge, no
-//! auth. Caveat: when the registry sends no challenge (an open registry), nothing is cached, so
-//! oci-client repeats that small `GET /v2/` before every call. `requests` counts the calls this
-//! module makes (tag-list pages, manifests), not that probe.
+//! auth. When the registry sends no challenge (an open registry), nothing is cached, so oci-client
+//! repeats that small `GET /v2/` before every manifest call; `requests` does not see that probe.
 //!
 //! oci-client also keeps the first credentials it sees per registry, so a client is never shared
 //! between two sets of credentials: it is built per image repository, with its auth inside.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -29,8 +31,9 @@ use regex::RegexSet;
 use super::ScanError;
 use super::auth::Credentials;
 use super::config::{ImageName, ValidAccess};
-use super::metrics::ScanMetrics;
-use super::pager::{Listing, PAGE_SIZE, PageSource, list_pages};
+use super::http_pages::HttpLister;
+use super::metrics::{ScanMetrics, outcome};
+use super::pager::{Listing, PAGE_SIZE, Page, PageSource, list_pages};
 use super::retry::{BudgetLimits, RequestBudget, RetryPolicy, classify};
 use super::tags::{CachedTags, TagCache, TagList, sift};
 
@@ -70,6 +73,7 @@ impl Default for ClientOptions {
 /// oci-client for one image repository, with its auth, budget, retries and metrics.
 pub struct RegistryClient {
     oci: oci_client::Client,
+    lister: HttpLister,
     image: ImageName,
     auth: RegistryAuth,
     budget: Arc<RequestBudget>,
@@ -102,7 +106,7 @@ impl RegistryClient {
             read_timeout: Some(options.read_timeout),
             ..Default::default()
         };
-        if let Some(pem) = options.ca_pem {
+        if let Some(pem) = options.ca_pem.clone() {
             if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
                 return Err(ScanError::InvalidCa {
                     reason: "no PEM certificate in it".to_owned(),
@@ -116,8 +120,18 @@ impl RegistryClient {
         let oci = oci_client::Client::try_from(config).map_err(|e| ScanError::InvalidCa {
             reason: e.to_string(),
         })?;
+        let lister = HttpLister::new(
+            image.api_host(),
+            &image.registry,
+            options.insecure,
+            options.ca_pem.as_deref(),
+            options.credentials.clone(),
+            options.connect_timeout,
+            options.read_timeout,
+        )?;
         Ok(RegistryClient {
             oci,
+            lister,
             auth: options.credentials.to_registry_auth(),
             image,
             budget: options.budget,
@@ -131,33 +145,24 @@ impl RegistryClient {
         &self.image
     }
 
-    /// Runs `op` within the budget, retrying transient faults; counts every try in `requests`.
-    pub(super) async fn call<T, F, Fut>(
-        &self,
-        requests: &mut u32,
-        mut op: F,
-    ) -> Result<T, ScanError>
+    /// Runs `attempt` within the budget, retrying transient faults on the policy's schedule. A
+    /// 429 holds the whole registry back for the wait.
+    pub(super) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, ScanError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, OciDistributionError>>,
+        Fut: Future<Output = Result<T, ScanError>>,
     {
         let mut failed = 0;
         loop {
             let permit = self.budget.acquire().await;
-            *requests += 1;
-            let result = op().await;
+            let result = attempt().await;
             drop(permit);
-            let error = match result {
-                Ok(value) => {
-                    self.observe(Ok(()));
-                    return Ok(value);
-                }
+            let mut error = match result {
+                Ok(value) => return Ok(value),
                 Err(e) => e,
             };
             failed += 1;
-            let mut error = classify(&error, &self.image.registry, &self.image.repository);
             error.set_attempts(failed);
-            self.observe(Err(&error));
             let Some(wait) = self.retry.delay(failed, &error, fastrand::f64()) else {
                 return Err(error);
             };
@@ -169,9 +174,33 @@ impl RegistryClient {
         }
     }
 
-    fn observe(&self, result: Result<(), &ScanError>) {
+    /// An oci-client operation, retried; each try counted in `tally` and in the metrics.
+    pub(super) async fn call_oci<T, F, Fut>(
+        &self,
+        tally: &AtomicU32,
+        mut op: F,
+    ) -> Result<T, ScanError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OciDistributionError>>,
+    {
+        self.retrying(|| {
+            let request = op();
+            async move {
+                tally.fetch_add(1, Ordering::Relaxed);
+                let result = request
+                    .await
+                    .map_err(|e| classify(&e, &self.image.registry, &self.image.repository));
+                self.note(outcome(result.as_ref().map(|_| ())));
+                result
+            }
+        })
+        .await
+    }
+
+    fn note(&self, outcome: &str) {
         if let Some(metrics) = &self.metrics {
-            metrics.observe(&self.image.registry, result);
+            metrics.observe_outcome(&self.image.registry, outcome);
         }
     }
 }
@@ -186,29 +215,46 @@ fn ensure_crypto_provider() {
     }
 }
 
-/// Tag-list pages of one repository, through the client.
-struct OciPages<'a> {
+/// Tag-list pages of one repository, by hand, through the client's budget and retries.
+struct HttpPages<'a> {
     client: &'a RegistryClient,
-    reference: oci_client::Reference,
-    requests: u32,
+    tally: AtomicU32,
 }
 
-impl PageSource for OciPages<'_> {
+impl<'a> HttpPages<'a> {
+    fn new(client: &'a RegistryClient) -> Self {
+        HttpPages {
+            client,
+            tally: AtomicU32::new(0),
+        }
+    }
+
+    fn requests(&self) -> u32 {
+        self.tally.load(Ordering::Relaxed)
+    }
+}
+
+impl PageSource for HttpPages<'_> {
     fn page(
         &mut self,
         n: usize,
         last: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<String>, ScanError>> + Send {
+    ) -> impl Future<Output = Result<Page, ScanError>> + Send {
         let client = self.client;
-        let reference = &self.reference;
-        let requests = &mut self.requests;
+        let tally = &self.tally;
         async move {
-            let response = client
-                .call(requests, || {
-                    client.oci.list_tags(reference, &client.auth, Some(n), last)
+            client
+                .retrying(|| async move {
+                    let mut sent = |outcome: &'static str| {
+                        tally.fetch_add(1, Ordering::Relaxed);
+                        client.note(outcome);
+                    };
+                    client
+                        .lister
+                        .page(&client.image.repository, n, last, &mut sent)
+                        .await
                 })
-                .await?;
-            Ok(response.tags)
+                .await
         }
     }
 }
@@ -219,11 +265,7 @@ pub async fn list_all_tags(
     client: &RegistryClient,
     exclusions: Option<&RegexSet>,
 ) -> Result<TagList, ScanError> {
-    let mut source = OciPages {
-        client,
-        reference: client.image.reference("latest"),
-        requests: 0,
-    };
+    let mut source = HttpPages::new(client);
     let listing = list_pages(
         &mut source,
         client.page_size,
@@ -232,12 +274,18 @@ pub async fn list_all_tags(
         &client.image.repository,
     )
     .await?;
-    let Listing::Complete { raw, pages } = listing else {
+    let Listing::Complete {
+        raw,
+        pages,
+        malformed,
+    } = listing
+    else {
         unreachable!("without a cached fingerprint the pager never answers Unchanged")
     };
     let mut list = sift(&raw, exclusions);
+    list.malformed += malformed;
     list.pages = pages;
-    list.requests = source.requests;
+    list.requests = source.requests();
     Ok(list)
 }
 
@@ -259,10 +307,10 @@ impl ScanOutcome {
 
 /// Scans the repository `access` names, using and updating `cache`.
 ///
-/// An unchanged repository whose tags fit in one page costs one request. A longer list is paged in
-/// full every time (the registries here send neither `ETag` nor anything else that would vouch for
-/// the later pages), and `changed` then comes from comparing fingerprints. On failure the cache
-/// keeps the last good listing.
+/// An unchanged repository whose tags fit in one page costs one request (once any token is
+/// cached). A longer list is paged in full every time: the registries here send no `ETag` on tag
+/// lists, and nothing else vouches for the later pages; `changed` then comes from comparing
+/// fingerprints. On failure the cache keeps the last good listing.
 pub async fn scan(
     client: &RegistryClient,
     access: &ValidAccess,
@@ -273,11 +321,7 @@ pub async fn scan(
         .get(&key)
         .filter(|c| c.single_page_with(&access.exclusion_patterns))
         .map(|c| c.list.raw_fingerprint.clone());
-    let mut source = OciPages {
-        client,
-        reference: access.image.reference("latest"),
-        requests: 0,
-    };
+    let mut source = HttpPages::new(client);
     let listing = list_pages(
         &mut source,
         client.page_size,
@@ -287,7 +331,7 @@ pub async fn scan(
     )
     .await?;
     let fetched_at = SystemTime::now();
-    let requests = source.requests;
+    let requests = source.requests();
     match listing {
         Listing::Unchanged => {
             let mut entry = cache
@@ -305,8 +349,13 @@ pub async fn scan(
                 fetched_at,
             })
         }
-        Listing::Complete { raw, pages } => {
+        Listing::Complete {
+            raw,
+            pages,
+            malformed,
+        } => {
             let mut list = sift(&raw, access.exclusions.as_ref());
+            list.malformed += malformed;
             list.pages = pages;
             list.requests = requests;
             let changed = cache
@@ -354,9 +403,9 @@ pub async fn resolve_digest(
         IMAGE_MANIFEST_MEDIA_TYPE,
     ];
     let reference = client.image.reference(tag);
-    let mut requests = 0;
+    let tally = AtomicU32::new(0);
     let (bytes, digest) = client
-        .call(&mut requests, || {
+        .call_oci(&tally, || {
             client
                 .oci
                 .pull_manifest_raw(&reference, &client.auth, ACCEPT)
@@ -375,6 +424,6 @@ pub async fn resolve_digest(
         digest,
         media_type,
         manifest: bytes.to_vec(),
-        requests,
+        requests: tally.load(Ordering::Relaxed),
     })
 }

@@ -34,6 +34,16 @@ impl ScanMetrics {
         metrics
     }
 
+    /// Counts one request with an `outcome` label (see [`outcome`]; also `auth_challenge`).
+    pub fn observe_outcome(&self, registry: &str, outcome: &str) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                registry: registry.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn observe(&self, registry: &str, result: Result<(), &ScanError>) {
         self.requests
             .get_or_create(&RequestLabels {

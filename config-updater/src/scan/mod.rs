@@ -10,19 +10,24 @@
 //!   [`client::resolve_digest`];
 //! - [`metrics`]: `sluice_registry_requests_total{registry, outcome}`.
 //!
-//! What oci-client 0.18 cannot do, and what that costs:
-//! - Its errors carry no response headers, so `Retry-After` on a 429 is not visible: a 429 is
-//!   retried on the exponential schedule instead, and holds back the whole registry's budget.
-//!   [`retry::parse_retry_after`] and [`retry::RetryPolicy::delay`] already honour the header for
-//!   the day a page source can see it.
-//! - `list_tags` does not expose the `Link` header or an `ETag`, so paging follows `last=` (the
-//!   last tag of the previous page) and the "unchanged" check compares the first page itself.
-//! - It does not return the manifest's `Content-Type`; the document's own `mediaType` (then its
-//!   shape) says whether it is an index.
+//! - [`http_pages`]: tag-list pages by hand (see below);
+//!
+//! What oci-client 0.18 cannot do, and what is done about it:
+//! - `list_tags` hides the response headers: `Retry-After` on a 429, `Link` (is there a next
+//!   page?), the `WWW-Authenticate` challenge of the list request itself. So tag lists are one GET
+//!   by hand with reqwest (the same reqwest oci-client uses), answering `Basic` and `Bearer`
+//!   challenges; a 429's `Retry-After` sets the floor of the next wait, `Link` says whether to page
+//!   on, and entries that are not strings are counted as malformed instead of failing the list.
+//! - No registry here sends an `ETag` on tag lists, so there is no `If-None-Match`: "unchanged" is
+//!   the first page compared with the cached one, which settles it for single-page lists only.
+//! - Manifests go through oci-client (`pull_manifest_raw`), whose errors carry no headers either:
+//!   a 429 there is retried on the exponential schedule. It does not return the `Content-Type`;
+//!   the document's own `mediaType` (then its shape) says whether it is an index.
 
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod http_pages;
 pub mod metrics;
 pub mod pager;
 pub mod retry;

@@ -1,13 +1,10 @@
 //! The paging loop, over any [`PageSource`]: the registry in production, a fake in tests.
 //!
-//! oci-client's `list_tags` hides the `Link` header, so pages are followed by `last=` (the last
-//! tag of the previous page, as the distribution spec defines it). A page ends the list when it
-//! is shorter than asked (the end) or longer (the registry ignored `n` and sent everything, as
-//! distribution 2.8 does). A full page means "ask again after its last tag".
-//!
-//! Limitation: a registry that caps pages *below* [`PAGE_SIZE`] without saying so except in
-//! `Link` would look finished after its first page. GHCR and Quay cap at 1000, distribution 3 and
-//! Docker Hub honour `n` up to at least that.
+//! Pages are followed by `last=` (the last tag of the previous page, as the distribution spec
+//! defines it). Whether another page follows is the `Link: <…>; rel="next"` header's word when the
+//! source can see headers (`Page::more`); otherwise a page ends the list when it is shorter than
+//! asked (the end) or longer (the registry ignored `n` and sent everything, as distribution 2.8
+//! does), and a full page means "ask again after its last tag". An empty page always ends it.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -21,13 +18,34 @@ pub const PAGE_SIZE: usize = 1000;
 /// No repository is listed in more pages than this (a million tags at 1000 a page).
 pub const MAX_PAGES: usize = 1000;
 
+/// One tag-list response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    pub tags: Vec<String>,
+    /// Entries that were not even strings (numbers, nulls): counted, ignored.
+    pub malformed: usize,
+    /// Whether the registry announced a next page (`Link`), when the source can tell.
+    pub more: Option<bool>,
+}
+
+impl Page {
+    /// A page from a source that cannot see headers.
+    pub fn of(tags: Vec<String>) -> Self {
+        Page {
+            tags,
+            malformed: 0,
+            more: None,
+        }
+    }
+}
+
 /// One tag-list request: `n` tags after `last` (from the start when `None`).
 pub trait PageSource {
     fn page(
         &mut self,
         n: usize,
         last: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<String>, ScanError>> + Send;
+    ) -> impl Future<Output = Result<Page, ScanError>> + Send;
 }
 
 /// What paging found.
@@ -35,13 +53,26 @@ pub trait PageSource {
 pub enum Listing {
     /// The first page was the whole list, and it is the one cached: nothing to redo.
     Unchanged,
-    /// Every tag listed, in the registry's order, deduplicated, malformed ones included.
-    Complete { raw: Vec<String>, pages: usize },
+    /// Every tag listed, in the registry's order, deduplicated, malformed ones included; entries
+    /// that were not strings are only counted (`malformed`).
+    Complete {
+        raw: Vec<String>,
+        pages: usize,
+        malformed: usize,
+    },
 }
 
-/// Whether a page of `len` tags, after asking for `n`, is the last one.
+/// Whether a page of `len` tags, after asking for `n`, is the last one, when the registry did not
+/// say.
 pub fn is_last_page(len: usize, n: usize) -> bool {
     len != n
+}
+
+fn ends_the_list(page: &Page, n: usize) -> bool {
+    page.tags.is_empty()
+        || page
+            .more
+            .map_or_else(|| is_last_page(page.tags.len(), n), |more| !more)
 }
 
 /// Follows the pages to the end.
@@ -64,6 +95,7 @@ pub async fn list_pages<S: PageSource>(
     let mut seen: HashSet<String> = HashSet::new();
     let mut last: Option<String> = None;
     let mut pages = 0;
+    let mut malformed = 0;
     loop {
         if pages >= MAX_PAGES {
             return Err(ScanError::TooManyPages {
@@ -74,22 +106,28 @@ pub async fn list_pages<S: PageSource>(
         }
         let page = source.page(n, last.as_deref()).await?;
         pages += 1;
-        let final_page = is_last_page(page.len(), n);
+        let final_page = ends_the_list(&page, n);
         if pages == 1
             && final_page
-            && cached_single_page.is_some_and(|fp| fp == raw_fingerprint(&page))
+            && page.malformed == 0
+            && cached_single_page.is_some_and(|fp| fp == raw_fingerprint(&page.tags))
         {
             return Ok(Listing::Unchanged);
         }
+        malformed += page.malformed;
         let before = seen.len();
-        let cursor = page.last().cloned();
-        for tag in page {
+        let cursor = page.tags.last().cloned();
+        for tag in page.tags {
             if seen.insert(tag.clone()) {
                 raw.push(tag);
             }
         }
         if final_page {
-            return Ok(Listing::Complete { raw, pages });
+            return Ok(Listing::Complete {
+                raw,
+                pages,
+                malformed,
+            });
         }
         if seen.len() == before {
             return Err(ScanError::PagingStuck {

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use oci_client::errors::{OciDistributionError, OciEnvelope, OciError, OciErrorCode};
@@ -272,22 +273,21 @@ fn fast_client(metrics: &ScanMetrics) -> RegistryClient {
 fn the_retry_loop_retries_5xx_then_succeeds_and_counts_requests() {
     let metrics = ScanMetrics::default();
     let client = fast_client(&metrics);
+    let count = |tally: &AtomicU32| tally.load(Ordering::Relaxed);
     runtime().block_on(async {
-        let mut requests = 0;
+        let tally = AtomicU32::new(0);
         let mut answers = vec![Ok(7), Err(status(503)), Err(status(502))];
         let got = client
-            .call(&mut requests, || std::future::ready(answers.pop().unwrap()))
+            .call_oci(&tally, || std::future::ready(answers.pop().unwrap()))
             .await;
-        assert_eq!((got, requests), (Ok(7), 3));
+        assert_eq!((got, count(&tally)), (Ok(7), 3));
 
-        let mut requests = 0;
+        let tally = AtomicU32::new(0);
         let err = client
-            .call(&mut requests, || {
-                std::future::ready(Err::<(), _>(status(429)))
-            })
+            .call_oci(&tally, || std::future::ready(Err::<(), _>(status(429))))
             .await
             .unwrap_err();
-        assert_eq!(requests, 4);
+        assert_eq!(count(&tally), 4);
         assert_eq!(
             err,
             ScanError::RateLimited {
@@ -297,15 +297,13 @@ fn the_retry_loop_retries_5xx_then_succeeds_and_counts_requests() {
             }
         );
 
-        let mut requests = 0;
+        let tally = AtomicU32::new(0);
         let err = client
-            .call(&mut requests, || {
-                std::future::ready(Err::<(), _>(status(404)))
-            })
+            .call_oci(&tally, || std::future::ready(Err::<(), _>(status(404))))
             .await
             .unwrap_err();
         assert_eq!(
-            (err.reason(), requests),
+            (err.reason(), count(&tally)),
             ("NotFound", 1),
             "a 404 is not retried"
         );
@@ -314,6 +312,26 @@ fn the_retry_loop_retries_5xx_then_succeeds_and_counts_requests() {
     assert_eq!(metrics.count("127.0.0.1:1", "server_error"), 2);
     assert_eq!(metrics.count("127.0.0.1:1", "rate_limited"), 4);
     assert_eq!(metrics.count("127.0.0.1:1", "not_found"), 1);
+}
+
+#[test]
+fn the_retry_loop_waits_at_least_retry_after() {
+    let client = fast_client(&ScanMetrics::default());
+    runtime().block_on(async {
+        let started = tokio::time::Instant::now();
+        let mut tries = 0;
+        let err = client
+            .retrying(|| {
+                tries += 1;
+                std::future::ready(Err::<(), _>(limited(Some(ms(60)))))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(tries, 4);
+        assert_eq!(err.reason(), "RateLimited");
+        // Three waits of at least the 60 ms the registry asked for (the backoff here is 1-4 ms).
+        assert!(started.elapsed() >= ms(180), "{:?}", started.elapsed());
+    });
 }
 
 #[test]

@@ -2,4 +2,5 @@
 
 mod config_auth;
 mod faults;
+mod http;
 mod paging;

@@ -1,7 +1,7 @@
 use std::future::Future;
 
 use crate::scan::ScanError;
-use crate::scan::pager::{Listing, MAX_PAGES, PageSource, is_last_page, list_pages};
+use crate::scan::pager::{Listing, MAX_PAGES, Page, PageSource, is_last_page, list_pages};
 use crate::scan::tags::{fingerprint, is_valid_tag, raw_fingerprint, sift};
 
 /// A registry's tag list, served the way a given registry pages it.
@@ -31,7 +31,7 @@ impl PageSource for FakeRegistry {
         &mut self,
         n: usize,
         last: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<String>, ScanError>> + Send {
+    ) -> impl Future<Output = Result<Page, ScanError>> + Send {
         self.asked.push((n, last.map(str::to_owned)));
         let result = match &self.fail_on {
             Some((at, error)) if *at == self.asked.len() => Err(error.clone()),
@@ -49,7 +49,7 @@ impl PageSource for FakeRegistry {
                 } else {
                     self.tags.len()
                 };
-                Ok(self.tags[start..end].to_vec())
+                Ok(Page::of(self.tags[start..end].to_vec()))
             }
         };
         std::future::ready(result)
@@ -73,7 +73,7 @@ fn run<S: PageSource>(
 
 fn complete(listing: Listing) -> (Vec<String>, usize) {
     match listing {
-        Listing::Complete { raw, pages } => (raw, pages),
+        Listing::Complete { raw, pages, .. } => (raw, pages),
         Listing::Unchanged => panic!("expected a complete listing"),
     }
 }
@@ -157,10 +157,10 @@ impl PageSource for Endless {
         &mut self,
         n: usize,
         _last: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<String>, ScanError>> + Send {
+    ) -> impl Future<Output = Result<Page, ScanError>> + Send {
         let page = (0..n).map(|i| format!("t{}-{i}", self.0)).collect();
         self.0 += 1;
-        std::future::ready(Ok(page))
+        std::future::ready(Ok(Page::of(page)))
     }
 }
 
