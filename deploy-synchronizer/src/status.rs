@@ -328,6 +328,29 @@ pub fn record_health(
             );
         }
     }
+    // A revision that timed out stays reported as such until it becomes healthy.
+    let timed_out_before = !pending
+        && !healthy
+        && status.history.first().is_some_and(|entry| {
+            Some(entry.revision.as_str()) == status.last_applied_revision.as_deref()
+                && entry.healthy_at.is_none()
+                && entry
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("HealthTimeout"))
+        });
+    if timed_out_before {
+        reason = "HealthTimeout".to_owned();
+        message = format!(
+            "revision {} was not healthy within the health timeout ({}s); now {health}",
+            status
+                .last_applied_revision
+                .as_deref()
+                .map(short)
+                .unwrap_or(""),
+            timeout.as_secs()
+        );
+    }
     let condition_status = match (healthy, verdict) {
         (true, _) => "True",
         (false, Verdict::Waiting) if health.status != HealthStatus::Degraded => "Unknown",

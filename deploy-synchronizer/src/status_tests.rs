@@ -148,13 +148,29 @@ fn health_is_waited_for_until_the_timeout() {
     );
     assert!(status.history[0].failed_at.is_some());
     assert!(!health_pending(&status));
-    // Later assessments only report.
+    // Later assessments only report, and keep saying the revision timed out while it is not
+    // healthy.
+    assert_eq!(
+        record_health(&mut status, &progressing, timeout, None, at(65)),
+        Verdict::Settled
+    );
+    let healthy = condition(&status, HEALTHY).unwrap();
+    assert_eq!(
+        (healthy.status.as_str(), healthy.reason.as_str()),
+        ("False", "HealthTimeout")
+    );
+    assert!(
+        healthy.message.contains("now Progressing"),
+        "{}",
+        healthy.message
+    );
     let ok = Health::healthy("2 objects healthy");
     assert_eq!(
         record_health(&mut status, &ok, timeout, None, at(70)),
         Verdict::Settled
     );
     assert_eq!(status.health.as_deref(), Some("Healthy"));
+    assert_eq!(condition(&status, HEALTHY).unwrap().reason, "Healthy");
 }
 
 #[test]

@@ -220,7 +220,7 @@ pub fn condition(status: &GitSyncStatus, type_: &str) -> Option<(String, String,
 /// A one-line view of a status, for "last seen" messages.
 pub fn describe(status: &GitSyncStatus) -> String {
     format!(
-        "attempted {:?} applied {:?} health {:?} inventory {:?} conditions {:?}",
+        "attempted {:?} applied {:?} health {:?} inventory {:?} conditions {:?} history {:?}",
         status.last_attempted_revision,
         status.last_applied_revision,
         status.health,
@@ -233,6 +233,7 @@ pub fn describe(status: &GitSyncStatus) -> String {
             .conditions
             .iter()
             .map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        status.history
     )
 }
