@@ -42,7 +42,8 @@ pub(super) async fn apply_one(
     }
 }
 
-/// Deletes `apply`'s object, waits until it is gone, and applies it again.
+/// Deletes `apply`'s object (background propagation: its dependents, such as a Deployment's
+/// ReplicaSets, are collected after it), waits until it is gone, and applies it again.
 pub(super) async fn recreate(
     writer: &Client,
     resolved: &Resolved,
@@ -51,7 +52,7 @@ pub(super) async fn recreate(
     let api = resolved.api(writer.clone(), &apply.id);
     tracing::info!(object = %apply.id, "re-creating over an immutable field");
     match api
-        .delete(&apply.id.name, &DeleteParams::foreground())
+        .delete(&apply.id.name, &DeleteParams::background())
         .await
     {
         Ok(_) => {}
