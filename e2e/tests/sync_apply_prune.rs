@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::events::v1::Event;
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
 use sync_support::*;
 
@@ -237,6 +238,45 @@ async fn a_commit_is_applied_and_the_next_one_updates_and_prunes() {
     );
     assert_eq!(updated.history[0].revision, next);
     assert_eq!(updated.history[1].revision, seed);
+
+    // Each sync and the prune left an Event on the GitSync.
+    let events: kube::Api<Event> = ns.api();
+    let reasons = wait_until(
+        "the sync and prune events",
+        Duration::from_secs(30),
+        || async {
+            let list = events
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let about_web: Vec<(String, String)> = list
+                .items
+                .iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web"))
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("GitSync"))
+                .map(|e| {
+                    (
+                        e.reason.clone().unwrap_or_default(),
+                        e.note.clone().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let has = |reason: &str| about_web.iter().any(|(r, _)| r == reason);
+            if has("Synced") && has("Pruned") && has("Healthy") {
+                Ok(about_web)
+            } else {
+                Err(format!("{about_web:?}"))
+            }
+        },
+    )
+    .await;
+    let pruned = reasons.iter().find(|(r, _)| r == "Pruned").unwrap();
+    assert!(
+        pruned
+            .1
+            .contains(&format!("core/Service/{}/web", ns.name())),
+        "{pruned:?}"
+    );
 
     synchronizer.stop().await;
 }

@@ -1,0 +1,101 @@
+//! A suspended GitSync applies nothing: it says so in Ready, a commit made meanwhile stays out
+//! of the cluster, and resuming applies it.
+
+mod sync_support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sync_support::*;
+
+fn config_map(colour: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: theme\ndata:\n  colour: {colour}\n"
+    )
+}
+
+async fn set_suspend(ns: &TestNamespace, suspend: bool) {
+    ns.api::<deploy_synchronizer::resource::GitSync>()
+        .patch(
+            "theme",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"suspend": suspend}})),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_sync_applies_nothing_until_resumed() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-suspend").await;
+    let repo = unique_name("sync-suspend");
+    let blue = tree(&[("theme.yaml", &config_map("blue"))]);
+    let seed = world.git_seed(&repo, Some(blue.path())).await.unwrap();
+    git_secret(&ns, world, "git").await;
+    create_git_sync(&ns, "theme", &world.git_http_url(&repo), "", "git").await;
+    let synchronizer = Synchronizer::start(world, ns.name()).await;
+    wait_until(
+        "the seed commit to be applied",
+        Duration::from_secs(60),
+        || async {
+            let status = status(&ns, "theme").await?;
+            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
+                Ok(())
+            } else {
+                Err(describe(&status))
+            }
+        },
+    )
+    .await;
+
+    set_suspend(&ns, true).await;
+    wait_until("Ready=False Suspended", Duration::from_secs(30), || async {
+        let status = status(&ns, "theme").await?;
+        match condition(&status, "Ready") {
+            Some((s, reason, _)) if s == "False" && reason == "Suspended" => Ok(()),
+            _ => Err(describe(&status)),
+        }
+    })
+    .await;
+    let green = tree(&[("theme.yaml", &config_map("green"))]);
+    let change = commit_dir(world, &repo, green.path(), "theme: green").await;
+    // Several poll intervals (2 s) pass: nothing of the new commit may arrive.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let status_now = status(&ns, "theme").await.unwrap();
+    assert_eq!(
+        status_now.last_applied_revision.as_deref(),
+        Some(seed.as_str())
+    );
+    assert_eq!(
+        status_now.last_attempted_revision.as_deref(),
+        Some(seed.as_str())
+    );
+    let cm = ns.api::<ConfigMap>().get("theme").await.unwrap();
+    assert_eq!(cm.data.unwrap()["colour"], "blue");
+
+    set_suspend(&ns, false).await;
+    wait_until(
+        "the commit to be applied after resuming",
+        Duration::from_secs(60),
+        || async {
+            let status = status(&ns, "theme").await?;
+            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
+            if status.last_applied_revision.as_deref() == Some(change.as_str()) && ready {
+                Ok(())
+            } else {
+                Err(describe(&status))
+            }
+        },
+    )
+    .await;
+    let cm = ns.api::<ConfigMap>().get("theme").await.unwrap();
+    assert_eq!(cm.data.unwrap()["colour"], "green");
+
+    synchronizer.stop().await;
+}
