@@ -7,18 +7,8 @@ use std::time::SystemTime;
 use regex::RegexSet;
 use sha2::{Digest, Sha256};
 
-/// Whether `tag` follows the OCI grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn is_valid_tag(tag: &str) -> bool {
-    match tag.as_bytes().split_first() {
-        Some((first, rest)) if rest.len() < 128 => {
-            (first.is_ascii_alphanumeric() || *first == b'_')
-                && rest
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        }
-        _ => false,
-    }
-}
+/// The OCI tag grammar, one definition for scanning and choosing.
+pub use crate::policy::is_valid_tag;
 
 /// The tags a listing produced, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
