@@ -28,7 +28,7 @@ use crate::status::{
     self, FailureReason, READY, Verdict, health_pending, parse_duration, record_applied,
     record_health, short,
 };
-use report::{fail, publish, write_inventory, write_status};
+use report::{fail, publish, write_status};
 
 /// How soon health is looked at again while a revision is not healthy yet.
 pub const HEALTH_POLL: Duration = Duration::from_secs(2);
@@ -161,7 +161,7 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     }
 
     let mut revision: Option<(String, String)> = None;
-    match sync_once(ctx, &target, &status, &mut revision).await {
+    match sync_once(ctx, &target, &mut status, &mut revision).await {
         Ok(outcome) => {
             ctx.succeeded(&target.key);
             let (commit, subject) = revision.unwrap_or_default();
@@ -219,11 +219,13 @@ struct Outcome {
 }
 
 /// Fetch, render, plan, dry-run, apply, prune. `revision` is set as soon as it is known, so a
-/// failure after the fetch is recorded against it.
+/// failure after the fetch is recorded against it. When an apply fails after something may have
+/// been written, `status.inventory` grows by everything the plan meant to apply, so a later
+/// prune can find it.
 async fn sync_once(
     ctx: &Context,
     target: &Target<'_>,
-    status: &GitSyncStatus,
+    status: &mut GitSyncStatus,
     revision: &mut Option<(String, String)>,
 ) -> Result<Outcome, Error> {
     let spec = &target.sync.spec;
@@ -313,7 +315,7 @@ async fn sync_once(
                 for apply in plan.applies() {
                     union.insert(apply.id.clone(), apply.api_version());
                 }
-                let _ = write_inventory(ctx, target, &union).await;
+                status.inventory = union.to_entries();
             }
             Err(error.into())
         }

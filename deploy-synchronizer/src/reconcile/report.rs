@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::{Error, Target};
 use crate::controller::Context;
-use crate::plan::Inventory;
 use crate::resource::{GitSync, GitSyncStatus};
 use crate::status::record_failure;
 
@@ -60,14 +59,6 @@ pub(super) async fn write_status(
     value["conditions"] = json!(status.conditions);
     value["history"] = json!(status.history);
     patch_status(ctx, target, value).await
-}
-
-pub(super) async fn write_inventory(
-    ctx: &Context,
-    target: &Target<'_>,
-    inventory: &Inventory,
-) -> Result<(), Error> {
-    patch_status(ctx, target, json!({ "inventory": inventory.to_entries() })).await
 }
 
 async fn patch_status(
