@@ -8,3 +8,4 @@ pub mod resource;
 pub mod scan;
 pub mod schedule;
 pub mod webhook;
+pub mod writeback;

@@ -1,0 +1,256 @@
+//! The shell: clone or open the work clone, read the files, plan, commit, push; on a
+//! non-fast-forward, fetch, re-plan on the new head and push again. Never forced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use sluice_shared::git::{self, Author, FileChange, GitError, Remote};
+
+use super::{Change, Chosen, Problem, commit_message, plan};
+use crate::edit::PolicyId;
+use crate::resource::ImageUpdateSpec;
+use crate::schedule::WindowError;
+
+/// How many times a round is planned and pushed before giving up on a busy branch.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// What a write-back round did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// One commit with every change, accepted by the server.
+    Pushed {
+        /// Full hex id.
+        commit: String,
+        /// The branch pushed to (`push_branch`, else `branch`).
+        branch: String,
+        changes: Vec<Change>,
+        problems: Vec<Problem>,
+        /// Rounds it took (more than 1 when someone pushed in between).
+        attempts: u32,
+    },
+    /// The branch already holds every chosen image: nothing committed.
+    UpToDate { problems: Vec<Problem> },
+    /// The update window is closed at `now`: nothing done.
+    WindowClosed { next_open: Option<DateTime<Utc>> },
+}
+
+impl Outcome {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Outcome::Pushed { problems, .. } | Outcome::UpToDate { problems } => problems,
+            Outcome::WindowClosed { .. } => &[],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteBackError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("the update window is invalid: {0}")]
+    Window(#[from] WindowError),
+    #[error(
+        "the branch {branch} kept moving: {attempts} pushes in a row were overtaken by other \
+         commits; will try again next round"
+    )]
+    Contended { branch: String, attempts: u32 },
+    #[error("the write-back task failed: {0}")]
+    Task(String),
+}
+
+impl WriteBackError {
+    /// A short, stable name for metric labels and condition reasons.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WriteBackError::Git(e) => e.kind(),
+            WriteBackError::Window(_) => "window",
+            WriteBackError::Contended { .. } => "contended",
+            WriteBackError::Task(_) => "task",
+        }
+    }
+}
+
+/// Writes the `chosen` images into the repository of `spec.git` as one commit and pushes it
+/// (see the module doc of `writeback`). `work_dir` is a work clone kept between rounds (created
+/// when missing). `now` decides the update window. Runs the blocking git work on tokio's
+/// blocking pool.
+pub async fn push_update(
+    remote: Remote,
+    spec: ImageUpdateSpec,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    work_dir: PathBuf,
+    now: DateTime<Utc>,
+) -> Result<Outcome, WriteBackError> {
+    push_update_observed(remote, spec, chosen, work_dir, now, |_| {}).await
+}
+
+/// [`push_update`], calling `on_committed(attempt)` after each local commit and before its
+/// push (on the blocking thread): for metrics, and for tests that push a human commit in
+/// between to prove the race converges.
+pub async fn push_update_observed(
+    remote: Remote,
+    spec: ImageUpdateSpec,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    work_dir: PathBuf,
+    now: DateTime<Utc>,
+    mut on_committed: impl FnMut(u32) + Send + 'static,
+) -> Result<Outcome, WriteBackError> {
+    if let Some(window) = &spec.window {
+        let window = window.compile()?;
+        if !window.is_open(now) {
+            return Ok(Outcome::WindowClosed {
+                next_open: window.next_open(now),
+            });
+        }
+    }
+    tokio::task::spawn_blocking(move || {
+        push_blocking(&remote, &spec, &chosen, &work_dir, &mut on_committed)
+    })
+    .await
+    .map_err(|e| WriteBackError::Task(e.to_string()))?
+}
+
+fn push_blocking(
+    remote: &Remote,
+    spec: &ImageUpdateSpec,
+    chosen: &BTreeMap<PolicyId, Chosen>,
+    work_dir: &Path,
+    on_committed: &mut dyn FnMut(u32),
+) -> Result<Outcome, WriteBackError> {
+    let target = spec
+        .git
+        .push_branch
+        .clone()
+        .unwrap_or_else(|| spec.git.branch.clone());
+    let author = Author {
+        name: spec.git.commit.author_name.clone(),
+        email: spec.git.commit.author_email.clone(),
+    };
+    for attempt in 1..=MAX_ATTEMPTS {
+        let (repo, base) = prepare(
+            remote,
+            &spec.git.branch,
+            spec.git.push_branch.as_deref(),
+            work_dir,
+        )?;
+        let files = read_files(&repo, base, &spec.paths)?;
+        let planned = plan(&files, chosen, spec.update_unmarked);
+        if planned.files.is_empty() {
+            return Ok(Outcome::UpToDate {
+                problems: planned.problems,
+            });
+        }
+        let changes: Vec<FileChange> = planned
+            .files
+            .iter()
+            .map(|f| FileChange::Write {
+                path: f.path.clone(),
+                content: f.new_bytes.clone(),
+            })
+            .collect();
+        let message = commit_message(&spec.git.commit.message_template, &planned.changes);
+        let Some(commit) = git::commit(&repo, &target, &changes, &author, &message)? else {
+            return Ok(Outcome::UpToDate {
+                problems: planned.problems,
+            });
+        };
+        on_committed(attempt);
+        match git::push(&repo, remote, &target) {
+            Ok(()) => {
+                return Ok(Outcome::Pushed {
+                    commit: commit.to_string(),
+                    branch: target,
+                    changes: planned.changes,
+                    problems: planned.problems,
+                    attempts: attempt,
+                });
+            }
+            Err(GitError::NonFastForward { .. }) if attempt < MAX_ATTEMPTS => {
+                tracing::info!(
+                    branch = %target,
+                    attempt,
+                    "someone pushed first; fetching and planning again on their commit"
+                );
+                let millis = 100 * u64::from(attempt) + fastrand::u64(0..100);
+                std::thread::sleep(Duration::from_millis(millis));
+            }
+            Err(GitError::NonFastForward { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(WriteBackError::Contended {
+        branch: target,
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// The work clone at the commit to build on, with the branch to commit on checked out there.
+/// Straight mode: the remote `branch`'s tip. `push_branch` mode: `branch`'s tip when the remote
+/// push branch is missing or behind it (a fast-forward), else the push branch's own tip (it
+/// has commits of its own: never overwritten).
+fn prepare(
+    remote: &Remote,
+    branch: &str,
+    push_branch: Option<&str>,
+    work_dir: &Path,
+) -> Result<(Repository, Oid), GitError> {
+    let Some(push_branch) = push_branch else {
+        let repo = git::clone_or_open(remote, branch, work_dir)?;
+        let head = repo.head()?.peel_to_commit()?.id();
+        return Ok((repo, head));
+    };
+    let pushed_tip = match git::clone_or_open(remote, push_branch, work_dir) {
+        Ok(repo) => Some(repo.head()?.peel_to_commit()?.id()),
+        Err(GitError::RefNotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let repo = git::clone_or_open(remote, branch, work_dir)?;
+    let main_tip = repo.head()?.peel_to_commit()?.id();
+    let base = match pushed_tip {
+        Some(p) if p != main_tip && !repo.graph_descendant_of(main_tip, p)? => p,
+        _ => main_tip,
+    };
+    let local = format!("refs/heads/{push_branch}");
+    repo.reference(&local, base, true, "sluice: base of the push branch")?;
+    repo.set_head(&local)?;
+    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))?;
+    Ok((repo, base))
+}
+
+/// The files of `commit` under `paths` (all when empty) that are YAML, as `(path, bytes)`.
+fn read_files(
+    repo: &Repository,
+    commit: Oid,
+    paths: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, GitError> {
+    let prefixes: Vec<String> = paths
+        .iter()
+        .map(|p| p.trim_start_matches("./").trim_matches('/').to_string())
+        .collect();
+    let wanted = |path: &str| {
+        prefixes.is_empty()
+            || prefixes.iter().any(|p| {
+                p.is_empty() || p == "." || path == p || path.starts_with(&format!("{p}/"))
+            })
+    };
+    let tree = repo.find_commit(commit)?.tree()?;
+    let mut found = Vec::new();
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
+        if let (Some(ObjectType::Blob), true, Ok(name)) = (entry.kind(), regular, entry.name()) {
+            let path = format!("{dir}{name}");
+            let lower = name.to_ascii_lowercase();
+            if (lower.ends_with(".yaml") || lower.ends_with(".yml")) && wanted(&path) {
+                found.push((path, entry.id()));
+            }
+        }
+        TreeWalkResult::Ok
+    })?;
+    found
+        .into_iter()
+        .map(|(path, id)| Ok((path, repo.find_blob(id)?.content().to_vec())))
+        .collect()
+}

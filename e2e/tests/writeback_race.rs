@@ -1,0 +1,130 @@
+//! Never lose or overwrite a human commit: someone pushes between our commit and our push (to
+//! another file, to the same file, or setting the same tag themselves). Our push is refused as
+//! a non-fast-forward; we fetch, plan again on their commit and push on top of it. History stays
+//! linear and nothing is forced.
+
+mod writeback_support;
+
+use chrono::Utc;
+use config_updater::writeback::{Outcome, push_update_observed};
+use sluice_e2e::World;
+use sluice_e2e::git_support::{push_change, remote};
+use writeback_support::{DEPLOYMENT, chosen, commit_on_server, file_at, seed, spec};
+
+/// Runs a round where `human` pushes `(path, content)` right after our first local commit.
+async fn race(name: &str, human_path: &'static str, human_content: String) -> (Outcome, git2::Oid) {
+    let world = World::get();
+    let http = remote(&world.git_http_url(name), world.git_basic_auth());
+    let work = tempfile::tempdir().unwrap();
+    let human_remote = remote(&world.git_http_url(name), world.git_basic_auth());
+    let pushed = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let record = pushed.clone();
+    let outcome = push_update_observed(
+        http,
+        spec(world, name, None),
+        chosen("1.4.3"),
+        work.path().to_path_buf(),
+        Utc::now(),
+        move |attempt| {
+            if attempt == 1 {
+                let c = push_change(&human_remote, human_path, &human_content, "human: edit");
+                *record.lock().unwrap() = Some(c);
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("push_update: {e}"));
+    let human = pushed.lock().unwrap().expect("the human pushed");
+    (outcome, human)
+}
+
+#[tokio::test]
+async fn a_human_commit_to_another_file_in_between_is_kept_and_we_land_on_top() {
+    let world = World::get();
+    let (name, _) = seed(world, "wb-race-other", &[]).await;
+    let (outcome, human) = race(&name, "README.md", "Edited by a person.\n".into()).await;
+    let Outcome::Pushed {
+        commit, attempts, ..
+    } = &outcome
+    else {
+        panic!("expected a push, got {outcome:?}");
+    };
+    assert_eq!(*attempts, 2, "the first push was overtaken");
+    let (tip, readme) = file_at(world, &name, "refs/heads/main", "README.md");
+    assert_eq!(&tip.to_string(), commit);
+    assert_eq!(readme, b"Edited by a person.\n");
+    assert_eq!(
+        commit_on_server(world, &name, tip).3,
+        vec![human],
+        "linear, on top of the human"
+    );
+    let (_, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
+    assert_eq!(
+        String::from_utf8(deployment).unwrap(),
+        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #")
+    );
+}
+
+#[tokio::test]
+async fn a_human_commit_to_the_same_file_keeps_their_bytes_and_gets_our_tag() {
+    let world = World::get();
+    let (name, _) = seed(world, "wb-race-same", &[]).await;
+    let theirs = DEPLOYMENT.replace(
+        "- name: web   # the app",
+        "- name: web   # the app, owned by team blue",
+    );
+    let (outcome, human) = race(&name, "apps/web/deployment.yaml", theirs.clone()).await;
+    let Outcome::Pushed {
+        commit, attempts, ..
+    } = &outcome
+    else {
+        panic!("expected a push, got {outcome:?}");
+    };
+    assert_eq!(*attempts, 2);
+    let (tip, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
+    assert_eq!(&tip.to_string(), commit);
+    assert_eq!(commit_on_server(world, &name, tip).3, vec![human]);
+    assert_eq!(
+        String::from_utf8(deployment).unwrap(),
+        theirs.replace("web:1.4.2 #", "web:1.4.3 #")
+    );
+}
+
+#[tokio::test]
+async fn a_human_who_set_the_same_tag_in_between_leaves_nothing_to_commit() {
+    let world = World::get();
+    let (name, _) = seed(world, "wb-race-done", &[]).await;
+    let bumped = DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #");
+    // Values still hold 1.4.2: re-planning keeps only that change.
+    let (outcome, human) = race(&name, "apps/web/deployment.yaml", bumped.clone()).await;
+    let Outcome::Pushed { changes, .. } = &outcome else {
+        panic!("expected a push, got {outcome:?}");
+    };
+    assert!(
+        changes.iter().all(|c| c.file == "apps/web/values.yaml"),
+        "{changes:?}"
+    );
+    let (tip, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
+    assert_eq!(String::from_utf8(deployment).unwrap(), bumped);
+    assert_eq!(commit_on_server(world, &name, tip).3, vec![human]);
+
+    // And when the human's commit already holds everything: up to date, their commit on top.
+    let (name, _) = seed(world, "wb-race-done2", &[]).await;
+    let http = remote(&world.git_http_url(&name), world.git_basic_auth());
+    let human = push_change(&http, "apps/web/deployment.yaml", &bumped, "human: bump");
+    let values = writeback_support::VALUES.replace("\"1.4.2\"", "\"1.4.3\"");
+    let human2 = push_change(&http, "apps/web/values.yaml", &values, "human: bump values");
+    assert_ne!(human, human2);
+    let work = tempfile::tempdir().unwrap();
+    let again = config_updater::writeback::push_update(
+        http,
+        spec(world, &name, None),
+        chosen("1.4.3"),
+        work.path().to_path_buf(),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, Outcome::UpToDate { problems: vec![] });
+    assert_eq!(world.git_main_on_server(&name), human2);
+}
