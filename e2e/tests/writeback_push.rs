@@ -34,6 +34,7 @@ async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
         changes,
         problems,
         attempts,
+        ..
     } = outcome
     else {
         panic!("expected a push, got {outcome:?}");
@@ -84,7 +85,7 @@ async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
 
     // The same image again, from a fresh clone and from the old one: nothing to commit.
     for dir in [
-        tempfile::tempdir().unwrap().keep(),
+        writeback_support::fresh_dir(&work),
         work.path().to_path_buf(),
     ] {
         let again = push_update(
@@ -96,7 +97,13 @@ async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
         )
         .await
         .unwrap();
-        assert_eq!(again, Outcome::UpToDate { problems: vec![] });
+        assert_eq!(
+            again,
+            Outcome::UpToDate {
+                problems: vec![],
+                reverted: vec![]
+            }
+        );
     }
     assert_eq!(world.git_main_on_server(&name), tip, "no new commit");
 }
@@ -144,7 +151,10 @@ async fn push_branch_mode_puts_our_commit_on_top_of_main() {
     // (it has a commit main lacks: never reset, never forced).
     assert_eq!(
         run("1.4.3").await.unwrap(),
-        Outcome::UpToDate { problems: vec![] }
+        Outcome::UpToDate {
+            problems: vec![],
+            reverted: vec![]
+        }
     );
     let second = run("1.4.4").await.unwrap();
     let Outcome::Pushed { commit: c2, .. } = &second else {
@@ -201,4 +211,34 @@ async fn a_file_that_does_not_parse_is_skipped_and_reported_while_another_is_upd
         String::from_utf8(deployment).unwrap(),
         DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #")
     );
+}
+
+#[tokio::test]
+async fn outside_the_update_window_nothing_is_pushed_until_it_opens() {
+    use chrono::TimeZone;
+    use config_updater::schedule::Window;
+
+    let world = World::get();
+    let (name, seed_commit) = seed(world, "wb-window", &[]).await;
+    let mut spec = spec(world, &name, None);
+    spec.window = Some(Window {
+        cron: "* 3 * * *".into(),
+        time_zone: "UTC".into(),
+    });
+    let root = tempfile::tempdir().unwrap();
+    let noon = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+    let run = |now| {
+        let work = writeback_support::fresh_dir(&root);
+        let http = remote(&world.git_http_url(&name), world.git_basic_auth());
+        push_update(http, spec.clone(), chosen("1.4.3"), work, now)
+    };
+    assert_eq!(
+        run(noon).await.unwrap(),
+        Outcome::WindowClosed {
+            next_open: Some(Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap())
+        }
+    );
+    assert_eq!(world.git_main_on_server(&name), seed_commit);
+    let open = Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 30).unwrap();
+    assert!(matches!(run(open).await.unwrap(), Outcome::Pushed { .. }));
 }

@@ -125,6 +125,86 @@ async fn a_human_who_set_the_same_tag_in_between_leaves_nothing_to_commit() {
     )
     .await
     .unwrap();
-    assert_eq!(again, Outcome::UpToDate { problems: vec![] });
+    assert_eq!(
+        again,
+        Outcome::UpToDate {
+            problems: vec![],
+            reverted: vec![]
+        }
+    );
     assert_eq!(world.git_main_on_server(&name), human2);
+}
+
+/// A person reverts our bump with `git revert`: the next round with the same chosen tag writes
+/// nothing, reports why, and hands the rolled-back change back for `status.blockedTags`; a newer
+/// tag goes out as usual.
+#[tokio::test]
+async fn a_bump_a_person_reverted_is_never_committed_again() {
+    use config_updater::writeback::{ProblemKind, push_update};
+    use sluice_e2e::git_support::{blocking, me, write};
+    use sluice_shared::git;
+
+    let world = World::get();
+    let (name, _) = seed(world, "wb-revert", &[]).await;
+    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
+    let root = tempfile::tempdir().unwrap();
+    let round = |tag: &'static str| {
+        let work = writeback_support::fresh_dir(&root);
+        push_update(
+            http(),
+            spec(world, &name, None),
+            chosen(tag),
+            work,
+            Utc::now(),
+        )
+    };
+    let first = round("1.4.3").await.unwrap();
+    let Outcome::Pushed { commit, .. } = &first else {
+        panic!("expected a push, got {first:?}");
+    };
+
+    // What `git revert` writes: the old bytes back, and its message.
+    let message =
+        format!("Revert \"chore(images): automated bump\"\n\nThis reverts commit {commit}.\n");
+    let human_remote = http();
+    let revert = blocking(move || {
+        let work = tempfile::tempdir().unwrap();
+        let repo = git::clone_or_open(&human_remote, "main", work.path()).unwrap();
+        let files = [
+            write("apps/web/deployment.yaml", DEPLOYMENT),
+            write("apps/web/values.yaml", writeback_support::VALUES),
+        ];
+        let c = git::commit(&repo, "main", &files, &me(), &message)
+            .unwrap()
+            .unwrap();
+        git::push(&repo, &human_remote, "main").unwrap();
+        c
+    })
+    .await;
+
+    let again = round("1.4.3").await.unwrap();
+    let Outcome::UpToDate { problems, reverted } = &again else {
+        panic!("expected nothing to commit, got {again:?}");
+    };
+    assert_eq!(
+        world.git_main_on_server(&name),
+        revert,
+        "the revert stays on top"
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().all(
+            |p| matches!(&p.kind, ProblemKind::RolledBack { version, .. } if version == "1.4.3")
+        )
+    );
+    let tags: Vec<_> = reverted.iter().filter_map(|t| t.new_tag()).collect();
+    assert_eq!(tags, vec!["1.4.3", "1.4.3"]);
+
+    let newer = round("1.4.4").await.unwrap();
+    assert!(matches!(newer, Outcome::Pushed { .. }), "{newer:?}");
+    let (_, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
+    assert_eq!(
+        String::from_utf8(deployment).unwrap(),
+        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.4 #")
+    );
 }

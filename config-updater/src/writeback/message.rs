@@ -205,3 +205,24 @@ fn reverted_id(message: &str) -> Option<String> {
         .collect();
     (id.len() >= 7).then_some(id)
 }
+
+/// The policies whose chosen image is one a person rolled back (`reverted`, from
+/// [`reverted_changes`]): the same tag, or the same digest, for that policy. Value: the
+/// rolled-back version, for messages.
+pub fn rolled_back(
+    chosen: &BTreeMap<PolicyId, super::Chosen>,
+    reverted: &[TrailerChange],
+) -> BTreeMap<PolicyId, String> {
+    let mut out = BTreeMap::new();
+    for (policy, c) in chosen {
+        let hit = reverted.iter().find(|t| {
+            &t.policy == policy
+                && (t.new_tag().is_some_and(|tag| Some(tag) == c.image.tag())
+                    || c.image.digest().is_some_and(|d| t.new.ends_with(d)))
+        });
+        if let Some(t) = hit {
+            out.insert(policy.clone(), t.new.clone());
+        }
+    }
+    out
+}

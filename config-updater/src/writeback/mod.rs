@@ -12,7 +12,10 @@
 //!   the updater never re-commits a rolled-back tag).
 //! - [`push_update`] (the shell): clone or open, plan, commit, push; on a non-fast-forward it
 //!   fetches, re-plans on the new head (the human's commit wins, our edits re-apply where still
-//!   needed) and pushes again, a bounded number of times. Never forced.
+//!   needed) and pushes again, a bounded number of times. Never forced. It also reads the
+//!   branch's recent history: a chosen version that a person rolled back is not written again
+//!   (reported as [`ProblemKind::RolledBack`]), and every rolled-back change is returned in the
+//!   [`Outcome`] for the caller to put into `status.blockedTags`.
 //!
 //! # Trailer grammar
 //!
@@ -49,9 +52,11 @@ mod tests;
 
 use std::fmt;
 
-pub use message::{TrailerChange, commit_message, parse_trailers, reverted_changes};
-pub use plan::plan;
-pub use push::{MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed};
+pub use message::{TrailerChange, commit_message, parse_trailers, reverted_changes, rolled_back};
+pub use plan::{plan, plan_except};
+pub use push::{
+    HISTORY_LIMIT, MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed,
+};
 
 use crate::edit::{ImageRef, PolicyId};
 
@@ -138,6 +143,12 @@ pub enum ProblemKind {
         "{image} is watched by several policies ({policies}); add a marker to say which one updates it"
     )]
     Ambiguous { image: String, policies: String },
+    /// The policy chose a version a person rolled back with `git revert`: never re-committed.
+    #[error(
+        "the image policy {policy} chose {version}, which a person rolled back with a revert \
+         commit; it is not written again (block it in the policy, or revert the revert)"
+    )]
+    RolledBack { policy: String, version: String },
 }
 
 impl fmt::Display for Problem {

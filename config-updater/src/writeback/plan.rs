@@ -18,11 +18,29 @@ pub fn plan(
     chosen: &BTreeMap<PolicyId, Chosen>,
     update_unmarked: bool,
 ) -> WritePlan {
+    plan_except(files, chosen, update_unmarked, &BTreeMap::new())
+}
+
+/// [`plan`], except that the images of the policies in `rolled_back` (policy → the version a
+/// person rolled back, see [`super::reverted_changes`]) are not written: each value they would
+/// change is reported as [`ProblemKind::RolledBack`] and left alone.
+pub fn plan_except(
+    files: &[(String, Vec<u8>)],
+    chosen: &BTreeMap<PolicyId, Chosen>,
+    update_unmarked: bool,
+    rolled_back: &BTreeMap<PolicyId, String>,
+) -> WritePlan {
     let mut out = WritePlan::default();
     let mut files: Vec<&(String, Vec<u8>)> = files.iter().filter(|(p, _)| is_yaml(p)).collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, bytes) in files {
-        plan_file(path, bytes, chosen, update_unmarked, &mut out);
+        plan_file(
+            path,
+            bytes,
+            (chosen, rolled_back),
+            update_unmarked,
+            &mut out,
+        );
     }
     out.changes.sort();
     out
@@ -42,6 +60,7 @@ struct Planned {
 struct FilePlanner<'a> {
     file: &'a str,
     chosen: &'a BTreeMap<PolicyId, Chosen>,
+    rolled_back: &'a BTreeMap<PolicyId, String>,
     planned: Vec<Planned>,
     problems: Vec<Problem>,
 }
@@ -49,7 +68,7 @@ struct FilePlanner<'a> {
 fn plan_file(
     path: &str,
     bytes: &[u8],
-    chosen: &BTreeMap<PolicyId, Chosen>,
+    (chosen, rolled_back): (&BTreeMap<PolicyId, Chosen>, &BTreeMap<PolicyId, String>),
     update_unmarked: bool,
     out: &mut WritePlan,
 ) {
@@ -77,6 +96,7 @@ fn plan_file(
     let mut p = FilePlanner {
         file: path,
         chosen,
+        rolled_back,
         planned: Vec::new(),
         problems: Vec::new(),
     };
@@ -186,6 +206,14 @@ impl FilePlanner<'_> {
 
     fn edit(&mut self, policy: &PolicyId, part: ImagePart, scalar: &ScalarValue, new: String) {
         if new == scalar.value {
+            return;
+        }
+        if let Some(version) = self.rolled_back.get(policy) {
+            let kind = ProblemKind::RolledBack {
+                policy: policy.to_string(),
+                version: version.clone(),
+            };
+            self.problem(scalar, Some(policy), kind);
             return;
         }
         let Some(chosen) = self.chosen.get(policy) else {

@@ -9,13 +9,19 @@ use chrono::{DateTime, Utc};
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_shared::git::{self, Author, FileChange, GitError, Remote};
 
-use super::{Change, Chosen, Problem, commit_message, plan};
+use super::{
+    Change, Chosen, Problem, TrailerChange, commit_message, plan_except, reverted_changes,
+    rolled_back,
+};
 use crate::edit::PolicyId;
 use crate::resource::ImageUpdateSpec;
 use crate::schedule::WindowError;
 
 /// How many times a round is planned and pushed before giving up on a busy branch.
 pub const MAX_ATTEMPTS: u32 = 5;
+
+/// How many commits of the branch's history are read to find reverted bumps.
+pub const HISTORY_LIMIT: usize = 500;
 
 /// What a write-back round did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +34,16 @@ pub enum Outcome {
         branch: String,
         changes: Vec<Change>,
         problems: Vec<Problem>,
+        /// Changes of earlier commits that a person rolled back (see [`Outcome::reverted`]).
+        reverted: Vec<TrailerChange>,
         /// Rounds it took (more than 1 when someone pushed in between).
         attempts: u32,
     },
     /// The branch already holds every chosen image: nothing committed.
-    UpToDate { problems: Vec<Problem> },
+    UpToDate {
+        problems: Vec<Problem>,
+        reverted: Vec<TrailerChange>,
+    },
     /// The update window is closed at `now`: nothing done.
     WindowClosed { next_open: Option<DateTime<Utc>> },
 }
@@ -40,7 +51,17 @@ pub enum Outcome {
 impl Outcome {
     pub fn problems(&self) -> &[Problem] {
         match self {
-            Outcome::Pushed { problems, .. } | Outcome::UpToDate { problems } => problems,
+            Outcome::Pushed { problems, .. } | Outcome::UpToDate { problems, .. } => problems,
+            Outcome::WindowClosed { .. } => &[],
+        }
+    }
+
+    /// The changes of Sluice's commits in the branch's recent history (the last
+    /// [`HISTORY_LIMIT`] commits) that a person rolled back with `git revert`: the caller puts
+    /// each [`TrailerChange::new_tag`] into its policy's `status.blockedTags`.
+    pub fn reverted(&self) -> &[TrailerChange] {
+        match self {
+            Outcome::Pushed { reverted, .. } | Outcome::UpToDate { reverted, .. } => reverted,
             Outcome::WindowClosed { .. } => &[],
         }
     }
@@ -137,10 +158,13 @@ fn push_blocking(
             work_dir,
         )?;
         let files = read_files(&repo, base, &spec.paths)?;
-        let planned = plan(&files, chosen, spec.update_unmarked);
+        let reverted = reverted_changes(&history(&repo, base, HISTORY_LIMIT)?);
+        let blocked = rolled_back(chosen, &reverted);
+        let planned = plan_except(&files, chosen, spec.update_unmarked, &blocked);
         if planned.files.is_empty() {
             return Ok(Outcome::UpToDate {
                 problems: planned.problems,
+                reverted,
             });
         }
         let changes: Vec<FileChange> = planned
@@ -155,6 +179,7 @@ fn push_blocking(
         let Some(commit) = git::commit(&repo, &target, &changes, &author, &message)? else {
             return Ok(Outcome::UpToDate {
                 problems: planned.problems,
+                reverted,
             });
         };
         on_committed(attempt);
@@ -165,6 +190,7 @@ fn push_blocking(
                     branch: target,
                     changes: planned.changes,
                     problems: planned.problems,
+                    reverted,
                     attempts: attempt,
                 });
             }
@@ -253,4 +279,18 @@ fn read_files(
         .into_iter()
         .map(|(path, id)| Ok((path, repo.find_blob(id)?.content().to_vec())))
         .collect()
+}
+
+/// `(id, message)` of the last `limit` commits reachable from `tip`, newest first.
+fn history(repo: &Repository, tip: Oid, limit: usize) -> Result<Vec<(String, String)>, GitError> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+    walk.push(tip)?;
+    let mut out = Vec::new();
+    for id in walk.take(limit) {
+        let commit = repo.find_commit(id?)?;
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        out.push((commit.id().to_string(), message));
+    }
+    Ok(out)
 }

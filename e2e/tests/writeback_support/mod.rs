@@ -114,3 +114,10 @@ pub fn commit_on_server(
         c.parent_ids().collect(),
     )
 }
+
+/// A fresh work directory under `root` (removed with it), for one round with no clone yet.
+pub fn fresh_dir(root: &tempfile::TempDir) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    root.path().join(format!("work-{n}"))
+}

@@ -128,3 +128,34 @@ fn reverts_of_other_commits_and_lookalikes_block_nothing() {
     ];
     assert_eq!(reverted_changes(&commits), vec![]);
 }
+
+#[test]
+fn a_rolled_back_tag_is_not_written_again_and_a_newer_one_is() {
+    use super::{chosen, file};
+    use crate::writeback::{ProblemKind, plan_except, rolled_back};
+
+    let commits = vec![
+        (A.to_string(), sluice_commit("1.1")),
+        (B.to_string(), revert(A)),
+    ];
+    let reverted = reverted_changes(&commits);
+    let values = "image: 127.0.0.1:5000/demo/web:1.0 # {\"$imagepolicy\": \"apps:web\"}\n";
+    let files = [file("web.yaml", values)];
+
+    let same = chosen(&[("apps/web", "127.0.0.1:5000/demo/web:1.1")]);
+    let blocked = rolled_back(&same, &reverted);
+    assert_eq!(blocked.len(), 1);
+    let out = plan_except(&files, &same, false, &blocked);
+    assert_eq!(out.files, vec![]);
+    assert!(
+        matches!(&out.problems[..], [p] if matches!(&p.kind, ProblemKind::RolledBack { version, .. } if version == "1.1")),
+        "{:?}",
+        out.problems
+    );
+
+    let newer = chosen(&[("apps/web", "127.0.0.1:5000/demo/web:1.2")]);
+    let blocked = rolled_back(&newer, &reverted);
+    assert!(blocked.is_empty());
+    let out = plan_except(&files, &newer, false, &blocked);
+    assert_eq!(out.files.len(), 1);
+}
