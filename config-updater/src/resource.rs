@@ -154,8 +154,9 @@ pub struct GitWriteBack {
     /// The branch to check out and update. Default `main`.
     #[serde(default = "default_branch")]
     pub branch: String,
-    /// Push to this branch instead of `branch`, for a pull request; the branch is reset onto
-    /// `branch` each time, so it never diverges from what a PR should show.
+    /// Push to this branch instead of `branch`, for a pull request. Never force-pushed: a new
+    /// commit goes on `branch`'s head while `branch` contains the push branch (or it is missing),
+    /// else on the push branch's own head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_branch: Option<String>,
     /// Secret with the git credentials (same keys as a GitSync source's Secret).
