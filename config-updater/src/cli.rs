@@ -46,8 +46,9 @@ enum Command {
     #[command(long_about = "\
 Run the updater daemon until SIGTERM or ctrl-c.
 
-Connects to the cluster, checks the API server answers, and serves \
-Prometheus metrics on /metrics, liveness on /healthz and readiness on /readyz. \
+Connects to the cluster, runs the ImageRepository, ImagePolicy and \
+ImageUpdate controllers, and serves Prometheus metrics on /metrics, liveness \
+on /healthz, readiness on /readyz and registry webhooks on /webhook/PROVIDER. \
 On SIGTERM or ctrl-c it stops accepting requests, finishes those in flight \
 and exits 0.")]
     Run(RunArgs),
@@ -78,6 +79,25 @@ struct CrdArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub serve: ServeArgs<8081>,
+
+    /// Directory for the work clones of config repositories
+    #[arg(long, env = "SLUICE_WORK_DIR", value_name = "DIR",
+          default_value = config_updater::controller::DEFAULT_WORK_DIR)]
+    pub work_dir: std::path::PathBuf,
+
+    /// Reconcile only the image resources of this namespace (default: every namespace)
+    #[arg(long, env = "SLUICE_WATCH_NAMESPACE", value_name = "NAMESPACE")]
+    pub watch_namespace: Option<String>,
+
+    /// Serve POST /webhook/PROVIDER, verified with the secret in PATH (repeatable; providers:
+    /// distribution, dockerhub, harbor, quay, github, generic)
+    #[arg(
+        long,
+        env = "SLUICE_WEBHOOK_SECRET_FILE",
+        value_name = "PROVIDER=PATH",
+        value_delimiter = ','
+    )]
+    pub webhook_secret_file: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -122,7 +142,8 @@ impl Cli {
                     match &write {
                         Some(dir) => {
                             let path = dir.join(file);
-                            std::fs::write(&path, yaml).map_err(|source| Error::Write { path, source })?;
+                            std::fs::write(&path, yaml)
+                                .map_err(|source| Error::Write { path, source })?;
                         }
                         None => print!("---\n{yaml}"),
                     }

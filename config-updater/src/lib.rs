@@ -2,6 +2,7 @@
 //! repository names those images, and exactly which bytes change. The daemon (`main.rs`) executes
 //! those decisions against registries and git.
 
+pub mod controller;
 pub mod edit;
 pub mod policy;
 pub mod resource;

@@ -1,0 +1,341 @@
+//! The Config Updater's controllers: thin kube-runtime shells over the pure parts.
+//!
+//! - [`repository`]: an `ImageRepository` is scanned ([`crate::scan::scan`]) every interval, or
+//!   at once when a verified webhook event names it; its tags go into the shared [`State`] and a
+//!   summary into its status.
+//! - [`policy`]: an `ImagePolicy` chooses ([`crate::policy::CompiledPolicy::choose`]) from its
+//!   repository's tags whenever the repository's status changes (a watch), pins the digest for
+//!   `digest` policies, and writes `status.latestRef`.
+//! - [`update`]: an `ImageUpdate` gathers the chosen images of its namespace, lets the
+//!   [`crate::schedule::Batcher`] decide when, and pushes one commit
+//!   ([`crate::writeback::push_update`]); rolled-back tags go to the policies' `blockedTags`.
+//!
+//! Each reconcile counts in `sluice_reconcile_total{kind, result}` (result: `success` or the
+//! error's kind). Failures are retried with exponential backoff. [`run`] starts all three; the
+//! daemon and the e2e tests call it.
+
+pub mod policy;
+pub mod repository;
+mod state;
+mod status;
+pub mod update;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+
+pub use state::State;
+
+use crate::resource::{ImagePolicy, ImageRepository, ImageUpdate};
+use crate::scan::{ScanError, ScanMetrics};
+use crate::webhook::RegistryEvent;
+
+/// The name events are reported under.
+pub const REPORTER: &str = "sluice-config-updater";
+/// The default of `--work-dir`.
+pub const DEFAULT_WORK_DIR: &str = "/tmp/sluice-updater";
+/// The longest wait between retries of a failing reconcile.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How the controllers run.
+pub struct Options {
+    /// Watch this namespace only; `None`: every namespace.
+    pub namespace: Option<String>,
+    /// Work clones of the config repositories live below it.
+    pub work_dir: PathBuf,
+    /// The pod name, for events.
+    pub instance: Option<String>,
+    /// Verified registry webhook events (from [`crate::webhook::router`]).
+    pub events: Option<mpsc::Receiver<RegistryEvent>>,
+    pub metrics: Metrics,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            namespace: None,
+            work_dir: PathBuf::from(DEFAULT_WORK_DIR),
+            instance: None,
+            events: None,
+            metrics: Metrics::default(),
+        }
+    }
+}
+
+/// The labels of `sluice_reconcile_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub kind: String,
+    pub result: String,
+}
+
+/// `sluice_reconcile_total{kind,result}` and the registry request metrics.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    reconciles: Family<ReconcileLabels, Counter>,
+    pub scan: ScanMetrics,
+}
+
+impl Metrics {
+    /// Metrics registered in `registry` (whose prefix makes them `sluice_…`).
+    pub fn register(registry: &mut Registry) -> Self {
+        let reconciles = Family::default();
+        registry.register(
+            "reconcile",
+            "Reconciles, by kind of resource and result: success or the kind of error",
+            reconciles.clone(),
+        );
+        Metrics {
+            reconciles,
+            scan: ScanMetrics::register(registry),
+        }
+    }
+
+    pub fn observe(&self, kind: &str, result: &str) {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                kind: kind.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// How many reconciles of `kind` ended with `result`.
+    pub fn count(&self, kind: &str, result: &str) -> u64 {
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                kind: kind.to_owned(),
+                result: result.to_owned(),
+            })
+            .get()
+    }
+}
+
+/// Everything a reconcile can fail with. Messages carry no credential.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("Secret {name:?}: {reason}")]
+    Secret { name: String, reason: String },
+    #[error("invalid policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error("cannot pin the digest: {0}")]
+    Digest(String),
+    #[error("invalid ImageUpdate: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    WriteBack(#[from] crate::writeback::WriteBackError),
+    #[error(transparent)]
+    Git(#[from] sluice_shared::git::GitError),
+}
+
+impl Error {
+    /// A short, stable label for metrics and logs.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Kube(_) => "kube".into(),
+            Error::Scan(e) => e.reason().to_owned(),
+            Error::Secret { .. } => "secret".into(),
+            Error::Policy(_) => "invalid_policy".into(),
+            Error::Digest(_) => "digest".into(),
+            Error::Invalid(_) => "invalid".into(),
+            Error::WriteBack(e) => e.kind().to_owned(),
+            Error::Git(e) => e.kind().to_owned(),
+        }
+    }
+
+    /// The registry's own word on when to come back, if any.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Scan(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub work_dir: PathBuf,
+    pub state: State,
+}
+
+impl Context {
+    pub fn new(client: Client, options: &Options) -> Self {
+        let reporter = Reporter {
+            controller: REPORTER.to_owned(),
+            instance: options.instance.clone(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics: options.metrics.clone(),
+            work_dir: options.work_dir.clone(),
+            state: State::default(),
+        }
+    }
+
+    /// Counts a reconcile's result and resets or advances the object's failure count.
+    pub(crate) fn finish(
+        &self,
+        kind: &str,
+        key: &str,
+        started: Instant,
+        result: Result<Action, Error>,
+    ) -> Result<Action, Error> {
+        let label = match &result {
+            Ok(_) => {
+                self.state.succeeded(key);
+                "success".to_owned()
+            }
+            Err(e) => e.metric_label(),
+        };
+        self.metrics.observe(kind, &label);
+        tracing::debug!(kind, object = key, result = %label, took = ?started.elapsed(), "reconciled");
+        result
+    }
+}
+
+/// `namespace/name` of an object.
+pub(crate) fn key_of<K: ResourceExt>(object: &K) -> String {
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+/// Exponential backoff from 1 s, capped at [`MAX_BACKOFF`]; a `Retry-After` is the floor.
+fn error_policy<K: ResourceExt>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = key_of(object.as_ref());
+    let failures = ctx.state.failed(&key);
+    let exp = Duration::from_secs(1u64 << failures.saturating_sub(1).min(9));
+    let wait = exp
+        .min(MAX_BACKOFF)
+        .max(error.retry_after().unwrap_or_default());
+    tracing::warn!(object = %key, error = %error, kind = %error.metric_label(), retry_in = ?wait, "reconcile failed");
+    Action::requeue(wait)
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the three controllers until `shutdown` completes, then lets reconciles in flight finish.
+pub async fn run(
+    client: Client,
+    mut options: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = options.namespace.clone();
+    let ns = ns.as_deref();
+    tracing::info!(namespace = ns.unwrap_or("*"), "watching image resources");
+    let ctx = Arc::new(Context::new(client.clone(), &options));
+
+    // One shutdown signal, fanned out to the three controllers.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+
+    // Webhook events: the matching repositories are scanned at once.
+    let (trigger_tx, trigger_rx) = mpsc::channel::<ObjectRef<ImageRepository>>(256);
+    if let Some(mut events) = options.events.take() {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                for (ns, name) in ctx.state.repositories_matching(&event) {
+                    tracing::info!(repository = %format!("{ns}/{name}"), tag = event.tag.as_deref().unwrap_or(""), "webhook: scanning now");
+                    let _ = trigger_tx.send(ObjectRef::new(&name).within(&ns)).await;
+                }
+            }
+        });
+    }
+    let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
+        rx.recv().await.map(|r| (r, rx))
+    });
+
+    let repositories = Controller::new(
+        api::<ImageRepository>(&client, ns),
+        watcher::Config::default(),
+    )
+    .reconcile_on(triggers)
+    .graceful_shutdown_on(stopped())
+    .run(repository::reconcile, error_policy, ctx.clone())
+    .for_each(|_| async {});
+
+    let policies = Controller::new(api::<ImagePolicy>(&client, ns), watcher::Config::default());
+    let store = policies.store();
+    let policies = policies
+        .watches(
+            api::<ImageRepository>(&client, ns),
+            watcher::Config::default(),
+            move |repo| {
+                let (rns, rname) = (repo.namespace(), repo.name_any());
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|p| p.namespace() == rns && p.spec.image_repository_ref.name == rname)
+                    .map(|p| ObjectRef::from_obj(p.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stopped())
+        .run(policy::reconcile, error_policy, ctx.clone())
+        .for_each(|_| async {});
+
+    let updates = Controller::new(api::<ImageUpdate>(&client, ns), watcher::Config::default());
+    let store = updates.store();
+    let updates = updates
+        .watches(
+            api::<ImagePolicy>(&client, ns),
+            watcher::Config::default(),
+            move |policy| {
+                let pns = policy.namespace();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|u| u.namespace() == pns)
+                    .map(|u| ObjectRef::from_obj(u.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stopped())
+        .run(update::reconcile, error_policy, ctx.clone())
+        .for_each(|_| async {});
+
+    tokio::join!(repositories, policies, updates);
+    tracing::info!("image controllers stopped");
+}

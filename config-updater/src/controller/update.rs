@@ -1,0 +1,442 @@
+//! The `ImageUpdate` reconciler: gather the chosen images of the namespace's `ImagePolicies`,
+//! record the ones not yet written as pending, let the [`Batcher`] decide, and push one commit
+//! with [`push_update`]. Runs whenever an `ImagePolicy` of its namespace changes, and when the
+//! batcher asks to decide again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use sluice_shared::git::{GitAuth, Remote};
+
+use super::policy::block_tags;
+use super::status::{publish, set_ready, timestamp};
+use super::{Context, Error, key_of};
+use crate::edit::{ImageRef, PolicyId};
+use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus, PendingChange};
+use crate::scan::config::parse_interval;
+use crate::schedule::{Batcher, Decision};
+use crate::writeback::{Chosen, Outcome, push_update};
+
+/// How often an idle `ImageUpdate` is looked at again without any policy changing.
+pub const IDLE_RECHECK: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(update: Arc<ImageUpdate>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let key = key_of(update.as_ref());
+    let result = reconcile_inner(&update, &ctx, &key).await;
+    ctx.finish("ImageUpdate", &key, started, result)
+}
+
+/// `0s` (push at once) or a duration such as `30s`.
+pub fn parse_batch_delay(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "0s" | "" => Ok(Duration::ZERO),
+        other => parse_interval(other)
+            .map_err(|_| format!("batchDelay {other:?} is not a duration such as 0s, 30s or 5m")),
+    }
+}
+
+/// The chosen image of every ready policy, by policy.
+pub fn chosen_of(policies: &[ImagePolicy]) -> BTreeMap<PolicyId, Chosen> {
+    policies
+        .iter()
+        .filter_map(|p| {
+            let latest = p.status.as_ref()?.latest_ref.as_ref()?;
+            let image =
+                ImageRef::new(&latest.name, Some(&latest.tag), latest.digest.as_deref()).ok()?;
+            let id = PolicyId {
+                namespace: p.namespace().unwrap_or_default(),
+                name: p.name_any(),
+            };
+            Some((id, Chosen { image }))
+        })
+        .collect()
+}
+
+async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Result<Action, Error> {
+    let ns = update.namespace().unwrap_or_default();
+    if update.metadata.deletion_timestamp.is_some() {
+        ctx.state.forget_update(key);
+        return Ok(Action::await_change());
+    }
+    if update.spec.suspend {
+        return Ok(Action::await_change());
+    }
+    let generation = update.metadata.generation;
+    let status = update.status.clone().unwrap_or_default();
+    let mut next = status.clone();
+    next.observed_generation = generation;
+
+    let batcher = match batcher_of(update) {
+        Ok(b) => b,
+        Err(message) => {
+            next.conditions = set_ready(&status.conditions, false, "Invalid", &message, generation);
+            write(ctx, update, &status, &next).await?;
+            return Err(Error::Invalid(message));
+        }
+    };
+    let policies: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &ns);
+    let chosen = chosen_of(&policies.list(&ListParams::default()).await?.items);
+    let now = Utc::now();
+    let decision = ctx.state.with_update(key, |s| {
+        s.written.retain(|id, _| chosen.contains_key(id));
+        for (id, c) in &chosen {
+            if s.written.get(id) != Some(c) {
+                s.pending.record(id.clone(), c.clone(), now);
+            } else {
+                s.pending.withdraw(id);
+            }
+        }
+        batcher.decide(&mut s.pending, now)
+    });
+    let waiting = pending_of(ctx, key, &chosen, now);
+    next.pending_count = waiting.len() as i32;
+    next.pending = waiting;
+    next.next_push_time = None;
+
+    let action = match decision {
+        Decision::Idle => {
+            if !status.conditions.iter().any(|c| c.type_ == "Ready") {
+                next.conditions = set_ready(
+                    &status.conditions,
+                    true,
+                    "UpToDate",
+                    "nothing to write",
+                    generation,
+                );
+            }
+            Action::requeue(IDLE_RECHECK)
+        }
+        Decision::WindowNeverOpens => {
+            next.conditions = set_ready(
+                &status.conditions,
+                false,
+                "WindowNeverOpens",
+                "changes are pending but the update window never opens again",
+                generation,
+            );
+            Action::requeue(IDLE_RECHECK)
+        }
+        Decision::WaitUntil(at) => {
+            next.next_push_time = Some(timestamp(at));
+            let waiting_for_window = batcher
+                .window()
+                .is_some_and(|w| !w.is_open(now));
+            let (reason, message) = if waiting_for_window {
+                (
+                    "WaitingForWindow",
+                    format!(
+                        "{} change(s) wait for the update window, which opens at {}",
+                        next.pending_count,
+                        timestamp(at)
+                    ),
+                )
+            } else {
+                (
+                    "Batching",
+                    format!(
+                        "{} change(s) go out together at {}",
+                        next.pending_count,
+                        timestamp(at)
+                    ),
+                )
+            };
+            next.conditions = set_ready(&status.conditions, true, reason, &message, generation);
+            Action::requeue(until(at, now))
+        }
+        Decision::PushNow { changes } => match push(update, ctx, &ns, chosen.clone(), now).await {
+            Ok(outcome) => {
+                record_outcome(
+                    update, ctx, &ns, key, &status, &mut next, outcome, &chosen, changes,
+                )
+                .await?
+            }
+            Err(e) => {
+                ctx.state.with_update(key, |s| s.pending.requeue(changes));
+                let reason = git_reason(&e);
+                next.conditions = set_ready(
+                    &status.conditions,
+                    false,
+                    &reason,
+                    &e.to_string(),
+                    generation,
+                );
+                if status.conditions.first().map(|c| c.reason.as_str()) != Some(reason.as_str()) {
+                    publish(ctx, update, true, &reason, &e.to_string()).await;
+                }
+                write(ctx, update, &status, &next).await?;
+                return Err(e);
+            }
+        },
+    };
+    write(ctx, update, &status, &next).await?;
+    Ok(action)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record_outcome(
+    update: &ImageUpdate,
+    ctx: &Context,
+    ns: &str,
+    key: &str,
+    status: &ImageUpdateStatus,
+    next: &mut ImageUpdateStatus,
+    outcome: Outcome,
+    chosen: &BTreeMap<PolicyId, Chosen>,
+    changes: Vec<crate::schedule::PendingChange<PolicyId, Chosen>>,
+) -> Result<Action, Error> {
+    let generation = update.metadata.generation;
+    let mut reverted: BTreeMap<PolicyId, Vec<String>> = BTreeMap::new();
+    for r in outcome.reverted() {
+        if let Some(tag) = r.new_tag() {
+            reverted
+                .entry(r.policy.clone())
+                .or_default()
+                .push(tag.to_owned());
+        }
+    }
+    for (policy, tags) in &reverted {
+        if policy.namespace == ns {
+            block_tags(ctx, ns, &policy.name, tags).await?;
+        }
+    }
+    let problems: Vec<String> = outcome.problems().iter().map(ToString::to_string).collect();
+    let mut action = Action::requeue(IDLE_RECHECK);
+    match outcome {
+        Outcome::Pushed {
+            commit,
+            branch,
+            changes: made,
+            ..
+        } => {
+            ctx.state
+                .with_update(key, |s| s.written.extend(chosen.clone()));
+            next.last_push_commit = Some(commit.clone());
+            next.last_push_time = Some(timestamp(Utc::now()));
+            next.pending.clear();
+            next.pending_count = 0;
+            let lines: Vec<String> = made
+                .iter()
+                .map(|c| format!("{}: {} {} → {}", c.file, c.image, c.old, c.new))
+                .collect();
+            let message = format!(
+                "pushed {} to {branch}: {}",
+                &commit[..commit.len().min(12)],
+                lines.join("; ")
+            );
+            tracing::info!(update = key, commit = %commit, branch = %branch, changes = made.len(), "pushed");
+            publish(ctx, update, false, "Pushed", &message).await;
+            next.conditions =
+                ready_with_problems(status, "Pushed", &message, &problems, generation);
+        }
+        Outcome::UpToDate { .. } => {
+            ctx.state
+                .with_update(key, |s| s.written.extend(chosen.clone()));
+            next.pending.clear();
+            next.pending_count = 0;
+            next.conditions = ready_with_problems(
+                status,
+                "UpToDate",
+                "the branch holds every chosen image",
+                &problems,
+                generation,
+            );
+        }
+        Outcome::WindowClosed { next_open } => {
+            ctx.state.with_update(key, |s| s.pending.requeue(changes));
+            let at = next_open.map(timestamp);
+            next.next_push_time = at.clone();
+            let message = match &at {
+                Some(at) => format!(
+                    "{} change(s) wait for the update window, which opens at {at}",
+                    next.pending_count
+                ),
+                None => "the update window never opens again".to_owned(),
+            };
+            next.conditions = set_ready(
+                &status.conditions,
+                true,
+                "WaitingForWindow",
+                &message,
+                generation,
+            );
+            if let Some(open) = next_open {
+                action = Action::requeue(until(open, Utc::now()));
+            }
+        }
+    }
+    Ok(action)
+}
+
+fn ready_with_problems(
+    status: &ImageUpdateStatus,
+    reason: &str,
+    message: &str,
+    problems: &[String],
+    generation: Option<i64>,
+) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    if problems.is_empty() {
+        return set_ready(&status.conditions, true, reason, message, generation);
+    }
+    let message = format!("{message}; problems: {}", problems.join("; "));
+    set_ready(
+        &status.conditions,
+        true,
+        &format!("{reason}WithProblems"),
+        &message,
+        generation,
+    )
+}
+
+fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (at - now)
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_millis(100))
+}
+
+fn batcher_of(update: &ImageUpdate) -> Result<Batcher, String> {
+    let delay = parse_batch_delay(&update.spec.batch_delay)?;
+    let window = match &update.spec.window {
+        Some(w) => Some(w.compile().map_err(|e| format!("window: {e}"))?),
+        None => None,
+    };
+    Ok(Batcher::new(delay, window))
+}
+
+/// The changes not yet written, for status.
+fn pending_of(
+    ctx: &Context,
+    key: &str,
+    chosen: &BTreeMap<PolicyId, Chosen>,
+    now: DateTime<Utc>,
+) -> Vec<PendingChange> {
+    ctx.state.with_update(key, |s| {
+        chosen
+            .iter()
+            .filter(|(id, _)| s.pending.get(id).is_some())
+            .map(|(id, c)| PendingChange {
+                policy: format!("{}/{}", id.namespace, id.name),
+                file: String::new(),
+                old_image: s
+                    .written
+                    .get(id)
+                    .map(|w| w.image.to_string())
+                    .unwrap_or_default(),
+                new_image: c.image.to_string(),
+                since: timestamp(now),
+            })
+            .collect()
+    })
+}
+
+/// Machine-readable reasons for write-back failures: `GitAuth`, `GitUnreachable`, `GitHostKey`…
+fn git_reason(error: &Error) -> String {
+    let kind = error.metric_label();
+    let camel: String = kind
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("Git{camel}")
+}
+
+async fn push(
+    update: &ImageUpdate,
+    ctx: &Context,
+    ns: &str,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let auth = match &update.spec.git.secret_ref {
+        None => GitAuth::none(),
+        Some(r) => {
+            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+            let secret = secrets
+                .get_opt(&r.name)
+                .await?
+                .ok_or_else(|| Error::Secret {
+                    name: r.name.clone(),
+                    reason: "it does not exist".into(),
+                })?;
+            let data: BTreeMap<String, Vec<u8>> = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            GitAuth::from_secret_data(&data).map_err(|e| Error::Secret {
+                name: r.name.clone(),
+                reason: e.to_string(),
+            })?
+        }
+    };
+    let remote = Remote::new(update.spec.git.url.clone(), auth)?;
+    let work_dir = ctx.work_dir.join(format!("{ns}--{}", update.name_any()));
+    Ok(push_update(remote, update.spec.clone(), chosen, work_dir, now).await?)
+}
+
+async fn write(
+    ctx: &Context,
+    update: &ImageUpdate,
+    current: &ImageUpdateStatus,
+    next: &ImageUpdateStatus,
+) -> Result<(), Error> {
+    if current == next {
+        return Ok(());
+    }
+    let api: Api<ImageUpdate> =
+        Api::namespaced(ctx.client.clone(), &update.namespace().unwrap_or_default());
+    // Merge patch: lists are replaced whole, and `pending` cleared explicitly.
+    let mut value = json!(next);
+    value["pending"] = json!(next.pending);
+    api.patch_status(
+        &update.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": value })),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_delays() {
+        assert_eq!(parse_batch_delay("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_batch_delay("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_batch_delay("soon").is_err());
+    }
+
+    #[test]
+    fn only_policies_with_a_latest_ref_are_chosen() {
+        let with: ImagePolicy = serde_json::from_value(json!({
+            "apiVersion": "sluice.dev/v1alpha1", "kind": "ImagePolicy",
+            "metadata": {"name": "web", "namespace": "apps"},
+            "spec": {"imageRepositoryRef": {"name": "web"}, "policy": {"semver": {"range": ">=1.0.0"}}},
+            "status": {"latestRef": {"name": "127.0.0.1:5000/demo/web", "tag": "1.4.3"}}
+        }))
+        .unwrap();
+        let mut without = with.clone();
+        without.metadata.name = Some("api".into());
+        without.status = None;
+        let chosen = chosen_of(&[with, without]);
+        assert_eq!(chosen.len(), 1);
+        let (id, c) = chosen.iter().next().unwrap();
+        assert_eq!(id.to_string(), "apps:web");
+        assert_eq!(c.image.to_string(), "127.0.0.1:5000/demo/web:1.4.3");
+    }
+}
