@@ -242,34 +242,10 @@ pub fn compile_exclusions(patterns: &[String]) -> Result<Option<RegexSet>, ScanE
 
 /// `30s`, `5m`, `1h30m`, `500ms`; at least one second.
 pub fn parse_interval(text: &str) -> Result<Duration, ScanError> {
-    let invalid = || ScanError::InvalidInterval {
-        interval: text.to_owned(),
-    };
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(invalid());
+    match sluice_shared::duration::parse(text) {
+        Ok(interval) if interval >= Duration::from_secs(1) => Ok(interval),
+        _ => Err(ScanError::InvalidInterval {
+            interval: text.to_owned(),
+        }),
     }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        total += match &rest[..unit_len] {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.saturating_mul(60)),
-            "h" => Duration::from_secs(value.saturating_mul(3600)),
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-    }
-    if total < Duration::from_secs(1) {
-        return Err(invalid());
-    }
-    Ok(total)
 }
