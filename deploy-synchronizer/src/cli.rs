@@ -48,7 +48,8 @@ Connects to the cluster, checks the API server answers, reconciles every \
 GitSync (or those of --watch-namespace): fetches its source, renders it, \
 validates it with a server-side dry-run, applies it, prunes what left it and \
 reports status, health and events. Serves Prometheus metrics on /metrics, \
-liveness on /healthz and readiness on /readyz. On SIGTERM or ctrl-c it stops \
+liveness on /healthz, readiness on /readyz and git push webhooks on \
+/webhook/PROVIDER. On SIGTERM or ctrl-c it stops \
 taking new work, lets the syncs in flight finish and exits 0.")]
     Run(RunArgs),
 
@@ -80,6 +81,17 @@ pub struct RunArgs {
     /// Reconcile only the GitSyncs of this namespace (default: every namespace)
     #[arg(long, env = "SLUICE_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
+
+    /// Serve POST /webhook/PROVIDER for git pushes, verified with the secret in PATH; a push
+    /// syncs the GitSyncs of that repository and ref at once (repeatable; providers: github,
+    /// gitlab, gitea, generic)
+    #[arg(
+        long,
+        env = "SLUICE_WEBHOOK_SECRET_FILES",
+        value_name = "PROVIDER=PATH",
+        value_delimiter = ','
+    )]
+    pub webhook_secret_file: Vec<String>,
 }
 
 /// A command failed.

@@ -2,15 +2,16 @@
 //! or one), the shared [`Context`] of every reconcile, its metrics, and the retry policy.
 //! [`run`] is what the daemon starts, and what the e2e tests start in-process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, stream};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -22,6 +23,8 @@ use prometheus_client::registry::Registry;
 use crate::reconcile::{Error, reconcile};
 use crate::resource::GitSync;
 use crate::status::{backoff, parse_duration};
+use crate::webhook::{self, PushEvent};
+use tokio::sync::mpsc;
 
 /// The name events are reported under.
 pub const REPORTER: &str = "sluice-deploy-synchronizer";
@@ -30,8 +33,12 @@ pub const DEFAULT_CACHE_DIR: &str = "/tmp/sluice-synchronizer";
 /// The longest wait between retries of a failing sync.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// The annotation that asks for a sync now: any new value (a timestamp, say) syncs at once,
+/// whatever the interval.
+pub const RECONCILE_REQUESTED_AT: &str = "sluice.dev/reconcile-requested-at";
+
 /// How the controller runs.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Options {
     /// Watch GitSyncs in this namespace only; `None`: every namespace.
     pub namespace: Option<String>,
@@ -39,6 +46,9 @@ pub struct Options {
     pub cache_dir: PathBuf,
     /// The pod name, for events.
     pub instance: Option<String>,
+    /// Verified pushes from the webhook receiver: every GitSync whose source a push
+    /// [`webhook::matches`] is synced at once. Polling stays the fallback.
+    pub pushes: Option<mpsc::Receiver<PushEvent>>,
 }
 
 impl Default for Options {
@@ -47,6 +57,7 @@ impl Default for Options {
             namespace: None,
             cache_dir: PathBuf::from(DEFAULT_CACHE_DIR),
             instance: None,
+            pushes: None,
         }
     }
 }
@@ -116,6 +127,10 @@ pub struct Context {
     pub metrics: Metrics,
     pub options: Options,
     attempts: Mutex<HashMap<String, Attempt>>,
+    /// GitSyncs a webhook push asked to sync now.
+    pushed: Mutex<HashSet<String>>,
+    /// The last [`RECONCILE_REQUESTED_AT`] value acted on, per GitSync.
+    requests: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
@@ -131,7 +146,29 @@ impl Context {
             metrics,
             options,
             attempts: Mutex::new(HashMap::new()),
+            pushed: Mutex::new(HashSet::new()),
+            requests: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Marks `key` to sync at its next reconcile, whether it is due or not.
+    pub(crate) fn push_received(&self, key: &str) {
+        lock(&self.pushed).insert(key.to_owned());
+    }
+
+    /// Whether this reconcile of `key` must sync now, due or not: a push was received for it,
+    /// or its [`RECONCILE_REQUESTED_AT`] annotation has a value not acted on yet. Consumes both.
+    pub(crate) fn sync_requested(&self, key: &str, requested_at: Option<&str>) -> bool {
+        let pushed = lock(&self.pushed).remove(key);
+        let annotated = requested_at.is_some_and(|value| {
+            let mut requests = lock(&self.requests);
+            let new = requests.get(key).map(String::as_str) != Some(value);
+            if new {
+                requests.insert(key.to_owned(), value.to_owned());
+            }
+            new
+        });
+        pushed || annotated
     }
 
     fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Attempt>> {
@@ -195,6 +232,42 @@ impl Context {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The GitSyncs in `store` whose source `event` concerns, each marked in `ctx` to sync now.
+fn pushed_syncs(
+    store: &Store<GitSync>,
+    ctx: &Context,
+    event: &PushEvent,
+) -> Vec<ObjectRef<GitSync>> {
+    let refs: Vec<ObjectRef<GitSync>> = store
+        .state()
+        .iter()
+        .filter(|sync| {
+            webhook::matches(
+                &sync.spec.source.url,
+                sync.spec.source.reference.as_ref(),
+                event,
+            )
+        })
+        .map(|sync| ObjectRef::from_obj(sync.as_ref()))
+        .collect();
+    for r in &refs {
+        ctx.push_received(&format!(
+            "{}/{}",
+            r.namespace.as_deref().unwrap_or_default(),
+            r.name
+        ));
+    }
+    tracing::info!(reference = %event.reference, revision = ?event.revision,
+        syncs = ?refs.iter().map(ToString::to_string).collect::<Vec<_>>(), "push received");
+    refs
+}
+
 /// A failed reconcile is retried with exponential backoff (1 s, 2 s, 4 s…), capped at the
 /// sync's interval (and at five minutes).
 pub fn error_policy(sync: Arc<GitSync>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -213,7 +286,7 @@ pub fn error_policy(sync: Arc<GitSync>, error: &Error, ctx: Arc<Context>) -> Act
 pub async fn run(
     client: Client,
     config: kube::Config,
-    options: Options,
+    mut options: Options,
     metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -225,8 +298,28 @@ pub async fn run(
         namespace = options.namespace.as_deref().unwrap_or("*"),
         "watching GitSyncs"
     );
+    let pushes = options.pushes.take();
     let ctx = Arc::new(Context::new(client, config, options, metrics));
-    Controller::new(api, watcher::Config::default())
+    let mut controller = Controller::new(api, watcher::Config::default());
+    if let Some(pushes) = pushes {
+        let (store, push_ctx) = (controller.store(), ctx.clone());
+        let triggers = stream::unfold(pushes, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        })
+        .then(move |event| {
+            let (store, ctx) = (store.clone(), push_ctx.clone());
+            async move {
+                // Before the first list the store is empty; the initial sync fetches anyway.
+                if store.wait_until_ready().await.is_err() {
+                    return stream::iter(Vec::new());
+                }
+                stream::iter(pushed_syncs(&store, &ctx, &event))
+            }
+        })
+        .flatten();
+        controller = controller.reconcile_on(triggers);
+    }
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

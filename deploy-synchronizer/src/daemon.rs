@@ -1,12 +1,15 @@
-//! The synchronizer daemon: the GitSync controller beside the metrics and health endpoint.
+//! The synchronizer daemon: the GitSync controller beside the metrics, health and webhook
+//! endpoint.
 
 use std::sync::Arc;
 
 use deploy_synchronizer::controller::{self, Metrics, Options};
+use deploy_synchronizer::webhook::{self, PROVIDERS};
 use sluice_shared::kubeconfig::{ClientError, KubeconfigArgs};
 use sluice_shared::serve::{self, Readiness, ServeError};
 use sluice_shared::shutdown::ShutdownSignal;
-use tokio::sync::watch;
+use sluice_shared::webhook::Secrets;
+use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 use crate::cli::{NAME, RunArgs, VERSION};
@@ -20,6 +23,8 @@ pub enum Error {
     Client(#[from] ClientError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("--webhook-secret-file: {0}")]
+    WebhookSecrets(String),
     #[error("the GitSync controller stopped unexpectedly: {0}")]
     Controller(String),
 }
@@ -29,6 +34,10 @@ pub enum Error {
 pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let shutdown = ShutdownSignal::install().map_err(Error::Signals)?;
     info!(version = VERSION, "starting {NAME}");
+    let secrets =
+        Secrets::from_flags(&args.webhook_secret_file, PROVIDERS).map_err(Error::WebhookSecrets)?;
+    let providers: Vec<&str> = secrets.providers().collect();
+    info!(providers = ?providers, "webhook receivers");
 
     let client = kube.connect().await?;
     let config = kube.config().await?;
@@ -42,10 +51,12 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let (pushes_tx, pushes_rx) = mpsc::channel(256);
     let options = Options {
         namespace: args.watch_namespace.clone(),
         cache_dir: args.cache_dir.clone(),
         instance: std::env::var("POD_NAME").ok(),
+        pushes: Some(pushes_rx),
     };
     let controller = tokio::spawn(controller::run(
         client,
@@ -63,7 +74,7 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     });
     serve::serve(
         args.serve.metrics_addr,
-        serve::router(registry, readiness),
+        serve::router(registry, readiness).merge(webhook::router(secrets, pushes_tx)),
         stopped(stop_rx),
     )
     .await?;

@@ -152,11 +152,18 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
             return Err(error);
         }
     };
-    let spec_seen = status.observed_generation == target.generation;
-    if spec_seen && health_pending(&status) {
+    // A webhook push or a new `sluice.dev/reconcile-requested-at` value syncs now, due or not
+    // (kube-runtime reconciles on any change, annotations too; this makes it not a no-op).
+    let requested_at = sync
+        .annotations()
+        .get(crate::controller::RECONCILE_REQUESTED_AT)
+        .map(String::as_str);
+    let now_requested = ctx.sync_requested(&target.key, requested_at);
+    let may_wait = status.observed_generation == target.generation && !now_requested;
+    if may_wait && health_pending(&status) {
         return check_health(ctx, &target, &mut status, interval, health_timeout).await;
     }
-    if spec_seen && let Some(left) = ctx.not_due_for(&target.key, interval) {
+    if may_wait && let Some(left) = ctx.not_due_for(&target.key, interval) {
         return Ok(Action::requeue(left));
     }
 

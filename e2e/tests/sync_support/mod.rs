@@ -67,6 +67,15 @@ pub struct Synchronizer {
 
 impl Synchronizer {
     pub async fn start(world: &World, namespace: &str) -> Synchronizer {
+        Self::start_with_pushes(world, namespace, None).await
+    }
+
+    /// Like [`start`](Self::start), with the webhook receiver's pushes fed to the controller.
+    pub async fn start_with_pushes(
+        world: &World,
+        namespace: &str,
+        pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
+    ) -> Synchronizer {
         let config = kube_config(world).await;
         let client = Client::try_from(config.clone()).expect("a client");
         let cache = tempfile::tempdir().expect("a cache dir");
@@ -74,6 +83,7 @@ impl Synchronizer {
             namespace: Some(namespace.to_owned()),
             cache_dir: cache.path().to_owned(),
             instance: Some(format!("e2e-{namespace}")),
+            pushes,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(
