@@ -31,7 +31,8 @@ async fn event_of(
     repository: &str,
     tag: &str,
 ) -> RegistryEvent {
-    let deadline = Duration::from_secs(30);
+    // Generous: a registry drains what it queued while nobody listened (1 s backoff) first.
+    let deadline = Duration::from_secs(60);
     let mut others = 0;
     let found = tokio::time::timeout(deadline, async {
         loop {
