@@ -7,9 +7,9 @@ use config_updater::controller::{self, Metrics, Options};
 use config_updater::webhook::{self, PROVIDERS};
 use sluice_shared::kubeconfig::{ClientError, KubeconfigArgs};
 use sluice_shared::serve::{self, Readiness, ServeError};
-use sluice_shared::shutdown::ShutdownSignal;
+use sluice_shared::shutdown::Stop;
 use sluice_shared::webhook::Secrets;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::cli::{NAME, RunArgs, VERSION};
@@ -32,7 +32,7 @@ pub enum Error {
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully: the endpoint finishes its requests,
 /// the controllers let their reconciles in flight finish.
 pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
-    let shutdown = ShutdownSignal::install().map_err(Error::Signals)?;
+    let stop = Stop::on_signals().map_err(Error::Signals)?;
     info!(version = VERSION, "starting {NAME}");
     let secrets =
         Secrets::from_flags(&args.webhook_secret_file, PROVIDERS).map_err(Error::WebhookSecrets)?;
@@ -46,10 +46,6 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let registry = Arc::new(registry);
     let readiness = Readiness::default();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let (events_tx, events_rx) = mpsc::channel(1024);
     let options = Options {
         namespace: args
@@ -61,16 +57,11 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         events: Some(events_rx),
         metrics,
     };
-    let controllers = tokio::spawn(controller::run(client, options, stopped(stop_rx.clone())));
+    let controllers = tokio::spawn(controller::run(client, options, stop.stopped()));
     readiness.set(true);
 
-    tokio::spawn(async move {
-        let signal = shutdown.received().await;
-        info!(signal, "shutting down");
-        let _ = stop_tx.send(true);
-    });
     let router = serve::router(registry, readiness).merge(webhook::router(secrets, events_tx));
-    serve::serve(args.serve.metrics_addr, router, stopped(stop_rx)).await?;
+    serve::serve(args.serve.metrics_addr, router, stop.stopped()).await?;
     controllers
         .await
         .map_err(|error| Error::Controller(error.to_string()))?;

@@ -7,9 +7,9 @@ use deploy_synchronizer::controller::{self, Metrics, Options};
 use deploy_synchronizer::webhook::{self, PROVIDERS};
 use sluice_shared::kubeconfig::{ClientError, KubeconfigArgs};
 use sluice_shared::serve::{self, Readiness, ServeError};
-use sluice_shared::shutdown::ShutdownSignal;
+use sluice_shared::shutdown::Stop;
 use sluice_shared::webhook::Secrets;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::cli::{NAME, RunArgs, VERSION};
@@ -32,7 +32,7 @@ pub enum Error {
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully: the endpoint finishes its requests,
 /// the controller lets its reconciles in flight finish.
 pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
-    let shutdown = ShutdownSignal::install().map_err(Error::Signals)?;
+    let stop = Stop::on_signals().map_err(Error::Signals)?;
     info!(version = VERSION, "starting {NAME}");
     let secrets =
         Secrets::from_flags(&args.webhook_secret_file, PROVIDERS).map_err(Error::WebhookSecrets)?;
@@ -47,10 +47,6 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let registry = Arc::new(registry);
     let readiness = Readiness::default();
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
     let (pushes_tx, pushes_rx) = mpsc::channel(256);
     let options = Options {
         namespace: args.watch_namespace.clone(),
@@ -63,19 +59,14 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         config,
         options,
         metrics,
-        stopped(stop_rx.clone()),
+        stop.stopped(),
     ));
     readiness.set(true);
 
-    tokio::spawn(async move {
-        let signal = shutdown.received().await;
-        info!(signal, "shutting down");
-        let _ = stop_tx.send(true);
-    });
     serve::serve(
         args.serve.metrics_addr,
         serve::router(registry, readiness).merge(webhook::router(secrets, pushes_tx)),
-        stopped(stop_rx),
+        stop.stopped(),
     )
     .await?;
     controller

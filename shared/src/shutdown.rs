@@ -30,3 +30,31 @@ impl ShutdownSignal {
         }
     }
 }
+
+/// One stop, fanned out to every part of a daemon (the HTTP endpoint, the controllers): set by
+/// the first termination signal.
+#[derive(Debug, Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Installs the signal handlers (at once, so a signal during start-up is not lost) and returns
+    /// the stop they trigger.
+    pub fn on_signals() -> io::Result<Self> {
+        let signals = ShutdownSignal::install()?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let signal = signals.received().await;
+            tracing::info!(signal, "shutting down");
+            let _ = tx.send(true);
+        });
+        Ok(Stop(rx))
+    }
+
+    /// Resolves once the stop is set; hand one to each part that must wind down.
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
