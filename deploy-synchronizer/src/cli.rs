@@ -53,9 +53,21 @@ liveness on /healthz, readiness on /readyz and git push webhooks on \
 taking new work, lets the syncs in flight finish and exits 0.")]
     Run(RunArgs),
 
-    /// Show what applying the config repository would change in the cluster
-    /// (not implemented yet)
-    Diff,
+    /// Show what a sync would change in the cluster: a unified diff per object
+    #[command(long_about = "\
+Show what a sync would change in the cluster, without writing anything.
+
+With --path DIR, renders the local directory (plain YAML or kustomize, as a sync \
+would); with GITSYNC, renders that GitSync's source at its ref (namespace from -n) \
+and also shows the objects of its inventory that left the render as deletions, \
+unless its prune is off. Every object is server-side dry-run as field manager \
+\"sluice\" and compared with the live object, so server defaults do not show up. \
+Prints a unified diff per changed object (created objects in full) on stdout, \
+Secret values masked; logs go to stderr.
+
+Exits 0 when nothing would change, 1 when something would, 2 on an error (render \
+failure, unknown kind, dry-run refusal), as kubectl diff does.")]
+    Diff(DiffArgs),
 
     /// Print the CustomResourceDefinitions this daemon serves, as YAML
     #[command(long_about = "\
@@ -94,6 +106,27 @@ pub struct RunArgs {
     pub webhook_secret_file: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["path", "git_sync"])))]
+pub struct DiffArgs {
+    /// The GitSync to diff (its namespace from -n)
+    #[arg(value_name = "GITSYNC")]
+    pub git_sync: Option<String>,
+
+    /// Diff a local directory instead of a GitSync
+    #[arg(long, value_name = "DIR", conflicts_with = "git_sync")]
+    pub path: Option<std::path::PathBuf>,
+
+    /// With --path: namespace for namespaced objects that name none (default: -n, else the
+    /// kubeconfig's)
+    #[arg(long, value_name = "NAMESPACE", requires = "path")]
+    pub target_namespace: Option<String>,
+
+    /// With GITSYNC: directory for the git cache and checkout
+    #[arg(long, env = "SLUICE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
 /// A command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -101,26 +134,75 @@ pub enum Error {
     Telemetry(#[from] TelemetryError),
     #[error(transparent)]
     Daemon(#[from] daemon::Error),
-    #[error("`{NAME} {0}` is not implemented yet")]
-    NotImplemented(&'static str),
+    #[error(transparent)]
+    Client(#[from] sluice_shared::kubeconfig::ClientError),
+    #[error(transparent)]
+    Diff(#[from] deploy_synchronizer::diffcmd::Error),
+    #[error("cannot create a cache directory: {0}")]
+    CacheDir(#[source] std::io::Error),
 }
 
 impl Cli {
-    pub async fn execute(self) -> Result<(), Error> {
+    /// Runs the command; `Ok` holds the exit code (`diff` exits 1 when it found changes).
+    pub async fn execute(self) -> Result<u8, Error> {
         telemetry::init(&self.log)?;
         match self.command {
-            Command::Run(args) => Ok(daemon::run(&self.kube, &args).await?),
-            Command::Diff => Err(Error::NotImplemented("diff")),
+            Command::Run(args) => daemon::run(&self.kube, &args)
+                .await
+                .map(|()| 0)
+                .map_err(Into::into),
+            Command::Diff(args) => diff(&self.kube, &args).await,
             Command::Crd => {
                 print!("{}", deploy_synchronizer::resource::crd_yaml());
-                Ok(())
+                Ok(0)
             }
             Command::Version => {
                 println!("{NAME} {VERSION}");
-                Ok(())
+                Ok(0)
             }
         }
     }
+}
+
+/// `diff`: prints the report on stdout and returns its exit code (0 or 1); errors exit 2.
+async fn diff(
+    kube: &sluice_shared::kubeconfig::KubeconfigArgs,
+    args: &DiffArgs,
+) -> Result<u8, Error> {
+    use deploy_synchronizer::diffcmd::{self, Target};
+
+    let config = kube.config().await?;
+    let client = kube.client().await?;
+    // Held until the diff is done: a GitSync's cache and checkout go away with it.
+    let mut scratch = None;
+    let target = match (&args.path, &args.git_sync) {
+        (Some(dir), _) => Target::Path {
+            dir: dir.clone(),
+            target_namespace: args.target_namespace.clone(),
+        },
+        (None, Some(name)) => {
+            let cache_dir = match &args.cache_dir {
+                Some(dir) => dir.clone(),
+                None => scratch
+                    .insert(tempfile::tempdir().map_err(Error::CacheDir)?)
+                    .path()
+                    .to_owned(),
+            };
+            Target::GitSync {
+                namespace: client.default_namespace().to_owned(),
+                name: name.clone(),
+                cache_dir,
+            }
+        }
+        (None, None) => unreachable!("clap requires --path or GITSYNC"),
+    };
+    let outcome = diffcmd::run(&client, &config, &target).await;
+    drop(scratch);
+    let code = deploy_synchronizer::diff::exit_code(&outcome);
+    let report = outcome?;
+    print!("{}", report.render());
+    tracing::info!("{}", report.summary());
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod assess;
 pub mod controller;
 pub mod diff;
+pub mod diffcmd;
 pub mod health;
 pub mod object;
 pub mod plan;

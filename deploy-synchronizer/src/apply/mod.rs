@@ -47,6 +47,16 @@ use crate::plan::{Apply, Plan, StageName};
 pub use kinds::{Kinds, Resolved};
 pub use write::read_live_facts;
 
+/// Server-side dry-runs `apply` as field manager `sluice`, forced: the object as the apiserver
+/// would make it (what `diff` compares with the live object).
+pub async fn dry_run_apply(
+    writer: &Client,
+    resolved: &Resolved,
+    apply: &Apply,
+) -> Result<Value, ObjectFailure> {
+    write::apply_one(writer, resolved, apply, true).await
+}
+
 /// How many objects are dry-run, applied or read at once.
 pub const PARALLELISM: usize = 8;
 /// How long a CRD of stage one may take to become `Established`.

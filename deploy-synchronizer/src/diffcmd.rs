@@ -1,0 +1,311 @@
+//! `deploy-synchronizer diff`: what a sync would change, object by object, without writing.
+//!
+//! Renders a local directory (`--path`) or a GitSync's source at its ref, server-side dry-runs
+//! every object as field manager `sluice` (forced, as a sync applies), reads the live object and
+//! hands both to [`crate::diff::diff_objects`]. For a GitSync, objects of its `status.inventory`
+//! that left the render are shown as deletions, unless prune is off.
+
+use std::path::{Path, PathBuf};
+
+use futures::{StreamExt, stream};
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use serde_json::{Value, json};
+
+use crate::apply::{Kinds, ObjectFailure, PARALLELISM, Problem, dry_run_apply, impersonating};
+use crate::diff::{DiffReport, ObjectDiff, diff_objects};
+use crate::plan::{Apply, Desired, Inventory, PlanError, Scope, ScopeLookup, Settings, prepare};
+use crate::render::{self, RenderErrors, RenderOptions};
+use crate::resource::{GitSync, RenderMode};
+use crate::source::{self, SourceError};
+
+/// What to diff.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A local directory, rendered as a sync would; namespaced objects without a namespace go to
+    /// `target_namespace`, else the client's default namespace.
+    Path {
+        dir: PathBuf,
+        target_namespace: Option<String>,
+    },
+    /// GitSync `name` of `namespace`: its source at its ref, plus prune of its inventory.
+    GitSync {
+        namespace: String,
+        name: String,
+        /// Where git caches and checkouts go.
+        cache_dir: PathBuf,
+    },
+}
+
+/// Why a diff could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Render(#[from] RenderErrors),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot read GitSync {namespace}/{name}: {error}")]
+    GitSync {
+        namespace: String,
+        name: String,
+        #[source]
+        error: kube::Error,
+    },
+    #[error("cannot discover the cluster's kinds: {0}")]
+    Discovery(#[source] kube::Error),
+    #[error("cannot impersonate ServiceAccount {name}: {error}")]
+    Impersonation {
+        name: String,
+        #[source]
+        error: kube::Error,
+    },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Read(#[from] crate::apply::ApplyError),
+    #[error("{} object(s) cannot be diffed: {}", .0.len(), listed(.0))]
+    Objects(Vec<ObjectFailure>),
+}
+
+fn listed(failures: &[ObjectFailure]) -> String {
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Makes the diff of `target`: reads with `client`; dry-runs with it too (or, for a GitSync
+/// naming a ServiceAccount, as that account, like the sync). `config` is `client`'s config, for
+/// impersonation.
+pub async fn run(
+    client: &Client,
+    config: &kube::Config,
+    target: &Target,
+) -> Result<DiffReport, Error> {
+    match target {
+        Target::Path {
+            dir,
+            target_namespace,
+        } => {
+            let manifests = render::render(dir, Path::new(""), &RenderOptions::default()).await?;
+            let desired = to_desired(manifests);
+            let kinds = Kinds::discover(client).await.map_err(Error::Discovery)?;
+            let namespace = target_namespace
+                .clone()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or_else(|| client.default_namespace().to_owned());
+            let applies = place_plain(desired, &kinds, &namespace)?;
+            let objects = diff_applies(client, client, &kinds, &applies).await?;
+            Ok(DiffReport::new(objects))
+        }
+        Target::GitSync {
+            namespace,
+            name,
+            cache_dir,
+        } => diff_git_sync(client, config, namespace, name, cache_dir).await,
+    }
+}
+
+async fn diff_git_sync(
+    client: &Client,
+    config: &kube::Config,
+    namespace: &str,
+    name: &str,
+    cache_root: &Path,
+) -> Result<DiffReport, Error> {
+    let api: Api<GitSync> = Api::namespaced(client.clone(), namespace);
+    let sync = api.get(name).await.map_err(|error| Error::GitSync {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        error,
+    })?;
+    let spec = &sync.spec;
+    let auth = source::auth_of(client, namespace, &spec.source).await?;
+    let cache = source::cache_dir(cache_root, namespace, name, &spec.source.url);
+    let checkout = source::fetch(
+        &spec.source.url,
+        auth,
+        source::revision_of(&spec.source),
+        cache,
+        cache_root,
+    )
+    .await?;
+    tracing::info!(sync = %format!("{namespace}/{name}"), revision = %checkout.commit, "fetched");
+    let options = RenderOptions {
+        mode: match spec.render {
+            RenderMode::Auto => render::RenderMode::Auto,
+            RenderMode::Plain => render::RenderMode::Plain,
+            RenderMode::Kustomize => render::RenderMode::Kustomize,
+        },
+        ..RenderOptions::default()
+    };
+    let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
+    let manifests = render::render(checkout.root(), sub_path, &options).await?;
+    drop(checkout);
+
+    let settings = Settings::from_spec(namespace, name, spec);
+    let kinds = Kinds::discover(client).await.map_err(Error::Discovery)?;
+    let prepared = prepare(to_desired(manifests), &kinds, &settings);
+    let inventory: Inventory = sync
+        .status
+        .as_ref()
+        .map(|status| status.inventory.iter().cloned().collect())
+        .unwrap_or_default();
+    let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
+    let live = crate::apply::read_live_facts(client, &kinds, ids).await?;
+    let plan = prepared.plan(&inventory, &live)?;
+
+    let writer = match &spec.service_account_name {
+        Some(account) if !account.is_empty() => {
+            impersonating(config, namespace, account).map_err(|error| Error::Impersonation {
+                name: account.clone(),
+                error,
+            })?
+        }
+        _ => client.clone(),
+    };
+    let applies: Vec<Apply> = plan.applies().cloned().collect();
+    let mut objects = diff_applies(client, &writer, &kinds, &applies).await?;
+    let mut failures = Vec::new();
+    for deletion in &plan.prune {
+        let Some(resolved) =
+            kinds.resolve(&deletion.id.group, &deletion.api_version, &deletion.id.kind)
+        else {
+            continue;
+        };
+        match resolved
+            .api(client.clone(), &deletion.id)
+            .get_opt(&deletion.id.name)
+            .await
+        {
+            Ok(Some(live)) => {
+                let live = serde_json::to_value(live).unwrap_or(Value::Null);
+                objects.push(diff_objects(None, Some(&live)));
+            }
+            Ok(None) => {}
+            Err(error) => failures.push(ObjectFailure {
+                id: deletion.id.clone(),
+                source: String::new(),
+                problem: Problem::Unreachable,
+                message: format!("cannot read the live object: {error}"),
+            }),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(Error::Objects(failures));
+    }
+    Ok(DiffReport::new(objects))
+}
+
+fn to_desired(manifests: Vec<render::Manifest>) -> Vec<Desired> {
+    manifests
+        .into_iter()
+        .map(|m| Desired {
+            id: m.object_ref,
+            object: m.object,
+            source: m.source.to_string(),
+        })
+        .collect()
+}
+
+/// A local directory's objects, placed without a GitSync: namespaced objects that name no
+/// namespace go to `namespace`; nothing is marked as owned (there is no sync to own them).
+fn place_plain(desired: Vec<Desired>, kinds: &Kinds, namespace: &str) -> Result<Vec<Apply>, Error> {
+    let mut applies = Vec::with_capacity(desired.len());
+    let mut failures = Vec::new();
+    for Desired {
+        mut id,
+        mut object,
+        source,
+    } in desired
+    {
+        match kinds.scope_of(&id.group, &id.kind) {
+            None => failures.push(ObjectFailure {
+                id,
+                source,
+                problem: Problem::UnknownKind,
+                message: "the cluster does not serve this kind (is its CRD installed?)".to_owned(),
+            }),
+            Some(Scope::Cluster) => {
+                id.namespace.clear();
+                if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.remove("namespace");
+                }
+                applies.push(Apply { id, object, source });
+            }
+            Some(Scope::Namespaced) => {
+                if id.namespace.is_empty() {
+                    id.namespace = namespace.to_owned();
+                    if let Some(metadata) =
+                        object.get_mut("metadata").and_then(Value::as_object_mut)
+                    {
+                        metadata.insert("namespace".to_owned(), json!(namespace));
+                    }
+                }
+                applies.push(Apply { id, object, source });
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(applies)
+    } else {
+        Err(Error::Objects(failures))
+    }
+}
+
+/// Dry-runs each of `applies` with `writer`, reads it live with `reader`, and diffs the two.
+/// Any refusal fails the whole diff, naming every refused object and its file.
+async fn diff_applies(
+    reader: &Client,
+    writer: &Client,
+    kinds: &Kinds,
+    applies: &[Apply],
+) -> Result<Vec<ObjectDiff>, Error> {
+    let results: Vec<Result<ObjectDiff, ObjectFailure>> = stream::iter(applies)
+        .map(|apply| async move {
+            let Some(resolved) =
+                kinds.resolve(&apply.id.group, apply.api_version(), &apply.id.kind)
+            else {
+                return Err(ObjectFailure {
+                    id: apply.id.clone(),
+                    source: apply.source.clone(),
+                    problem: Problem::UnknownKind,
+                    message: format!(
+                        "the cluster does not serve {} {} (is its CRD installed?)",
+                        apply.api_version(),
+                        apply.id.kind
+                    ),
+                });
+            };
+            let desired = dry_run_apply(writer, &resolved, apply).await?;
+            let api: Api<DynamicObject> = resolved.api(reader.clone(), &apply.id);
+            let live = api
+                .get_opt(&apply.id.name)
+                .await
+                .map_err(|error| ObjectFailure {
+                    id: apply.id.clone(),
+                    source: apply.source.clone(),
+                    problem: Problem::Unreachable,
+                    message: format!("cannot read the live object: {error}"),
+                })?
+                .map(|live| serde_json::to_value(live).unwrap_or(Value::Null));
+            Ok(diff_objects(Some(&desired), live.as_ref()))
+        })
+        .buffered(PARALLELISM)
+        .collect()
+        .await;
+    let mut objects = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(object) => objects.push(object),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    if failures.is_empty() {
+        Ok(objects)
+    } else {
+        Err(Error::Objects(failures))
+    }
+}
