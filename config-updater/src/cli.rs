@@ -53,7 +53,19 @@ On SIGTERM or ctrl-c it stops accepting requests, finishes those in flight \
 and exits 0.")]
     Run(RunArgs),
 
-    /// Check registries for newer image tags (not implemented yet)
+    /// Show what the next write-back would change: scan, choose, plan, print diffs
+    #[command(long_about = "\
+Show what the next write-back would change, without changing anything.
+
+For every ImageUpdate of the namespace (-n NAMESPACE; default: every namespace) it scans \
+the ImageRepositories its namespace's ImagePolicies name, chooses per policy \
+(honouring status.blockedTags), clones the config repository into a temporary \
+directory and plans the round: a unified diff per changed file, then the \
+changes (file: image old → new) and the problems (file:line: message). \
+Nothing is committed, pushed or written to any status.
+
+Exit status: 0 nothing would change, 1 changes would be made, 2 an error. \
+Only --once --dry-run is supported; `run` writes.")]
     Scan(ScanArgs),
 
     /// Print the CustomResourceDefinitions this daemon serves, as YAML
@@ -118,8 +130,12 @@ pub enum Error {
     Telemetry(#[from] TelemetryError),
     #[error(transparent)]
     Daemon(#[from] daemon::Error),
-    #[error("`{NAME} {0}` is not implemented yet")]
-    NotImplemented(&'static str),
+    #[error("{0}")]
+    Usage(&'static str),
+    #[error(transparent)]
+    Client(#[from] sluice_shared::kubeconfig::ClientError),
+    #[error(transparent)]
+    DryRun(#[from] config_updater::dryrun::Error),
     #[error("cannot write {path}")]
     Write {
         path: std::path::PathBuf,
@@ -128,14 +144,33 @@ pub enum Error {
     },
 }
 
+/// How a command ended when it did not fail: the process exit code.
+pub enum Done {
+    Success,
+    /// `scan --once --dry-run`: 0 nothing would change, 1 changes would be made, 2 an error.
+    Code(u8),
+}
+
 impl Cli {
-    pub async fn execute(self) -> Result<(), Error> {
+    pub async fn execute(self) -> Result<Done, Error> {
         telemetry::init(&self.log)?;
         match self.command {
-            Command::Run(args) => Ok(daemon::run(&self.kube, &args).await?),
+            Command::Run(args) => {
+                daemon::run(&self.kube, &args).await?;
+                Ok(Done::Success)
+            }
             Command::Scan(ScanArgs { once, dry_run }) => {
-                tracing::debug!(once, dry_run, "scan requested");
-                Err(Error::NotImplemented("scan"))
+                if !once || !dry_run {
+                    return Err(Error::Usage(
+                        "use `run` to write; scan --once only supports --dry-run for now",
+                    ));
+                }
+                let client = self.kube.connect().await?;
+                // -n/--namespace (global) narrows it; without it, every namespace.
+                let namespace = self.kube.namespace.as_deref();
+                let report = config_updater::dryrun::run(client, namespace).await?;
+                print!("{}", report.render());
+                Ok(Done::Code(report.exit_code()))
             }
             Command::Crd(CrdArgs { write }) => {
                 for (file, yaml) in config_updater::resource::crds_yaml() {
@@ -148,11 +183,11 @@ impl Cli {
                         None => print!("---\n{yaml}"),
                     }
                 }
-                Ok(())
+                Ok(Done::Success)
             }
             Command::Version => {
                 println!("{NAME} {VERSION}");
-                Ok(())
+                Ok(Done::Success)
             }
         }
     }

@@ -3,6 +3,7 @@
 //! those decisions against registries and git.
 
 pub mod controller;
+pub mod dryrun;
 pub mod edit;
 pub mod policy;
 pub mod resource;

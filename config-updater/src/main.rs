@@ -8,5 +8,9 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    sluice_shared::exit::code(cli.execute().await)
+    match cli.execute().await {
+        Ok(cli::Done::Success) => ExitCode::SUCCESS,
+        Ok(cli::Done::Code(code)) => ExitCode::from(code),
+        Err(error) => sluice_shared::exit::code(Err(error)),
+    }
 }

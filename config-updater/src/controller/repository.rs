@@ -188,7 +188,7 @@ async fn patch(
 }
 
 /// A registry client with the repository's credentials and CA.
-async fn client_for(
+pub(crate) async fn client_for(
     repo: &ImageRepository,
     ctx: &Context,
     ns: &str,

@@ -126,9 +126,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
         }
         Decision::WaitUntil(at) => {
             next.next_push_time = Some(timestamp(at));
-            let waiting_for_window = batcher
-                .window()
-                .is_some_and(|w| !w.is_open(now));
+            let waiting_for_window = batcher.window().is_some_and(|w| !w.is_open(now));
             let (reason, message) = if waiting_for_window {
                 (
                     "WaitingForWindow",
@@ -359,10 +357,22 @@ async fn push(
     chosen: BTreeMap<PolicyId, Chosen>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
+    let auth = git_auth(&ctx.client, ns, update).await?;
+    let remote = Remote::new(update.spec.git.url.clone(), auth)?;
+    let work_dir = ctx.work_dir.join(format!("{ns}--{}", update.name_any()));
+    Ok(push_update(remote, update.spec.clone(), chosen, work_dir, now).await?)
+}
+
+/// The git credentials of `update` from its `secretRef` (none without one).
+pub(crate) async fn git_auth(
+    client: &kube::Client,
+    ns: &str,
+    update: &ImageUpdate,
+) -> Result<GitAuth, Error> {
     let auth = match &update.spec.git.secret_ref {
         None => GitAuth::none(),
         Some(r) => {
-            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
             let secret = secrets
                 .get_opt(&r.name)
                 .await?
@@ -382,9 +392,7 @@ async fn push(
             })?
         }
     };
-    let remote = Remote::new(update.spec.git.url.clone(), auth)?;
-    let work_dir = ctx.work_dir.join(format!("{ns}--{}", update.name_any()));
-    Ok(push_update(remote, update.spec.clone(), chosen, work_dir, now).await?)
+    Ok(auth)
 }
 
 async fn write(

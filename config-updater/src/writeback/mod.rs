@@ -57,6 +57,7 @@ pub use plan::{plan, plan_except};
 pub use push::{
     HISTORY_LIMIT, MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed,
 };
+pub(crate) use push::{history, prepare, read_files};
 
 use crate::edit::{ImageRef, PolicyId};
 

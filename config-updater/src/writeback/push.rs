@@ -217,7 +217,7 @@ fn push_blocking(
 /// Straight mode: the remote `branch`'s tip. `push_branch` mode: `branch`'s tip when the remote
 /// push branch is missing or behind it (a fast-forward), else the push branch's own tip (it
 /// has commits of its own: never overwritten).
-fn prepare(
+pub(crate) fn prepare(
     remote: &Remote,
     branch: &str,
     push_branch: Option<&str>,
@@ -247,7 +247,7 @@ fn prepare(
 }
 
 /// The files of `commit` under `paths` (all when empty) that are YAML, as `(path, bytes)`.
-fn read_files(
+pub(crate) fn read_files(
     repo: &Repository,
     commit: Oid,
     paths: &[String],
@@ -282,7 +282,11 @@ fn read_files(
 }
 
 /// `(id, message)` of the last `limit` commits reachable from `tip`, newest first.
-fn history(repo: &Repository, tip: Oid, limit: usize) -> Result<Vec<(String, String)>, GitError> {
+pub(crate) fn history(
+    repo: &Repository,
+    tip: Oid,
+    limit: usize,
+) -> Result<Vec<(String, String)>, GitError> {
     let mut walk = repo.revwalk()?;
     walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
     walk.push(tip)?;
