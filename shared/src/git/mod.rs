@@ -10,6 +10,8 @@
 //!   (exactly the changed files, never an empty commit) and [`push`] (never forced; a success
 //!   only when the server accepted the update; someone else's newer commits are a
 //!   [`GitError::NonFastForward`], after which the caller fetches and re-applies).
+//!   [`commit_signed`] signs the commit with an SSH key ([`CommitSigner`], as
+//!   `git -c gpg.format=ssh commit -S` does).
 //!
 //! Process-wide settings, for start-up: [`set_network_timeouts`] (libgit2 waits forever on a
 //! stalled server otherwise) and [`trust_ca_file_process_wide`] (a CA for every https remote,
@@ -25,6 +27,7 @@ mod fetch;
 pub mod known_hosts;
 mod push;
 mod remote;
+mod sign;
 mod tls;
 pub mod url;
 
@@ -32,6 +35,7 @@ pub use auth::{Credentials, GitAuth, SecretError, SshKey, TOKEN_USERNAME};
 pub use error::{GitError, Refusals, classify, push_refused, scrub};
 pub use fetch::{Fetched, Revision, checkout_tree, fetch_revision};
 pub use known_hosts::KnownHosts;
-pub use push::{Author, FileChange, clone_or_open, commit, push, push_refs};
+pub use push::{Author, FileChange, clone_or_open, commit, commit_signed, push, push_refs};
 pub use remote::{Remote, Transcript, set_network_timeouts};
+pub use sign::{CommitSigner, GIT_NAMESPACE, SIGNATURE_HEADER};
 pub use tls::{CaCerts, trust_ca_file_process_wide};

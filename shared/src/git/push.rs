@@ -9,6 +9,7 @@ use git2::{FileMode, Oid, Repository, Signature};
 use super::GitError;
 use super::fetch::refname;
 use super::remote::Remote;
+use super::sign::{CommitSigner, SIGNATURE_HEADER};
 
 /// One file of a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,13 +81,26 @@ pub fn clone_or_open(
 /// Commits `changes` on `branch` (which starts at HEAD when it does not exist yet) and returns
 /// the new commit, or `None` when the changes leave the tree as it was: never an empty commit.
 /// Works on the objects, so the work tree needs no staging; when `branch` is checked out, the
-/// work tree is updated to the commit.
+/// work tree is updated to the commit. Unsigned; see [`commit_signed`].
 pub fn commit(
     repo: &Repository,
     branch: &str,
     changes: &[FileChange],
     author: &Author,
     message: &str,
+) -> Result<Option<Oid>, GitError> {
+    commit_signed(repo, branch, changes, author, message, None)
+}
+
+/// [`commit`], signed with `signer` when given: an SSH signature in the commit's `gpgsig`
+/// header, as `git -c gpg.format=ssh commit -S` makes it (see [`CommitSigner`]).
+pub fn commit_signed(
+    repo: &Repository,
+    branch: &str,
+    changes: &[FileChange],
+    author: &Author,
+    message: &str,
+    signer: Option<&CommitSigner>,
 ) -> Result<Option<Oid>, GitError> {
     let local = refname("heads", branch)?;
     let parent = match repo.find_reference(&local) {
@@ -118,7 +132,26 @@ pub fn commit(
         return Ok(None);
     }
     let who = Signature::now(&author.name, &author.email)?;
-    let id = repo.commit(Some(&local), &who, &who, message, &tree, &[&parent])?;
+    let id = match signer {
+        None => repo.commit(Some(&local), &who, &who, message, &tree, &[&parent])?,
+        Some(signer) => {
+            let buffer = repo.commit_create_buffer(&who, &who, message, &tree, &[&parent])?;
+            let buffer = std::str::from_utf8(&buffer).map_err(|_| GitError::Invalid {
+                what: "the commit".into(),
+                reason: "its author or message is not UTF-8 text; it cannot be signed".into(),
+            })?;
+            let signature = signer
+                .sign(buffer.as_bytes())
+                .map_err(|reason| GitError::Invalid {
+                    what: format!("signing the commit with {}", signer.fingerprint()),
+                    reason,
+                })?;
+            let id = repo.commit_signed(buffer, &signature, Some(SIGNATURE_HEADER))?;
+            let summary = message.lines().next().unwrap_or_default();
+            repo.reference(&local, id, true, &format!("commit: {summary}"))?;
+            id
+        }
+    };
     let head_is_branch = repo
         .head()
         .ok()
@@ -307,5 +340,51 @@ mod tests {
         assert_eq!(c.author().name().unwrap(), "Sluice");
         assert_eq!(c.message().unwrap(), "web: 2");
         assert!(commit(&repo, &branch, &[write("../x", "")], &me, "x").is_err());
+    }
+
+    #[test]
+    fn a_signed_commit_carries_an_ssh_signature_of_the_commit_without_it() {
+        use ssh_key::{LineEnding, PrivateKey, SshSig, private::Ed25519Keypair};
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = Signature::now("t", "t@t").unwrap();
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let empty = repo.find_tree(empty).unwrap();
+        let root = repo
+            .commit(Some("HEAD"), &sig, &sig, "root", &empty, &[])
+            .unwrap();
+        let branch = repo.head().unwrap().shorthand().unwrap().to_string();
+        let key = PrivateKey::from(Ed25519Keypair::from_seed(&[3; 32]));
+        let signer =
+            CommitSigner::from_openssh(&key.to_openssh(LineEnding::LF).unwrap(), None).unwrap();
+        let me = Author {
+            name: "Sluice".into(),
+            email: "sluice@sluice.dev".into(),
+        };
+        let change = FileChange::Write {
+            path: "apps/web/image.txt".into(),
+            content: b"app:2\n".to_vec(),
+        };
+        let id = commit_signed(&repo, &branch, &[change], &me, "web: 2\n", Some(&signer))
+            .unwrap()
+            .expect("a commit");
+
+        assert_eq!(
+            repo.refname_to_id(&format!("refs/heads/{branch}")).unwrap(),
+            id
+        );
+        let c = repo.find_commit(id).unwrap();
+        assert_eq!(c.parent_id(0).unwrap(), root);
+        assert_eq!(c.message().unwrap(), "web: 2\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("apps/web/image.txt")).unwrap(),
+            "app:2\n"
+        );
+        let (armored, signed) = repo.extract_signature(&id, Some(SIGNATURE_HEADER)).unwrap();
+        let armored = SshSig::from_pem(armored.as_str().unwrap()).unwrap();
+        key.public_key()
+            .verify("git", &signed, &armored)
+            .expect("the signature verifies over the commit without its gpgsig header");
+        assert!(!String::from_utf8_lossy(&signed).contains("gpgsig"));
     }
 }
