@@ -1,7 +1,7 @@
 //! The `ImageUpdate` reconciler: gather the chosen images of the namespace's `ImagePolicies`,
 //! record the ones not yet written as pending, let the [`Batcher`] decide, and push one commit
-//! with [`push_update`]. Runs whenever an `ImagePolicy` of its namespace changes, and when the
-//! batcher asks to decide again.
+//! with [`push_update_signed`]. Runs whenever an `ImagePolicy` of its namespace changes, and
+//! when the batcher asks to decide again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use sluice_shared::git::{GitAuth, Remote};
+use sluice_shared::git::{CommitSigner, GitAuth, Remote};
 
 use super::policy::block_tags;
 use super::status::{publish, set_ready, timestamp};
@@ -22,7 +22,7 @@ use crate::edit::{ImageRef, PolicyId};
 use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus, PendingChange};
 use crate::scan::config::parse_interval;
 use crate::schedule::{Batcher, Decision};
-use crate::writeback::{Chosen, Outcome, push_update};
+use crate::writeback::{Chosen, Outcome, push_update_signed};
 
 /// How often an idle `ImageUpdate` is looked at again without any policy changing.
 pub const IDLE_RECHECK: Duration = Duration::from_secs(300);
@@ -358,9 +358,40 @@ async fn push(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
     let auth = git_auth(&ctx.client, ns, update).await?;
+    let signer = commit_signer(&ctx.client, ns, update).await?;
     let remote = Remote::new(update.spec.git.url.clone(), auth)?;
     let work_dir = ctx.work_dir.join(format!("{ns}--{}", update.name_any()));
-    Ok(push_update(remote, update.spec.clone(), chosen, work_dir, now).await?)
+    let spec = update.spec.clone();
+    Ok(push_update_signed(remote, spec, chosen, work_dir, now, signer).await?)
+}
+
+/// The key that signs the commits, from `commit.signingKeyRef` (unsigned commits without one):
+/// keys `identity` (or `ssh-privatekey`) and `password`, see [`CommitSigner::from_secret_data`].
+async fn commit_signer(
+    client: &kube::Client,
+    ns: &str,
+    update: &ImageUpdate,
+) -> Result<Option<CommitSigner>, Error> {
+    let Some(r) = &update.spec.git.commit.signing_key_ref else {
+        return Ok(None);
+    };
+    let refused = |reason: String| Error::Secret {
+        name: r.name.clone(),
+        reason: format!("signingKeyRef: {reason}"),
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret = secrets
+        .get_opt(&r.name)
+        .await?
+        .ok_or_else(|| refused("it does not exist".into()))?;
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let signer = CommitSigner::from_secret_data(&data).map_err(|e| refused(e.to_string()))?;
+    Ok(Some(signer))
 }
 
 /// The git credentials of `update` from its `secretRef` (none without one).

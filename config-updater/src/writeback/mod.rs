@@ -12,7 +12,8 @@
 //!   the updater never re-commits a rolled-back tag).
 //! - [`push_update`] (the shell): clone or open, plan, commit, push; on a non-fast-forward it
 //!   fetches, re-plans on the new head (the human's commit wins, our edits re-apply where still
-//!   needed) and pushes again, a bounded number of times. Never forced. It also reads the
+//!   needed) and pushes again, a bounded number of times. Never forced. [`push_update_signed`]
+//!   signs each commit with an SSH key (`spec.git.commit.signingKeyRef`). It also reads the
 //!   branch's recent history: a chosen version that a person rolled back is not written again
 //!   (reported as [`ProblemKind::RolledBack`]), and every rolled-back change is returned in the
 //!   [`Outcome`] for the caller to put into `status.blockedTags`.
@@ -56,6 +57,7 @@ pub use message::{TrailerChange, commit_message, parse_trailers, reverted_change
 pub use plan::{plan, plan_except};
 pub use push::{
     HISTORY_LIMIT, MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed,
+    push_update_signed,
 };
 pub(crate) use push::{history, prepare, read_files};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
-use sluice_shared::git::{self, Author, FileChange, GitError, Remote};
+use sluice_shared::git::{self, Author, CommitSigner, FileChange, GitError, Remote};
 
 use super::{
     Change, Chosen, Problem, TrailerChange, commit_message, plan_except, reverted_changes,
@@ -97,7 +97,7 @@ impl WriteBackError {
 /// Writes the `chosen` images into the repository of `spec.git` as one commit and pushes it
 /// (see the module doc of `writeback`). `work_dir` is a work clone kept between rounds (created
 /// when missing). `now` decides the update window. Runs the blocking git work on tokio's
-/// blocking pool.
+/// blocking pool. The commit is unsigned; see [`push_update_signed`].
 pub async fn push_update(
     remote: Remote,
     spec: ImageUpdateSpec,
@@ -106,6 +106,19 @@ pub async fn push_update(
     now: DateTime<Utc>,
 ) -> Result<Outcome, WriteBackError> {
     push_update_observed(remote, spec, chosen, work_dir, now, |_| {}).await
+}
+
+/// [`push_update`], each commit signed with `signer` when given (an SSH signature that
+/// `git verify-commit` checks; the key of `spec.git.commit.signingKeyRef`).
+pub async fn push_update_signed(
+    remote: Remote,
+    spec: ImageUpdateSpec,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    work_dir: PathBuf,
+    now: DateTime<Utc>,
+    signer: Option<CommitSigner>,
+) -> Result<Outcome, WriteBackError> {
+    run(remote, spec, chosen, work_dir, now, signer, |_| {}).await
 }
 
 /// [`push_update`], calling `on_committed(attempt)` after each local commit and before its
@@ -117,6 +130,18 @@ pub async fn push_update_observed(
     chosen: BTreeMap<PolicyId, Chosen>,
     work_dir: PathBuf,
     now: DateTime<Utc>,
+    on_committed: impl FnMut(u32) + Send + 'static,
+) -> Result<Outcome, WriteBackError> {
+    run(remote, spec, chosen, work_dir, now, None, on_committed).await
+}
+
+async fn run(
+    remote: Remote,
+    spec: ImageUpdateSpec,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    work_dir: PathBuf,
+    now: DateTime<Utc>,
+    signer: Option<CommitSigner>,
     mut on_committed: impl FnMut(u32) + Send + 'static,
 ) -> Result<Outcome, WriteBackError> {
     if let Some(window) = &spec.window {
@@ -128,7 +153,14 @@ pub async fn push_update_observed(
         }
     }
     tokio::task::spawn_blocking(move || {
-        push_blocking(&remote, &spec, &chosen, &work_dir, &mut on_committed)
+        push_blocking(
+            &remote,
+            &spec,
+            &chosen,
+            &work_dir,
+            signer.as_ref(),
+            &mut on_committed,
+        )
     })
     .await
     .map_err(|e| WriteBackError::Task(e.to_string()))?
@@ -139,6 +171,7 @@ fn push_blocking(
     spec: &ImageUpdateSpec,
     chosen: &BTreeMap<PolicyId, Chosen>,
     work_dir: &Path,
+    signer: Option<&CommitSigner>,
     on_committed: &mut dyn FnMut(u32),
 ) -> Result<Outcome, WriteBackError> {
     let target = spec
@@ -176,7 +209,8 @@ fn push_blocking(
             })
             .collect();
         let message = commit_message(&spec.git.commit.message_template, &planned.changes);
-        let Some(commit) = git::commit(&repo, &target, &changes, &author, &message)? else {
+        let committed = git::commit_signed(&repo, &target, &changes, &author, &message, signer)?;
+        let Some(commit) = committed else {
             return Ok(Outcome::UpToDate {
                 problems: planned.problems,
                 reverted,
