@@ -77,6 +77,16 @@ impl Synchronizer {
         pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
     ) -> Synchronizer {
         let config = kube_config(world).await;
+        Self::start_with(config, namespace, Metrics::default(), pushes)
+    }
+
+    /// The controller over `config` (another apiserver, say), counting into `metrics`.
+    pub fn start_with(
+        config: kube::Config,
+        namespace: &str,
+        metrics: Metrics,
+        pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
+    ) -> Synchronizer {
         let client = Client::try_from(config.clone()).expect("a client");
         let cache = tempfile::tempdir().expect("a cache dir");
         let options = Options {
@@ -90,7 +100,7 @@ impl Synchronizer {
             client,
             config,
             options,
-            Metrics::default(),
+            metrics,
             async move {
                 let _ = stopped.await;
             },
@@ -162,6 +172,101 @@ pub async fn create_git_sync(ns: &TestNamespace, name: &str, url: &str, path: &s
         .create(&PostParams::default(), &sync)
         .await
         .expect("creating the GitSync");
+}
+
+/// Creates GitSync `name` in the test namespace with `spec` as given (JSON, the CRD's shape).
+pub async fn create_git_sync_spec(ns: &TestNamespace, name: &str, spec: serde_json::Value) {
+    let sync: GitSync = serde_json::from_value(json!({
+        "apiVersion": "sluice.dev/v1alpha1",
+        "kind": "GitSync",
+        "metadata": {"name": name},
+        "spec": spec
+    }))
+    .expect("a GitSync");
+    ns.api::<GitSync>()
+        .create(&PostParams::default(), &sync)
+        .await
+        .expect("creating the GitSync");
+}
+
+/// Merge-patches GitSync `name`'s spec, as `kubectl patch --type merge` would.
+pub async fn patch_spec(ns: &TestNamespace, name: &str, spec: serde_json::Value) {
+    ns.api::<GitSync>()
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+        .expect("patching the GitSync's spec");
+}
+
+/// An SSH Secret for the world's git server: its private key and `known_hosts` as given.
+pub async fn ssh_secret(ns: &TestNamespace, world: &World, name: &str, known_hosts: &str) {
+    let key = std::fs::read_to_string(world.git_ssh_key()).expect("the world's ssh key");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "stringData": {"identity": key, "known_hosts": known_hosts}
+    }))
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("creating the ssh Secret");
+}
+
+/// Runs `git` in the world's bare repository `name` (tags, rev-parse…); returns its stdout.
+pub fn git_in(world: &World, name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*"])
+        .args(args)
+        .env("GIT_DIR", world.git_bare_repo(name))
+        .env("GIT_AUTHOR_NAME", "E2E Author")
+        .env("GIT_AUTHOR_EMAIL", "e2e@sluice.dev")
+        .env("GIT_COMMITTER_NAME", "E2E Author")
+        .env("GIT_COMMITTER_EMAIL", "e2e@sluice.dev")
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Waits until GitSync `name` has applied `revision` and is Ready; returns its status.
+pub async fn wait_applied(ns: &TestNamespace, name: &str, revision: &str) -> GitSyncStatus {
+    wait_until(
+        &format!("{name} to apply {revision}"),
+        Duration::from_secs(90),
+        || async {
+            let status = status(ns, name).await?;
+            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
+            if status.last_applied_revision.as_deref() == Some(revision) && ready {
+                Ok(status)
+            } else {
+                Err(describe(&status))
+            }
+        },
+    )
+    .await
+}
+
+/// Waits until GitSync `name` is Ready=False with `reason`; returns its status.
+pub async fn wait_refused(ns: &TestNamespace, name: &str, reason: &str) -> GitSyncStatus {
+    wait_until(
+        &format!("{name} to be Ready=False {reason}"),
+        Duration::from_secs(90),
+        || async {
+            let status = status(ns, name).await?;
+            match condition(&status, "Ready") {
+                Some((s, r, _)) if s == "False" && r == reason => Ok(status),
+                _ => Err(describe(&status)),
+            }
+        },
+    )
+    .await
 }
 
 /// Commits `dir`'s content as the new tip of `main` in the world's bare repository `name`, as a
