@@ -18,7 +18,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use ssh_key::{HashAlg, LineEnding, PrivateKey};
+use ssh_key::private::RsaKeypair;
+use ssh_key::public::KeyData;
+use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, Signature, SshSig};
 
 use super::auth::SecretError;
 
@@ -133,20 +135,47 @@ impl CommitSigner {
     /// The armored signature (`-----BEGIN SSH SIGNATURE-----…`) of `buffer` (a commit object
     /// without its signature header), as git puts it into `gpgsig`.
     pub fn sign(&self, buffer: &[u8]) -> Result<String, String> {
-        let sig = self
-            .key
-            .sign(GIT_NAMESPACE, HashAlg::Sha512, buffer)
-            .map_err(|e| format!("signing failed ({e})"))?;
+        let sig = match self.key.key_data().rsa() {
+            Some(rsa) => sign_rsa(self.key.public_key().key_data(), rsa, buffer),
+            None => self.key.sign(GIT_NAMESPACE, HashAlg::Sha512, buffer),
+        }
+        .map_err(|e| format!("signing failed ({e})"))?;
         sig.to_pem(LineEnding::LF)
             .map_err(|e| format!("the signature cannot be encoded ({e})"))
     }
 }
 
+/// An sshsig of `msg` by an RSA key (`rsa-sha2-512`). ssh-key 0.6.7's own RSA signing cannot be
+/// used: it builds the private key from the primes `p, p` instead of `p, q`, which the `rsa`
+/// crate refuses ("cryptographic error").
+fn sign_rsa(public: &KeyData, pair: &RsaKeypair, msg: &[u8]) -> Result<SshSig, ssh_key::Error> {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let int = |m: &ssh_key::Mpint| rsa::BigUint::try_from(m);
+    let key = rsa::RsaPrivateKey::from_components(
+        int(&pair.public.n)?,
+        int(&pair.public.e)?,
+        int(&pair.private.d)?,
+        vec![int(&pair.private.p)?, int(&pair.private.q)?],
+    )
+    .map_err(|_| ssh_key::Error::Crypto)?;
+    let signed = SshSig::signed_data(GIT_NAMESPACE, HashAlg::Sha512, msg)?;
+    let signature = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha512>::new(key)
+        .try_sign(&signed)
+        .map_err(|_| ssh_key::Error::Crypto)?;
+    let signature = Signature::new(
+        Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        signature.to_vec(),
+    )?;
+    SshSig::new(public.clone(), GIT_NAMESPACE, HashAlg::Sha512, signature)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ssh_key::PublicKey;
     use ssh_key::private::Ed25519Keypair;
-    use ssh_key::{PublicKey, SshSig};
 
     /// A throwaway key made from a fixed seed: no randomness in unit tests.
     fn ed25519(seed: u8) -> String {
@@ -193,6 +222,25 @@ mod tests {
         let other = CommitSigner::from_openssh(&ed25519(8), None).unwrap();
         let other = PublicKey::from_openssh(&other.public_key()).unwrap();
         assert!(other.verify(GIT_NAMESPACE, BUFFER, &sig).is_err());
+    }
+
+    /// Made with `ssh-keygen -t rsa -b 2048 -N '' -C sluice-test`; a test key only.
+    const RSA: &str = include_str!("testdata/signing-rsa.key");
+    const RSA_PUB: &str = include_str!("testdata/signing-rsa.key.pub");
+
+    #[test]
+    fn an_rsa_key_signs_with_sha512() {
+        let signer = CommitSigner::from_openssh(RSA, None).unwrap();
+        let sig = SshSig::from_pem(signer.sign(BUFFER).unwrap()).unwrap();
+        assert_eq!(
+            sig.algorithm(),
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512)
+            }
+        );
+        let public = PublicKey::from_openssh(RSA_PUB.trim()).unwrap();
+        public.verify(GIT_NAMESPACE, BUFFER, &sig).unwrap();
+        assert!(public.verify(GIT_NAMESPACE, b"tampered", &sig).is_err());
     }
 
     #[test]

@@ -1,0 +1,210 @@
+//! Signed bump commits (`spec.git.commit.signingKeyRef`): the Config Updater pushes to the
+//! world's git server a commit whose SSH signature the real `git verify-commit` accepts, with
+//! the key as a Secret holds it (an unencrypted ed25519 key from `ssh-keygen -N ''`, then an
+//! RSA key with a passphrase in `password`); without a key the commit is unsigned as before,
+//! and a signature by a key the allowed-signers file does not list is refused.
+
+mod writeback_support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use chrono::Utc;
+use config_updater::writeback::{Outcome, push_update, push_update_signed};
+use sluice_e2e::World;
+use sluice_e2e::git_support::remote;
+use sluice_shared::git::CommitSigner;
+use writeback_support::{chosen, seed, spec};
+
+const EMAIL: &str = "bot@sluice.dev";
+
+/// Makes a key with the real `ssh-keygen`; returns (private key text, public key line).
+fn keygen(dir: &Path, name: &str, kind: &[&str], passphrase: &str) -> (String, String) {
+    let path = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-C", "sluice-e2e", "-N", passphrase, "-f"])
+        .arg(&path)
+        .args(kind)
+        .output()
+        .expect("ssh-keygen runs");
+    assert!(out.status.success(), "ssh-keygen: {out:?}");
+    (
+        std::fs::read_to_string(&path).unwrap(),
+        std::fs::read_to_string(path.with_extension("pub")).unwrap(),
+    )
+}
+
+/// The key as `kubectl create secret generic --from-file=identity=…` stores it.
+fn secret(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .args(args)
+        .output()
+        .expect("git runs")
+}
+
+/// `git verify-commit` of `commit` in `clone`, trusting `allowed` (`<email> <public key>`
+/// lines): (accepted, what git said).
+fn verify(clone: &Path, allowed: &str, commit: &str) -> (bool, String) {
+    let file = clone.join(".git").join("allowed_signers");
+    std::fs::write(&file, allowed).unwrap();
+    let out = git(
+        clone,
+        &[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &format!("gpg.ssh.allowedSignersFile={}", file.display()),
+            "verify-commit",
+            "--raw",
+            commit,
+        ],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+fn pushed(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Pushed { commit, .. } => commit,
+        other => panic!("expected a push, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
+    let world = World::get();
+    let (name, _) = seed(world, "wb-signed", &[]).await;
+    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
+    let keys = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (ed_key, ed_pub) = keygen(keys.path(), "ed", &["-t", "ed25519"], "");
+    let (rsa_key, rsa_pub) = keygen(
+        keys.path(),
+        "rsa",
+        &["-t", "rsa", "-b", "3072"],
+        "e2e passphrase",
+    );
+    let (_, stranger_pub) = keygen(keys.path(), "stranger", &["-t", "ed25519"], "");
+
+    // An unencrypted ed25519 key in `identity`.
+    let signer = CommitSigner::from_secret_data(&secret(&[("identity", &ed_key)])).unwrap();
+    assert_eq!(
+        signer.public_key().split(' ').take(2).collect::<Vec<_>>(),
+        ed_pub.split(' ').take(2).collect::<Vec<_>>()
+    );
+    let shown = format!("{signer:?}");
+    assert!(!shown.contains("OPENSSH"), "{shown}");
+    let first = pushed(
+        push_update_signed(
+            http(),
+            spec(world, &name, None),
+            chosen("1.4.3"),
+            work.path().to_path_buf(),
+            Utc::now(),
+            Some(signer),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("push_update_signed: {e}")),
+    );
+
+    // An RSA key with its passphrase, as a kubernetes.io/ssh-auth Secret plus `password`.
+    let signer = CommitSigner::from_secret_data(&secret(&[
+        ("ssh-privatekey", &rsa_key),
+        ("password", "e2e passphrase\n"),
+    ]))
+    .unwrap();
+    let second = pushed(
+        push_update_signed(
+            http(),
+            spec(world, &name, None),
+            chosen("1.4.4"),
+            work.path().to_path_buf(),
+            Utc::now(),
+            Some(signer),
+        )
+        .await
+        .unwrap(),
+    );
+
+    // No signing key: unsigned, as before.
+    let third = pushed(
+        push_update(
+            http(),
+            spec(world, &name, None),
+            chosen("1.4.5"),
+            work.path().to_path_buf(),
+            Utc::now(),
+        )
+        .await
+        .unwrap(),
+    );
+
+    // A clone of the server's repository with the real git CLI.
+    let clones = tempfile::tempdir().unwrap();
+    let clone = clones.path().join("config");
+    let out = git(
+        clones.path(),
+        &[
+            "clone",
+            "--quiet",
+            &world.git_bare_repo(&name).display().to_string(),
+            "config",
+        ],
+    );
+    assert!(out.status.success(), "git clone: {out:?}");
+    let head = String::from_utf8(git(&clone, &["rev-parse", "HEAD"]).stdout).unwrap();
+    assert_eq!(head.trim(), third);
+    let cat = String::from_utf8(git(&clone, &["cat-file", "commit", &first]).stdout).unwrap();
+    assert!(
+        cat.contains("\ngpgsig -----BEGIN SSH SIGNATURE-----\n"),
+        "{cat}"
+    );
+
+    let allowed = format!("{EMAIL} {ed_pub}{EMAIL} {rsa_pub}");
+    let (ok, said) = verify(&clone, &allowed, &first);
+    assert!(ok, "the ed25519-signed commit verifies: {said}");
+    assert!(
+        said.contains(&format!("Good \"git\" signature for {EMAIL}")),
+        "{said}"
+    );
+    let (ok, said) = verify(&clone, &allowed, &second);
+    assert!(ok, "the RSA-signed commit verifies: {said}");
+    assert!(said.contains("RSA key"), "{said}");
+
+    let (ok, said) = verify(&clone, &allowed, &third);
+    assert!(!ok, "an unsigned commit does not verify: {said}");
+    let cat = String::from_utf8(git(&clone, &["cat-file", "commit", &third]).stdout).unwrap();
+    assert!(!cat.contains("gpgsig"), "{cat}");
+
+    let (ok, said) = verify(&clone, &format!("{EMAIL} {stranger_pub}"), &first);
+    assert!(
+        !ok,
+        "a key the allowed signers do not list is refused: {said}"
+    );
+}
+
+#[tokio::test]
+async fn an_encrypted_key_without_its_passphrase_is_refused_before_any_push() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, _) = keygen(keys.path(), "locked", &["-t", "ed25519"], "s3cret");
+    let e = CommitSigner::from_secret_data(&secret(&[("identity", &key)])).unwrap_err();
+    assert_eq!(e.key, "identity");
+    assert!(e.reason.contains("encrypted"), "{e}");
+    let body: String = key.lines().nth(1).unwrap().chars().take(30).collect();
+    assert!(!e.to_string().contains(&body), "{e}");
+}
