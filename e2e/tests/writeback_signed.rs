@@ -1,8 +1,8 @@
 //! Signed bump commits (`spec.git.commit.signingKeyRef`): the Config Updater pushes to the
 //! world's git server a commit whose SSH signature the real `git verify-commit` accepts, with
-//! the key as a Secret holds it (an unencrypted ed25519 key from `ssh-keygen -N ''`, then an
-//! RSA key with a passphrase in `password`); without a key the commit is unsigned as before,
-//! and a signature by a key the allowed-signers file does not list is refused.
+//! the key as a Secret holds it (an unencrypted ed25519 key from `ssh-keygen -N ''`, an RSA key
+//! with its passphrase in `password`, an ECDSA P-256 key); without a key the commit is unsigned
+//! as before, and a signature by a key the allowed-signers file does not list is refused.
 
 mod writeback_support;
 
@@ -99,6 +99,7 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
         &["-t", "rsa", "-b", "3072"],
         "e2e passphrase",
     );
+    let (ec_key, ec_pub) = keygen(keys.path(), "ec", &["-t", "ecdsa", "-b", "256"], "");
     let (_, stranger_pub) = keygen(keys.path(), "stranger", &["-t", "ed25519"], "");
 
     // An unencrypted ed25519 key in `identity`.
@@ -141,12 +142,27 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
         .unwrap(),
     );
 
+    // An ECDSA P-256 key.
+    let signer = CommitSigner::from_secret_data(&secret(&[("identity", &ec_key)])).unwrap();
+    let ecdsa = pushed(
+        push_update_signed(
+            http(),
+            spec(world, &name, None),
+            chosen("1.4.5"),
+            work.path().to_path_buf(),
+            Utc::now(),
+            Some(signer),
+        )
+        .await
+        .unwrap(),
+    );
+
     // No signing key: unsigned, as before.
     let third = pushed(
         push_update(
             http(),
             spec(world, &name, None),
-            chosen("1.4.5"),
+            chosen("1.4.6"),
             work.path().to_path_buf(),
             Utc::now(),
         )
@@ -175,7 +191,7 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
         "{cat}"
     );
 
-    let allowed = format!("{EMAIL} {ed_pub}{EMAIL} {rsa_pub}");
+    let allowed = format!("{EMAIL} {ed_pub}{EMAIL} {rsa_pub}{EMAIL} {ec_pub}");
     let (ok, said) = verify(&clone, &allowed, &first);
     assert!(ok, "the ed25519-signed commit verifies: {said}");
     assert!(
@@ -185,6 +201,9 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
     let (ok, said) = verify(&clone, &allowed, &second);
     assert!(ok, "the RSA-signed commit verifies: {said}");
     assert!(said.contains("RSA key"), "{said}");
+    let (ok, said) = verify(&clone, &allowed, &ecdsa);
+    assert!(ok, "the ECDSA-signed commit verifies: {said}");
+    assert!(said.contains("ECDSA key"), "{said}");
 
     let (ok, said) = verify(&clone, &allowed, &third);
     assert!(!ok, "an unsigned commit does not verify: {said}");
