@@ -141,6 +141,11 @@ pub struct ImageUpdateSpec {
     /// Gather the bumps that arrive within this delay into one commit (e.g. `30s`). Default `0s`.
     #[serde(default = "default_batch_delay")]
     pub batch_delay: String,
+    /// How often the branch is read even when no policy chose anything new (e.g. `1m`): a
+    /// person's revert of a bump is then noticed (its tag goes to the policy's `blockedTags`)
+    /// and a value someone changed by hand is written again. Default `5m`.
+    #[serde(default = "default_update_interval")]
+    pub interval: String,
     /// Stop writing until set back to false.
     #[serde(default)]
     pub suspend: bool,
@@ -235,6 +240,10 @@ fn default_batch_delay() -> String {
     "0s".to_owned()
 }
 
+fn default_update_interval() -> String {
+    "5m".to_owned()
+}
+
 fn default_branch() -> String {
     "main".to_owned()
 }
@@ -306,6 +315,7 @@ mod tests {
         .unwrap();
         assert_eq!(spec.git.branch, "main");
         assert_eq!(spec.batch_delay, "0s");
+        assert_eq!(spec.interval, "5m");
         assert!(spec.git.commit.message_template.contains("{{changes}}"));
         assert!(!spec.update_unmarked);
     }

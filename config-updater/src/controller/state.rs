@@ -7,12 +7,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chrono::{DateTime, Utc};
+
 use crate::edit::PolicyId;
 use crate::scan::tags::CachedTags;
 use crate::scan::{RegistryClient, RequestBudget};
 use crate::schedule::Pending;
 use crate::webhook::{RegistryEvent, matches};
-use crate::writeback::Chosen;
+use crate::writeback::{Change, Chosen};
 
 /// What one `ImageUpdate` keeps between reconciles.
 #[derive(Debug, Default)]
@@ -21,6 +23,11 @@ pub struct UpdateState {
     pub pending: Pending<PolicyId, Chosen>,
     /// What the branch held (or was made to hold) after the last round, per policy.
     pub written: BTreeMap<PolicyId, Chosen>,
+    /// When the branch was last read by a round (for the `interval` check).
+    pub checked_at: Option<DateTime<Utc>>,
+    /// The last preview of the waiting changes: made for this generation and these chosen
+    /// images, so a reconcile that changes neither does not fetch again.
+    pub preview: Option<(Option<i64>, BTreeMap<PolicyId, Chosen>, Vec<Change>)>,
 }
 
 /// The last scan of one `ImageRepository`.

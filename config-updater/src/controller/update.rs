@@ -15,13 +15,15 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use sluice_shared::git::{CommitSigner, GitAuth, Remote};
 
+use super::pending::{self, Waiting, pending_status};
 use super::policy::block_tags;
+use super::state::UpdateState;
 use super::status::{publish, set_ready, timestamp};
 use super::{Context, Error, key_of};
 use crate::edit::{ImageRef, PolicyId};
-use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus, PendingChange};
+use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus};
 use crate::scan::config::parse_interval;
-use crate::schedule::{Batcher, Decision};
+use crate::schedule::{Batcher, Decision, NextPush};
 use crate::writeback::{Chosen, Outcome, push_update_signed};
 
 /// How often an idle `ImageUpdate` is looked at again without any policy changing.
@@ -74,7 +76,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
     let mut next = status.clone();
     next.observed_generation = generation;
 
-    let batcher = match batcher_of(update) {
+    let (batcher, interval) = match batcher_of(update) {
         Ok(b) => b,
         Err(message) => {
             next.conditions = set_ready(&status.conditions, false, "Invalid", &message, generation);
@@ -85,7 +87,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
     let policies: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &ns);
     let chosen = chosen_of(&policies.list(&ListParams::default()).await?.items);
     let now = Utc::now();
-    let decision = ctx.state.with_update(key, |s| {
+    let waits = ctx.state.with_update(key, |s| {
         s.written.retain(|id, _| chosen.contains_key(id));
         for (id, c) in &chosen {
             if s.written.get(id) != Some(c) {
@@ -94,25 +96,99 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                 s.pending.withdraw(id);
             }
         }
-        batcher.decide(&mut s.pending, now)
+        match batcher.next_push(&s.pending, now) {
+            NextPush::At(at) => at > now,
+            NextPush::Never => true,
+            NextPush::Nothing => false,
+        }
     });
-    let waiting = pending_of(ctx, key, &chosen, now);
+    // Changes that wait are listed in status with their files: plan on the branch's head.
+    let mut waiting = Vec::new();
+    let mut preview_failed = None;
+    if waits {
+        let plan = match preview_cached(update, ctx, &ns, key, &chosen).await {
+            Ok(changes) => Some(changes),
+            Err(e) => {
+                tracing::warn!(update = key, error = %e, "cannot read the branch to list the pending changes");
+                preview_failed = Some(e.to_string());
+                None
+            }
+        };
+        waiting = ctx.state.with_update(key, |s| {
+            let (entries, settled) = pending_status(&waiting_of(s, &chosen), plan.as_deref());
+            for id in settled {
+                // The branch holds it already (or a problem keeps it out): nothing to wait for.
+                s.pending.withdraw(&id);
+                if let Some(c) = chosen.get(&id) {
+                    s.written.insert(id, c.clone());
+                }
+            }
+            entries
+        });
+    }
+    let decision = ctx
+        .state
+        .with_update(key, |s| batcher.decide(&mut s.pending, now));
     next.pending_count = waiting.len() as i32;
     next.pending = waiting;
     next.next_push_time = None;
 
     let action = match decision {
         Decision::Idle => {
-            if !status.conditions.iter().any(|c| c.type_ == "Ready") {
-                next.conditions = set_ready(
-                    &status.conditions,
-                    true,
-                    "UpToDate",
-                    "nothing to write",
-                    generation,
-                );
+            // Read the branch every `interval` even when nothing changed: a person's revert
+            // is noticed (and blocked), a value changed by hand is written again.
+            let checked_at = ctx.state.with_update(key, |s| s.checked_at);
+            let due = checked_at.is_none_or(|at| until(at, now) >= interval || at > now);
+            let left = checked_at
+                .map(|at| interval.saturating_sub(until(at, now)))
+                .unwrap_or(interval);
+            let window_open = batcher.window().is_none_or(|w| w.is_open(now));
+            if due && window_open {
+                ctx.state.with_update(key, |s| s.checked_at = Some(now));
+                match push_round(update, ctx, &ns, key, chosen.clone(), now).await {
+                    Ok(outcome) => {
+                        record_outcome(
+                            update,
+                            ctx,
+                            &ns,
+                            key,
+                            &status,
+                            &mut next,
+                            outcome,
+                            &chosen,
+                            Vec::new(),
+                        )
+                        .await?
+                    }
+                    Err(e) => {
+                        return push_failed(
+                            update,
+                            ctx,
+                            key,
+                            &status,
+                            &mut next,
+                            (&chosen, Vec::new()),
+                            e,
+                        )
+                        .await;
+                    }
+                }
+            } else {
+                if !status.conditions.iter().any(|c| c.type_ == "Ready") {
+                    next.conditions = set_ready(
+                        &status.conditions,
+                        true,
+                        "UpToDate",
+                        "nothing to write",
+                        generation,
+                    );
+                }
+                Action::requeue(if due {
+                    interval
+                } else {
+                    left.max(Duration::from_secs(1))
+                })
             }
-            Action::requeue(IDLE_RECHECK)
         }
         Decision::WindowNeverOpens => {
             next.conditions = set_ready(
@@ -146,33 +222,36 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                     ),
                 )
             };
+            let message = match &preview_failed {
+                Some(e) => format!("{message} (the files cannot be listed: {e})"),
+                None => message,
+            };
             next.conditions = set_ready(&status.conditions, true, reason, &message, generation);
             Action::requeue(until(at, now))
         }
-        Decision::PushNow { changes } => match push(update, ctx, &ns, chosen.clone(), now).await {
-            Ok(outcome) => {
-                record_outcome(
-                    update, ctx, &ns, key, &status, &mut next, outcome, &chosen, changes,
-                )
-                .await?
-            }
-            Err(e) => {
-                ctx.state.with_update(key, |s| s.pending.requeue(changes));
-                let reason = git_reason(&e);
-                next.conditions = set_ready(
-                    &status.conditions,
-                    false,
-                    &reason,
-                    &e.to_string(),
-                    generation,
-                );
-                if status.conditions.first().map(|c| c.reason.as_str()) != Some(reason.as_str()) {
-                    publish(ctx, update, true, &reason, &e.to_string()).await;
+        Decision::PushNow { changes } => {
+            ctx.state.with_update(key, |s| s.checked_at = Some(now));
+            match push_round(update, ctx, &ns, key, chosen.clone(), now).await {
+                Ok(outcome) => {
+                    record_outcome(
+                        update, ctx, &ns, key, &status, &mut next, outcome, &chosen, changes,
+                    )
+                    .await?
                 }
-                write(ctx, update, &status, &next).await?;
-                return Err(e);
+                Err(e) => {
+                    return push_failed(
+                        update,
+                        ctx,
+                        key,
+                        &status,
+                        &mut next,
+                        (&chosen, changes),
+                        e,
+                    )
+                    .await;
+                }
             }
-        },
+        }
     };
     write(ctx, update, &status, &next).await?;
     Ok(action)
@@ -206,7 +285,9 @@ async fn record_outcome(
         }
     }
     let problems: Vec<String> = outcome.problems().iter().map(ToString::to_string).collect();
-    let mut action = Action::requeue(IDLE_RECHECK);
+    let interval = batcher_of(update).map_or(IDLE_RECHECK, |(_, i)| i);
+    let mut action = Action::requeue(interval);
+    let previous = ready_message(status);
     match outcome {
         Outcome::Pushed {
             commit,
@@ -270,7 +351,110 @@ async fn record_outcome(
             }
         }
     }
+    // Files skipped and markers left alone: a Warning naming them, once per new list.
+    if !problems.is_empty() && ready_message(next) != previous {
+        let note = format!("left alone: {}", problems.join("; "));
+        publish(ctx, update, true, "RepositoryProblems", &note).await;
+    }
     Ok(action)
+}
+
+/// The message of the `Ready` condition, if any.
+fn ready_message(status: &ImageUpdateStatus) -> Option<String> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == super::status::READY)
+        .map(|c| c.message.clone())
+}
+
+/// A push round: the write-back, and the preview it makes stale forgotten.
+async fn push_round(
+    update: &ImageUpdate,
+    ctx: &Context,
+    ns: &str,
+    key: &str,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let outcome = push(update, ctx, ns, chosen, now).await;
+    ctx.state.with_update(key, |s| s.preview = None);
+    outcome
+}
+
+/// A failed round: its changes wait again (listed without files), Ready=False with the
+/// error's reason, a Warning event when the reason is new; returns the error for the backoff.
+async fn push_failed(
+    update: &ImageUpdate,
+    ctx: &Context,
+    key: &str,
+    status: &ImageUpdateStatus,
+    next: &mut ImageUpdateStatus,
+    (chosen, changes): (
+        &BTreeMap<PolicyId, Chosen>,
+        Vec<crate::schedule::PendingChange<PolicyId, Chosen>>,
+    ),
+    e: Error,
+) -> Result<Action, Error> {
+    let generation = update.metadata.generation;
+    let waiting = ctx.state.with_update(key, |s| {
+        s.pending.requeue(changes);
+        pending_status(&waiting_of(s, chosen), None).0
+    });
+    next.pending_count = waiting.len() as i32;
+    next.pending = waiting;
+    let reason = git_reason(&e);
+    let message = format!("write-back failed: {e}");
+    next.conditions = set_ready(&status.conditions, false, &reason, &message, generation);
+    if status.conditions.first().map(|c| c.reason.as_str()) != Some(reason.as_str()) {
+        publish(ctx, update, true, &reason, &message).await;
+    }
+    write(ctx, update, status, next).await?;
+    Err(e)
+}
+
+/// The chosen images in `chosen` that wait in `s.pending`.
+fn waiting_of(s: &UpdateState, chosen: &BTreeMap<PolicyId, Chosen>) -> Vec<Waiting> {
+    chosen
+        .iter()
+        .filter_map(|(id, c)| {
+            Some(Waiting {
+                policy: id.clone(),
+                chosen: c.clone(),
+                written: s.written.get(id).cloned(),
+                since: s.pending.first_seen(id)?,
+            })
+        })
+        .collect()
+}
+
+/// The changes of the round as it would be made now (see [`pending::preview`]), fetched once
+/// per generation and chosen images.
+async fn preview_cached(
+    update: &ImageUpdate,
+    ctx: &Context,
+    ns: &str,
+    key: &str,
+    chosen: &BTreeMap<PolicyId, Chosen>,
+) -> Result<Vec<crate::writeback::Change>, Error> {
+    let generation = update.metadata.generation;
+    let cached = ctx.state.with_update(key, |s| {
+        s.preview
+            .as_ref()
+            .filter(|(g, c, _)| *g == generation && c == chosen)
+            .map(|(_, _, changes)| changes.clone())
+    });
+    if let Some(changes) = cached {
+        return Ok(changes);
+    }
+    let auth = git_auth(&ctx.client, ns, update).await?;
+    let remote = Remote::new(update.spec.git.url.clone(), auth)?;
+    let work_dir = ctx.work_dir.join(format!("{ns}--{}", update.name_any()));
+    let changes = pending::preview(remote, update.spec.clone(), chosen.clone(), work_dir).await?;
+    ctx.state.with_update(key, |s| {
+        s.preview = Some((generation, chosen.clone(), changes.clone()))
+    });
+    Ok(changes)
 }
 
 fn ready_with_problems(
@@ -300,39 +484,20 @@ fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
         .max(Duration::from_millis(100))
 }
 
-fn batcher_of(update: &ImageUpdate) -> Result<Batcher, String> {
+/// The batcher and the `interval` of `update`.
+fn batcher_of(update: &ImageUpdate) -> Result<(Batcher, Duration), String> {
     let delay = parse_batch_delay(&update.spec.batch_delay)?;
     let window = match &update.spec.window {
         Some(w) => Some(w.compile().map_err(|e| format!("window: {e}"))?),
         None => None,
     };
-    Ok(Batcher::new(delay, window))
-}
-
-/// The changes not yet written, for status.
-fn pending_of(
-    ctx: &Context,
-    key: &str,
-    chosen: &BTreeMap<PolicyId, Chosen>,
-    now: DateTime<Utc>,
-) -> Vec<PendingChange> {
-    ctx.state.with_update(key, |s| {
-        chosen
-            .iter()
-            .filter(|(id, _)| s.pending.get(id).is_some())
-            .map(|(id, c)| PendingChange {
-                policy: format!("{}/{}", id.namespace, id.name),
-                file: String::new(),
-                old_image: s
-                    .written
-                    .get(id)
-                    .map(|w| w.image.to_string())
-                    .unwrap_or_default(),
-                new_image: c.image.to_string(),
-                since: timestamp(now),
-            })
-            .collect()
-    })
+    let interval = parse_interval(&update.spec.interval).map_err(|_| {
+        format!(
+            "interval {:?} is not a duration of at least 1s such as 30s, 5m or 1h",
+            update.spec.interval
+        )
+    })?;
+    Ok((Batcher::new(delay, window), interval))
 }
 
 /// Machine-readable reasons for write-back failures: `GitAuth`, `GitUnreachable`, `GitHostKey`…

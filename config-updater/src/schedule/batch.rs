@@ -156,6 +156,11 @@ impl<K: Ord, C> Pending<K, C> {
         self.by_key.get(key).map(|slot| &slot.change)
     }
 
+    /// When the pending bump for `key` was first seen, if one is pending.
+    pub fn first_seen(&self, key: &K) -> Option<DateTime<Utc>> {
+        self.by_key.get(key).map(|slot| slot.first_seen)
+    }
+
     /// When the longest-waiting bump was first seen.
     pub fn oldest(&self) -> Option<DateTime<Utc>> {
         self.by_key.values().map(|slot| slot.first_seen).min()

@@ -300,3 +300,14 @@ fn absurd_delays_saturate() {
     );
     assert_eq!(pending.len(), 1, "kept");
 }
+
+#[test]
+fn a_replaced_bump_keeps_its_first_seen() {
+    let mut pending: Pending<Key, Bump> = Pending::new();
+    let key = ("web", "apps/web.yaml");
+    assert_eq!(pending.first_seen(&key), None);
+    pending.record(key, Bump { tag: "1.4.3" }, at("2026-11-23T10:00:00Z"));
+    pending.record(key, Bump { tag: "1.4.4" }, at("2026-11-23T10:03:00Z"));
+    assert_eq!(pending.first_seen(&key), Some(at("2026-11-23T10:00:00Z")));
+    assert_eq!(pending.get(&key), Some(&Bump { tag: "1.4.4" }));
+}

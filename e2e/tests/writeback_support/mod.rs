@@ -73,6 +73,7 @@ pub fn spec(world: &World, name: &str, push_branch: Option<&str>) -> ImageUpdate
         update_unmarked: false,
         window: None,
         batch_delay: "0s".into(),
+        interval: "5m".into(),
         suspend: false,
     }
 }
