@@ -224,6 +224,7 @@ async fn an_encrypted_key_without_its_passphrase_is_refused_before_any_push() {
     let e = CommitSigner::from_secret_data(&secret(&[("identity", &key)])).unwrap_err();
     assert_eq!(e.key, "identity");
     assert!(e.reason.contains("encrypted"), "{e}");
-    let body: String = key.lines().nth(1).unwrap().chars().take(30).collect();
-    assert!(!e.to_string().contains(&body), "{e}");
+    for line in key.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!e.to_string().contains(line), "{e}");
+    }
 }
