@@ -1,0 +1,210 @@
+//! User story: a registry the updater cannot read says so on its ImageRepository, in words an
+//! operator can act on (and without the credentials), commits nothing, and recovers by itself
+//! once the cause is fixed.
+//!
+//! Against the real world: the TLS registry with basic auth (wrong, then right password), a
+//! repository that was never pushed (then pushed), and a registry address where nothing
+//! listens (then a TCP relay to the real registry starts there: the registry is back).
+
+mod update_support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
+use serde_json::json;
+use sluice_e2e::git_support::closed_port;
+use sluice_e2e::{unique_name, wait_until};
+use update_support::{
+    DEADLINE, Updater, deployment, file, repository, seed, semver_policy, stays, trailers,
+};
+
+fn dockerconfig(registry: &str, user: &str, password: &str) -> serde_json::Value {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    json!({".dockerconfigjson": json!({"auths": {registry: {"auth": auth}}}).to_string()})
+}
+
+/// Relays every connection on `port` to `target` (the registry coming back up there).
+async fn relay(port: u16, target: String) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the closed port is free again");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
+    let u = Updater::start("update-regerr").await;
+    let world = u.world;
+    let ns = u.ns().to_owned();
+    let base = unique_name("regerr");
+
+    // A config repository whose three images each come from one of the failing repositories.
+    let tls_path = format!("{base}/secure");
+    let missing_path = format!("{base}/missing");
+    let down_path = format!("{base}/down");
+    world
+        .push_image_tls(&[&format!("{tls_path}:1.0.0"), &format!("{tls_path}:1.0.1")])
+        .await;
+    world
+        .push_image(&[&format!("{down_path}:1.0.0"), &format!("{down_path}:1.0.1")])
+        .await;
+    let down_port = closed_port();
+    let tls_image = format!("{}/{tls_path}", world.registry_tls());
+    let missing_image = format!("{}/{missing_path}", world.registry());
+    let down_image = format!("127.0.0.1:{down_port}/{down_path}");
+    let files = [
+        (
+            "apps/secure.yaml",
+            deployment("secure", &tls_image, "1.0.0", &ns, "secure"),
+        ),
+        (
+            "apps/missing.yaml",
+            deployment("missing", &missing_image, "1.0.0", &ns, "missing"),
+        ),
+        (
+            "apps/down.yaml",
+            deployment("down", &down_image, "1.0.0", &ns, "down"),
+        ),
+    ];
+    let (repo, seeded) = seed(world, "regerr-config", &files).await;
+    let (_, git_password) = world.git_credentials();
+    u.git_secret("git", git_password).await;
+    u.create::<ImageUpdate>(json!({
+        "metadata": {"name": "config"},
+        "spec": {"git": {"url": world.git_http_url(&repo), "secretRef": {"name": "git"}},
+                 "paths": ["apps"], "interval": "1h"}
+    }))
+    .await;
+
+    let (user, password) = world.registry_credentials();
+    let wrong = "not-the-password-e2e";
+    u.secret(
+        "regcred",
+        "kubernetes.io/dockerconfigjson",
+        dockerconfig(world.registry_tls(), user, wrong),
+    )
+    .await;
+    let ca = String::from_utf8(world.ca_pem()).unwrap();
+    u.secret("registry-ca", "Opaque", json!({"ca.crt": ca}))
+        .await;
+    u.create::<ImageRepository>(json!({
+        "metadata": {"name": "secure"},
+        "spec": {"image": tls_image, "secretRef": {"name": "regcred"},
+                 "certSecretRef": {"name": "registry-ca"}, "interval": "1h"}
+    }))
+    .await;
+    u.create::<ImageRepository>(repository("missing", &missing_image, "1h"))
+        .await;
+    u.create::<ImageRepository>(repository("down", &down_image, "1h"))
+        .await;
+    for name in ["secure", "missing", "down"] {
+        u.create::<ImagePolicy>(semver_policy(name, name)).await;
+    }
+
+    // 401: the credentials are refused; the message says which Secret to check, not what's in it.
+    let c = u
+        .wait_ready::<ImageRepository>("secure", "False", "Unauthorized")
+        .await;
+    assert!(c.message.contains("refused the credentials"), "{c:?}");
+    assert!(c.message.contains("dockerconfigjson Secret"), "{c:?}");
+    assert!(
+        !c.message.contains(wrong) && !c.message.contains(password),
+        "{c:?}"
+    );
+    let note = u.wait_event("secure", "Unauthorized").await;
+    assert!(!note.contains(wrong), "{note}");
+
+    // 404: the repository was never pushed.
+    let c = u
+        .wait_ready::<ImageRepository>("missing", "False", "NotFound")
+        .await;
+    assert!(c.message.contains(&missing_path), "{c:?}");
+    assert!(c.message.contains("check the image name"), "{c:?}");
+    u.wait_event("missing", "NotFound").await;
+
+    // Down: nothing listens at the registry's address.
+    let c = u
+        .wait_ready::<ImageRepository>("down", "False", "Unreachable")
+        .await;
+    assert!(
+        c.message.contains(&format!("127.0.0.1:{down_port}")),
+        "{c:?}"
+    );
+    assert!(
+        c.message.contains("check the address and that it is up"),
+        "{c:?}"
+    );
+    u.wait_event("down", "Unreachable").await;
+
+    // No policy could choose, so nothing is committed.
+    for name in ["secure", "missing", "down"] {
+        let c = u
+            .ready::<ImagePolicy>(name)
+            .await
+            .expect("a Ready condition");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "WaitingForScan"),
+            "{c:?}"
+        );
+    }
+    stays(world, &repo, seeded, Duration::from_secs(2)).await;
+
+    // All three fixed: each recovers by itself (its retries back off, none is forgotten).
+    u.secret(
+        "regcred",
+        "kubernetes.io/dockerconfigjson",
+        dockerconfig(world.registry_tls(), user, password),
+    )
+    .await;
+    world
+        .push_image(&[
+            &format!("{missing_path}:1.0.0"),
+            &format!("{missing_path}:1.0.1"),
+        ])
+        .await;
+    let _relay = relay(down_port, world.registry().to_owned()).await;
+    for name in ["secure", "missing", "down"] {
+        let c = u
+            .wait_ready::<ImageRepository>(name, "True", "Scanned")
+            .await;
+        assert!(c.message.starts_with("2 tags"), "{c:?}");
+    }
+    wait_until("the three bumps on main", DEADLINE, || async {
+        let bumped = files
+            .iter()
+            .filter(|(path, before)| {
+                file(world, &repo, path) == before.replace(":1.0.0 #", ":1.0.1 #")
+            })
+            .count();
+        if bumped == 3 {
+            Ok(())
+        } else {
+            Err(format!("{bumped} of 3 bumped"))
+        }
+    })
+    .await;
+    // Every commit since the seed is a bump with its trailers.
+    let mut at = update_support::tip(world, &repo);
+    let mut changes = 0;
+    while at != seeded {
+        let text = update_support::message(world, &repo, at);
+        assert!(!trailers(&text).is_empty(), "{text}");
+        changes += trailers(&text).len();
+        at = update_support::parent(world, &repo, at);
+    }
+    assert_eq!(changes, 3);
+    u.wait_event("config", "Pushed").await;
+
+    u.stop().await;
+}
