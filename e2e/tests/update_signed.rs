@@ -236,7 +236,10 @@ async fn a_signing_key_secret_makes_signed_bumps_and_a_locked_key_is_reported() 
             .as_ref()
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
         match ready {
-            Some(c) if c.status == "False" && c.message.contains("encrypted") => Ok(c.message),
+            Some(c) if c.status == "False" && c.message.contains("encrypted") => {
+                assert_eq!(c.reason, "GitSecret", "{c:?}");
+                Ok(c.message)
+            }
             other => Err(format!("{other:?}")),
         }
     })
