@@ -79,7 +79,9 @@ impl KustomizeTool {
             Ok(Ok(output)) => output,
         };
         if !output.status.success() {
-            let stderr = tail(String::from_utf8_lossy(&output.stderr).trim(), STDERR_LIMIT);
+            let stderr =
+                repo_relative(String::from_utf8_lossy(&output.stderr).trim(), &target.root);
+            let stderr = tail(&stderr, STDERR_LIMIT);
             return Err(RenderError::KustomizeFailed {
                 command,
                 status: output.status.to_string(),
@@ -134,6 +136,17 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// The last `limit` bytes of `text` (on a character boundary), marked when cut.
+/// `text` with the checkout's absolute path taken out, so kustomize's messages name files as
+/// the repository does (`apps/web/missing.yaml`), not the synchronizer's scratch directory.
+fn repo_relative(text: &str, root: &Path) -> String {
+    let root = root.to_string_lossy();
+    let root = root.trim_end_matches('/');
+    if root.is_empty() {
+        return text.to_owned();
+    }
+    text.replace(&format!("{root}/"), "").replace(root, ".")
+}
+
 fn tail(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();

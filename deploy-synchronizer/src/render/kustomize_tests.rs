@@ -158,6 +158,18 @@ async fn kubectl_kustomize_when_installed() {
 }
 
 #[test]
+fn stderr_names_files_as_the_repository_does() {
+    let root = Path::new("/cache/checkouts/rev-x1");
+    let stderr = "accumulating resources from 'rate.yaml': lstat /cache/checkouts/rev-x1/apps/rate.yaml: \
+                  no such file; in /cache/checkouts/rev-x1";
+    assert_eq!(
+        repo_relative(stderr, root),
+        "accumulating resources from 'rate.yaml': lstat apps/rate.yaml: no such file; in ."
+    );
+    assert_eq!(repo_relative("plain", Path::new("")), "plain");
+}
+
+#[test]
 fn long_stderr_keeps_its_end() {
     let long = format!("{}THE CAUSE", "noise ".repeat(2000));
     let cut = tail(&long, 100);

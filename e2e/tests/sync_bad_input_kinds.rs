@@ -1,0 +1,273 @@
+//! Every kind of bad input, one after the other on one GitSync that applied a good revision: a
+//! document without `kind`, one without `apiVersion`, a kind the cluster does not serve, an
+//! object defined twice, a kustomization naming a missing file, a file that is not UTF-8. Each
+//! is Ready=False with a reason and a message naming the file (and line where one applies);
+//! none of them applies anything or deletes anything; the fixing commit is applied.
+
+mod sync_support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sync_support::*;
+
+/// The app's settings; every bad commit also changes them, so an apply would show.
+fn settings(level: &str) -> String {
+    format!(
+        r#"# Settings of the orders service.
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: orders-settings
+data:
+  log-level: {level}
+  retries: "3"
+"#
+    )
+}
+
+const FLAGS: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: orders-flags}
+data: {new-checkout: "off"}
+"#;
+
+/// One bad commit: the files it adds beside a changed settings.yaml (flags.yaml is gone from
+/// it, so a prune would show too), and what the condition must say.
+struct Case {
+    what: &'static str,
+    files: Vec<(&'static str, Vec<u8>)>,
+    reason: &'static str,
+    /// Every one of these is in the message.
+    says: Vec<&'static str>,
+    /// The file the message names, and the range its line must be in.
+    at: Option<(&'static str, std::ops::RangeInclusive<usize>)>,
+}
+
+fn cases() -> Vec<Case> {
+    let text = |s: &str| s.as_bytes().to_vec();
+    // Latin-1 "é" (0xE9) in a comment on line 3: an editor that saved in the wrong encoding.
+    let mut latin1 = b"apiVersion: v1\nkind: ConfigMap\n# caf".to_vec();
+    latin1.push(0xE9);
+    latin1.extend_from_slice(b" menu\nmetadata: {name: menu}\n");
+    vec![
+        Case {
+            what: "a document without kind",
+            files: vec![(
+                "deploy/extra.yaml",
+                text(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n---\n# the second one forgot its kind\napiVersion: v1\nmetadata:\n  name: extra-two\ndata: {a: b}\n",
+                ),
+            )],
+            reason: "RenderFailed",
+            says: vec!["not a Kubernetes object", "missing kind"],
+            at: Some(("deploy/extra.yaml", 4..=6)),
+        },
+        Case {
+            what: "a document without apiVersion",
+            files: vec![(
+                "deploy/extra.yaml",
+                text("kind: ConfigMap\nmetadata:\n  name: extra\ndata: {a: b}\n"),
+            )],
+            reason: "RenderFailed",
+            says: vec!["not a Kubernetes object", "apiVersion"],
+            at: Some(("deploy/extra.yaml", 1..=1)),
+        },
+        Case {
+            what: "an unknown kind",
+            files: vec![(
+                "deploy/cache.yaml",
+                text(
+                    "# a typo in the kind\napiVersion: v1\nkind: ConfigMapp\nmetadata: {name: cache}\n",
+                ),
+            )],
+            reason: "PlanRefused",
+            says: vec!["ConfigMapp", "serves no kind"],
+            at: Some(("deploy/cache.yaml", 1..=2)),
+        },
+        Case {
+            what: "an object defined twice",
+            files: vec![("deploy/settings-copy.yaml", text(&settings("trace")))],
+            reason: "RenderFailed",
+            says: vec!["defined twice", "deploy/settings.yaml:", "orders-settings"],
+            at: Some(("deploy/settings-copy.yaml", 1..=2)),
+        },
+        Case {
+            what: "a kustomization naming a missing file",
+            files: vec![(
+                "deploy/kustomization.yaml",
+                text(
+                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - settings.yaml\n  - rate-limits.yaml   # not committed\n",
+                ),
+            )],
+            reason: "RenderFailed",
+            says: vec!["kustomize", "deploy/rate-limits.yaml"],
+            at: None,
+        },
+        Case {
+            what: "a file that is not UTF-8",
+            files: vec![("deploy/menu.yaml", latin1)],
+            reason: "RenderFailed",
+            says: vec!["not UTF-8"],
+            at: Some(("deploy/menu.yaml", 3..=3)),
+        },
+    ]
+}
+
+/// The line number after `file:` in `message`.
+fn line_after(message: &str, file: &str) -> Option<usize> {
+    message
+        .split(&format!("{file}:"))
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn write_tree(files: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_bad_input_applies_nothing_says_where_and_a_fix_recovers() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-badkinds").await;
+    let repo = unique_name("sync-badkinds");
+    let good = tree(&[
+        ("deploy/settings.yaml", &settings("info")),
+        ("deploy/flags.yaml", FLAGS),
+    ]);
+    let seed = world.git_seed(&repo, Some(good.path())).await.unwrap();
+    git_secret(&ns, world, "git").await;
+    create_git_sync(&ns, "orders", &world.git_http_url(&repo), "deploy", "git").await;
+    let synchronizer = Synchronizer::start(world, ns.name()).await;
+    wait_applied(&ns, "orders", &seed).await;
+    let uids = {
+        let api = ns.api::<ConfigMap>();
+        let settings = api.get("orders-settings").await.unwrap().metadata.uid;
+        let flags = api.get("orders-flags").await.unwrap().metadata.uid;
+        (settings, flags)
+    };
+
+    let mut refused = Vec::new();
+    for case in cases() {
+        let mut files = vec![("deploy/settings.yaml", settings("debug").into_bytes())];
+        files.extend(case.files.iter().cloned());
+        let dir = write_tree(&files);
+        let bad = commit_dir(world, &repo, dir.path(), case.what).await;
+        let failed = wait_until(
+            &format!("{} to be refused", case.what),
+            Duration::from_secs(60),
+            || async {
+                let status = status(&ns, "orders").await?;
+                let not_ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "False");
+                if status.last_attempted_revision.as_deref() == Some(bad.as_str()) && not_ready {
+                    Ok(status)
+                } else {
+                    Err(describe(&status))
+                }
+            },
+        )
+        .await;
+        let (_, reason, message) = condition(&failed, "Ready").unwrap();
+        println!("{}: {reason}: {message}", case.what);
+        assert_eq!(reason, case.reason, "{}: {message}", case.what);
+        for needle in &case.says {
+            assert!(
+                message.contains(needle),
+                "{}: {needle:?} not in: {message}",
+                case.what
+            );
+        }
+        if let Some((file, lines)) = &case.at {
+            let line = line_after(&message, file)
+                .unwrap_or_else(|| panic!("{}: no {file}:LINE in: {message}", case.what));
+            assert!(
+                lines.contains(&line),
+                "{}: line {line} of {file} not in {lines:?}: {message}",
+                case.what
+            );
+        }
+        assert!(
+            !message.contains("/checkouts/") && !message.contains("/tmp/"),
+            "{}: the message shows the synchronizer's scratch paths: {message}",
+            case.what
+        );
+        assert_eq!(
+            condition(&failed, "Stalled").map(|c| c.0).as_deref(),
+            Some("True"),
+            "{}",
+            case.what
+        );
+        // Nothing applied, nothing deleted.
+        assert_eq!(failed.last_applied_revision.as_deref(), Some(seed.as_str()));
+        assert_eq!(failed.inventory.len(), 2, "{}", describe(&failed));
+        let api = ns.api::<ConfigMap>();
+        let settings_now = api.get("orders-settings").await.unwrap();
+        assert_eq!(settings_now.metadata.uid, uids.0);
+        assert_eq!(
+            settings_now.data.unwrap()["log-level"],
+            "info",
+            "{}",
+            case.what
+        );
+        let flags_now = api.get_opt("orders-flags").await.unwrap();
+        assert_eq!(
+            flags_now.and_then(|f| f.metadata.uid),
+            uids.1,
+            "{}: orders-flags was deleted",
+            case.what
+        );
+        for name in ["extra", "extra-two", "cache", "menu"] {
+            assert!(api.get_opt(name).await.unwrap().is_none(), "{name} applied");
+        }
+        refused.push((bad, reason));
+    }
+
+    // The fix: settings changed, flags removed; applied and pruned.
+    let fixed = tree(&[("deploy/settings.yaml", &settings("debug"))]);
+    let fix = commit_dir(
+        world,
+        &repo,
+        fixed.path(),
+        "orders: debug logging, no flags",
+    )
+    .await;
+    let recovered = wait_applied(&ns, "orders", &fix).await;
+    assert_eq!(
+        condition(&recovered, "Stalled").map(|c| c.0).as_deref(),
+        Some("False")
+    );
+    let api = ns.api::<ConfigMap>();
+    let settings_now = api.get("orders-settings").await.unwrap();
+    assert_eq!(settings_now.metadata.uid, uids.0);
+    assert_eq!(settings_now.data.unwrap()["log-level"], "debug");
+    assert!(api.get_opt("orders-flags").await.unwrap().is_none());
+    // The history tells the story: the fix, every refused commit with its reason, the seed.
+    let history: Vec<(&str, Option<&str>)> = recovered
+        .history
+        .iter()
+        .map(|h| (h.revision.as_str(), h.reason.as_deref()))
+        .collect();
+    assert_eq!(history[0].0, fix, "{history:?}");
+    for (n, (bad, reason)) in refused.iter().rev().enumerate() {
+        assert_eq!(
+            history[n + 1],
+            (bad.as_str(), Some(reason.as_str())),
+            "{history:?}"
+        );
+    }
+    assert_eq!(history[refused.len() + 1].0, seed, "{history:?}");
+
+    synchronizer.stop().await;
+}
