@@ -37,6 +37,7 @@
 //!   not the value (indentation and folding), so an in-place edit could not be exact.
 
 mod apply;
+mod enclosing;
 mod find;
 mod image_ref;
 mod markers;

@@ -13,6 +13,7 @@ use saphyr_parser::Event;
 
 use super::EditError;
 use super::apply::Planned;
+use super::enclosing::enclosing_block;
 use super::source::{Parsed, documents_around, utf8};
 
 /// Check `output` against `original`, which covers at least the documents holding every
@@ -25,6 +26,9 @@ pub(crate) fn verify(
     planned: &[Planned],
 ) -> Result<(), EditError> {
     verify_bytes(original.text.as_bytes(), output, planned)?;
+    if verify_enclosing(original, output, planned) {
+        return Ok(());
+    }
     let first_line = planned.first().map_or(1, |p| p.line);
     let unparsable = |e: EditError| EditError::Verification {
         line: first_line,
@@ -49,6 +53,39 @@ pub(crate) fn verify(
     let before = original.documents_in(&region);
     let after = edited.documents_in(&shifted(&region));
     verify_documents(original, before, &edited, after, planned)
+}
+
+/// The quick check: the edited lines of the innermost block collection around the edits,
+/// re-parsed on their own, are that collection's events except for the edited values (see
+/// [`enclosing`](super::enclosing) for why its lines parse the same on their own). `false` when
+/// there is no such collection, an edit writes a line break, or anything differs: the caller
+/// then re-parses the whole documents, which says what is wrong.
+fn verify_enclosing(original: &Parsed<'_>, output: &[u8], planned: &[Planned]) -> bool {
+    let writes_a_line_break = planned.iter().any(|p| p.bytes.contains(['\n', '\r']));
+    let (Some(first), Some(last)) = (
+        planned.iter().map(|p| p.event).min(),
+        planned.iter().map(|p| p.event).max(),
+    ) else {
+        return false;
+    };
+    if writes_a_line_break {
+        return false;
+    }
+    let Some(node) = enclosing_block(original, first, last) else {
+        return false;
+    };
+    let grown: usize = planned.iter().map(|p| p.bytes.len()).sum();
+    let shrunk: usize = planned.iter().map(|p| p.span.len()).sum();
+    let Ok(output_text) = utf8(output) else {
+        return false;
+    };
+    let lines = node.bytes.start..node.bytes.end + grown - shrunk;
+    let Ok(edited) = Parsed::parse_range(output_text, lines) else {
+        return false;
+    };
+    // Stream start, document start, the collection, document end, stream end.
+    let after = 2..edited.events.len().saturating_sub(2);
+    verify_documents(original, node.events, &edited, after, planned).is_ok()
 }
 
 /// Every byte outside the planned spans is where it was.
@@ -236,6 +273,54 @@ mod tests {
             check("a: z #c\nb: y\n", "z #c", "z #c"),
             "reads back as \"z\"",
         );
+    }
+
+    /// Replaces `x` in a value nested three collections deep with `bytes`.
+    fn nested(bytes: &str) -> (String, Result<(), EditError>, bool) {
+        let input = "# top\nitems:\n- name: a\n  containers:\n    - name: web\n      image: x # m\n      args: [a, b]\n    - {name: side}\n  after: 1\n";
+        let parsed = Parsed::parse(input.as_bytes()).expect("parses");
+        let at = input.find("x # m").unwrap();
+        let event = parsed
+            .events
+            .iter()
+            .position(|e| e.start == at)
+            .expect("the scalar x");
+        let planned = [Planned {
+            event,
+            span: ByteSpan::new(at, at + 1),
+            line: 6,
+            new_value: bytes.to_string(),
+            bytes: bytes.to_string(),
+        }];
+        let output = input.replacen("x # m", &format!("{bytes} # m"), 1);
+        let quick = verify_enclosing(&parsed, output.as_bytes(), &planned);
+        let full = verify(&parsed, output.as_bytes(), &planned);
+        (output, full, quick)
+    }
+
+    #[test]
+    fn a_nested_edit_is_checked_on_the_lines_of_its_collection() {
+        let (_, full, quick) = nested("x2");
+        assert!(quick, "the containers sequence re-parsed on its own");
+        assert_eq!(full, Ok(()));
+    }
+
+    #[test]
+    fn a_nested_edit_that_breaks_the_yaml_falls_back_to_the_whole_document() {
+        for (bytes, needle) in [
+            ("x: q", "no longer parses"),
+            ("[z]", "structure changed"),
+            ("*alias", "no longer parses"),
+        ] {
+            let (output, full, quick) = nested(bytes);
+            assert!(!quick, "{output}");
+            match full {
+                Err(EditError::Verification { detail, .. }) => {
+                    assert!(detail.contains(needle), "{bytes}: {detail}")
+                }
+                other => panic!("{bytes}: expected a verification failure, got {other:?}"),
+            }
+        }
     }
 
     #[test]
