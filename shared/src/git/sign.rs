@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn unusable_keys_are_refused_with_a_reason_that_holds_no_key_material() {
-        let cases: Vec<(BTreeMap<String, Vec<u8>>, &str, &str)> = vec![
+        let cases = [
             (data(&[]), "identity", "missing"),
             (data(&[("identity", "")]), "identity", "empty"),
             (data(&[("identity", ENCRYPTED)]), "identity", "encrypted"),
