@@ -20,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::heal::{HealMetrics, Healer};
 use crate::reconcile::{Error, reconcile};
 use crate::resource::GitSync;
 use crate::status::{backoff, parse_duration};
@@ -73,6 +74,8 @@ pub struct ResultLabel {
 pub struct Metrics {
     reconciles: Family<ResultLabel, Counter>,
     duration: Histogram,
+    /// Self-heal's own metrics.
+    pub heal: HealMetrics,
 }
 
 impl Default for Metrics {
@@ -80,6 +83,7 @@ impl Default for Metrics {
         Self {
             reconciles: Family::default(),
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            heal: HealMetrics::default(),
         }
     }
 }
@@ -98,6 +102,7 @@ impl Metrics {
             "How long one GitSync reconcile took",
             metrics.duration.clone(),
         );
+        metrics.heal.register(registry);
         metrics
     }
 
@@ -126,6 +131,8 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub options: Options,
+    /// Self-heal: the watches and the index of what each sync applied.
+    pub healer: Healer,
     attempts: Mutex<HashMap<String, Attempt>>,
     /// GitSyncs a webhook push asked to sync now.
     pushed: Mutex<HashSet<String>>,
@@ -134,13 +141,27 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, config: kube::Config, options: Options, metrics: Metrics) -> Self {
+    /// `store` is the controller's view of the GitSyncs.
+    pub fn new(
+        client: Client,
+        config: kube::Config,
+        options: Options,
+        metrics: Metrics,
+        store: Store<GitSync>,
+    ) -> Self {
         let reporter = Reporter {
             controller: REPORTER.to_owned(),
             instance: options.instance.clone(),
         };
+        let recorder = Recorder::new(client.clone(), reporter);
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            healer: Healer::new(
+                client.clone(),
+                recorder.clone(),
+                metrics.heal.clone(),
+                store,
+            ),
+            recorder,
             client,
             config,
             metrics,
@@ -299,8 +320,14 @@ pub async fn run(
         "watching GitSyncs"
     );
     let pushes = options.pushes.take();
-    let ctx = Arc::new(Context::new(client, config, options, metrics));
     let mut controller = Controller::new(api, watcher::Config::default());
+    let ctx = Arc::new(Context::new(
+        client,
+        config,
+        options,
+        metrics,
+        controller.store(),
+    ));
     if let Some(pushes) = pushes {
         let (store, push_ctx) = (controller.store(), ctx.clone());
         let triggers = stream::unfold(pushes, |mut rx| async move {

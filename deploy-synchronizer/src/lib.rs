@@ -7,6 +7,8 @@ pub mod assess;
 pub mod controller;
 pub mod diff;
 pub mod diffcmd;
+pub mod drift;
+pub mod heal;
 pub mod health;
 pub mod object;
 pub mod plan;

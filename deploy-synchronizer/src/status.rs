@@ -200,15 +200,27 @@ pub fn record_applied(
             entry.failed_at = None;
             entry.reason = None;
         }
-        _ => push_history(
-            status,
-            HistoryEntry {
-                revision: revision.to_owned(),
-                subject: subject.to_owned(),
-                applied_at: Some(now.to_string()),
-                ..HistoryEntry::default()
-            },
-        ),
+        _ => {
+            if let Some(entry) = status.history.first_mut().filter(|entry| {
+                entry.applied_at.is_some()
+                    && entry.healthy_at.is_none()
+                    && entry.failed_at.is_none()
+            }) {
+                entry.reason = Some(format!(
+                    "Superseded: revision {} was applied before this one became healthy",
+                    short(revision)
+                ));
+            }
+            push_history(
+                status,
+                HistoryEntry {
+                    revision: revision.to_owned(),
+                    subject: subject.to_owned(),
+                    applied_at: Some(now.to_string()),
+                    ..HistoryEntry::default()
+                },
+            );
+        }
     }
     set_condition(
         &mut status.conditions,

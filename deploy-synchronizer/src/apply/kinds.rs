@@ -57,6 +57,7 @@ impl ScopeLookup for Kinds {
 }
 
 /// A kind the cluster serves.
+#[derive(Clone)]
 pub struct Resolved {
     pub resource: ApiResource,
     pub capabilities: ApiCapabilities,

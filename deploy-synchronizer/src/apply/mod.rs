@@ -57,6 +57,16 @@ pub async fn dry_run_apply(
     write::apply_one(writer, resolved, apply, true).await
 }
 
+/// Server-side applies `apply` for real, as field manager `sluice`, forced: what self-heal
+/// re-applies. Returns the object as the apiserver made it.
+pub async fn apply_object(
+    writer: &Client,
+    resolved: &Resolved,
+    apply: &Apply,
+) -> Result<Value, ObjectFailure> {
+    write::apply_one(writer, resolved, apply, false).await
+}
+
 /// How many objects are dry-run, applied or read at once.
 pub const PARALLELISM: usize = 8;
 /// How long a CRD of stage one may take to become `Established`.
@@ -194,21 +204,22 @@ pub struct Report {
 
 impl Applier {
     /// Dry-runs, applies the stages and prunes (see the module docs). `kinds` is the discovery
-    /// the plan was made with.
-    pub async fn execute(&self, plan: &Plan, mut kinds: Kinds) -> Result<Report, ApplyError> {
+    /// the plan was made with; it is discovered again after stage one, so on return it knows
+    /// the kinds the render's CRDs declare.
+    pub async fn execute(&self, plan: &Plan, kinds: &mut Kinds) -> Result<Report, ApplyError> {
         let created_namespaces: BTreeSet<&str> = plan
             .applies()
             .filter(|apply| apply.id.group.is_empty() && apply.id.kind == "Namespace")
             .map(|apply| apply.id.name.as_str())
             .collect();
         let all: Vec<&Apply> = plan.applies().collect();
-        let mut deferred = self.dry_run(&kinds, &all, &created_namespaces).await?;
+        let mut deferred = self.dry_run(kinds, &all, &created_namespaces).await?;
 
         let mut report = Report::default();
         for stage in &plan.stages {
             if stage.name == StageName::Resources && !deferred.is_empty() {
                 let later = std::mem::take(&mut deferred);
-                let still = self.dry_run(&kinds, &later, &BTreeSet::new()).await;
+                let still = self.dry_run(kinds, &later, &BTreeSet::new()).await;
                 match still {
                     Ok(unknown) if unknown.is_empty() => {}
                     Ok(unknown) => {
@@ -228,20 +239,20 @@ impl Applier {
                 }
             }
             let objects: Vec<&Apply> = stage.objects.iter().collect();
-            self.apply_all(&kinds, &objects, &mut report).await?;
+            self.apply_all(kinds, &objects, &mut report).await?;
             if !stage.await_established.is_empty() {
                 for crd in &stage.await_established {
                     write::await_established(&self.reader, &crd.name, ESTABLISHED_TIMEOUT).await?;
                 }
             }
             if stage.name == StageName::Foundations {
-                kinds = Kinds::discover(&self.reader)
+                *kinds = Kinds::discover(&self.reader)
                     .await
                     .map_err(ApplyError::Discovery)?;
             }
         }
         for deletion in &plan.prune {
-            match write::delete(&self.writer, &kinds, &deletion.id, &deletion.api_version).await {
+            match write::delete(&self.writer, kinds, &deletion.id, &deletion.api_version).await {
                 Ok(true) => report.pruned.push(deletion.id.clone()),
                 Ok(false) => {} // already gone
                 Err(failure) => report.prune_failed.push(failure),

@@ -134,6 +134,7 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
         );
         write_status(ctx, &target, &status).await?;
         ctx.forget(&target.key);
+        ctx.healer.forget(&target.key);
         return Ok(Action::await_change());
     }
     let (interval, health_timeout) = match durations(sync) {
@@ -160,16 +161,23 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
         .map(String::as_str);
     let now_requested = ctx.sync_requested(&target.key, requested_at);
     let may_wait = status.observed_generation == target.generation && !now_requested;
-    if may_wait && health_pending(&status) {
-        return check_health(ctx, &target, &mut status, interval, health_timeout).await;
-    }
     if may_wait && let Some(left) = ctx.not_due_for(&target.key, interval) {
+        if health_pending(&status) {
+            return check_health(ctx, &target, &mut status, interval, health_timeout).await;
+        }
         return Ok(Action::requeue(left));
     }
+    // Due, pushed or asked for: fetch, even while the applied revision's health is awaited — a
+    // newer revision is never blocked by the wait on an older one; it supersedes it.
 
     let mut revision: Option<(String, String)> = None;
-    match sync_once(ctx, &target, &mut status, &mut revision).await {
-        Ok(outcome) => {
+    match sync_once(ctx, &target, &mut status, &mut revision, now_requested).await {
+        Ok(None) => {
+            // The applied revision again, and nothing drifted: no write at all.
+            ctx.succeeded(&target.key);
+            check_health(ctx, &target, &mut status, interval, health_timeout).await
+        }
+        Ok(Some(outcome)) => {
             ctx.succeeded(&target.key);
             let (commit, subject) = revision.unwrap_or_default();
             let previous = status.last_applied_revision.clone();
@@ -229,12 +237,18 @@ struct Outcome {
 /// failure after the fetch is recorded against it. When an apply fails after something may have
 /// been written, `status.inventory` grows by everything the plan meant to apply, so a later
 /// prune can find it.
+///
+/// `Ok(None)`: the fetched revision is the one applied, the spec did not change, nothing was
+/// asked for explicitly, and self-heal's watches saw every object as applied (or self-heal is
+/// off) — so nothing is rendered or written. This is what keeps the cluster free of writes at
+/// rest; drift is healed by the watches as it happens, not by the interval.
 async fn sync_once(
     ctx: &Context,
     target: &Target<'_>,
     status: &mut GitSyncStatus,
     revision: &mut Option<(String, String)>,
-) -> Result<Outcome, Error> {
+    requested: bool,
+) -> Result<Option<Outcome>, Error> {
     let spec = &target.sync.spec;
     let auth = source::auth_of(&ctx.client, &target.namespace, &spec.source).await?;
     let cache = source::cache_dir(
@@ -253,6 +267,10 @@ async fn sync_once(
     .await?;
     *revision = Some((checkout.commit.clone(), checkout.subject.clone()));
     tracing::debug!(sync = %target.key, revision = %checkout.commit, "fetched");
+    if !requested && unchanged(ctx, target, status, &checkout.commit) {
+        tracing::debug!(sync = %target.key, revision = %checkout.commit, "applied and in sync");
+        return Ok(None);
+    }
 
     let options = RenderOptions {
         mode: match spec.render {
@@ -300,7 +318,24 @@ async fn sync_once(
         writer,
         recreate_on_immutable_change: spec.recreate_on_immutable_change,
     };
-    match applier.execute(&plan, kinds).await {
+    let mut kinds = kinds;
+    ctx.healer.hold(&target.key);
+    let result = applier.execute(&plan, &mut kinds).await;
+    match &result {
+        Ok(report) if spec.self_heal => {
+            let applies: Vec<_> = plan.applies().collect();
+            ctx.healer.register(
+                target.sync,
+                applier.writer.clone(),
+                &applies,
+                &report.applied,
+                &kinds,
+            );
+        }
+        Err(ApplyError::Validation { written: false, .. }) => ctx.healer.release(&target.key),
+        _ => ctx.healer.forget(&target.key),
+    }
+    match result {
         Ok(report) => {
             let mut next = plan.next_inventory();
             for failed in &report.prune_failed {
@@ -308,10 +343,10 @@ async fn sync_once(
                     next.insert(deletion.id.clone(), &deletion.api_version);
                 }
             }
-            Ok(Outcome {
+            Ok(Some(Outcome {
                 report,
                 inventory: next,
-            })
+            }))
         }
         Err(error) => {
             if !error.is_validation()
@@ -327,6 +362,15 @@ async fn sync_once(
             Err(error.into())
         }
     }
+}
+
+/// Whether `commit` is what is applied, as applied: same revision, same spec, Ready, and
+/// (with self-heal) every object seen as applied by the watches.
+fn unchanged(ctx: &Context, target: &Target<'_>, status: &GitSyncStatus, commit: &str) -> bool {
+    let applied = status.last_applied_revision.as_deref() == Some(commit)
+        && status.observed_generation == target.generation
+        && status::condition(status, READY).is_some_and(|c| c.status == "True");
+    applied && (!target.sync.spec.self_heal || ctx.healer.in_sync(&target.key))
 }
 
 fn applied_message(commit: &str, report: &Report, objects: usize) -> String {

@@ -48,12 +48,16 @@ pub(super) async fn fail(
 }
 
 /// Writes the whole status (merge patch on the status subresource). Lists are written even when
-/// empty, so an emptied inventory replaces the old one.
+/// empty, so an emptied inventory replaces the old one. A status equal to the one the reconcile
+/// started from is not written: at rest, a sync makes no write requests.
 pub(super) async fn write_status(
     ctx: &Context,
     target: &Target<'_>,
     status: &GitSyncStatus,
 ) -> Result<(), Error> {
+    if target.sync.status.as_ref() == Some(status) {
+        return Ok(());
+    }
     let mut value = serde_json::to_value(status).unwrap_or_default();
     value["inventory"] = json!(status.inventory);
     value["conditions"] = json!(status.conditions);

@@ -1,0 +1,276 @@
+//! The in-memory index self-heal decides with: every object a sync applied, what it applied
+//! (the manifest, compact) and the field set it recorded after the apply. Fed by the watchers,
+//! asked by the reconciler; pure, so it is unit-tested without an API server.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+use crate::drift::fight::Fight;
+use crate::drift::{AppliedFields, Check, check};
+use crate::object::ObjectRef;
+
+/// A kind the watchers watch: `(group, kind)`.
+pub type KindKey = (String, String);
+
+/// The kind of `id`.
+pub fn kind_of(id: &ObjectRef) -> KindKey {
+    (id.group.clone(), id.kind.clone())
+}
+
+/// One object under self-heal.
+#[derive(Clone, Debug)]
+struct Owned {
+    sync: String,
+    api_version: String,
+    /// The manifest as applied, compact JSON (a tenth of a `Value`'s memory).
+    desired: Arc<str>,
+    recorded: AppliedFields,
+    /// The resourceVersion the apply returned: older events are stale.
+    resource_version: Option<u64>,
+    fight: Fight,
+    /// A heal is scheduled or running.
+    pending: bool,
+}
+
+/// A sync's objects after an apply: `(id, apiVersion, manifest applied, object returned)`.
+pub struct Applied<'a> {
+    pub id: ObjectRef,
+    pub api_version: String,
+    pub desired: &'a Value,
+    pub returned: &'a Value,
+}
+
+/// A heal to carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heal {
+    pub id: ObjectRef,
+    pub sync: String,
+    /// Drifted or deleted.
+    pub check: Check,
+    pub delay: std::time::Duration,
+    /// Another actor keeps taking fields back; this heal is the first delayed one.
+    pub fight_started: bool,
+}
+
+/// What a heal applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub sync: String,
+    pub api_version: String,
+    pub desired: Arc<str>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// An apply of the sync is running: its own writes are not drift.
+    holding: bool,
+    /// A heal failed: the next sync must apply in full (and report what fails).
+    stale: bool,
+}
+
+/// Every object under self-heal, by id.
+#[derive(Default)]
+pub struct Index {
+    objects: HashMap<ObjectRef, Owned>,
+    syncs: HashMap<String, SyncState>,
+}
+
+impl Index {
+    /// An apply of `sync` starts: its objects are not healed until [`Index::register`] or
+    /// [`Index::release`].
+    pub fn hold(&mut self, sync: &str) {
+        self.syncs.entry(sync.to_owned()).or_default().holding = true;
+    }
+
+    /// The apply of `sync` wrote nothing (it was refused before any write): heal what was
+    /// registered before, as before.
+    pub fn release(&mut self, sync: &str) {
+        if let Some(state) = self.syncs.get_mut(sync) {
+            state.holding = false;
+        }
+    }
+
+    /// `sync` applied `objects`: from now on, they are what is healed for it, and nothing else.
+    /// An object whose response carries no field set of Sluice's cannot be watched for drift
+    /// and is left out (returned).
+    pub fn register<'a>(
+        &mut self,
+        sync: &str,
+        objects: impl IntoIterator<Item = Applied<'a>>,
+    ) -> Vec<ObjectRef> {
+        // A fight outlives a re-apply: the other actor does not stop because Git was applied.
+        let mut fights: HashMap<ObjectRef, Fight> = HashMap::new();
+        self.objects.retain(|id, owned| {
+            if owned.sync == sync {
+                fights.insert(id.clone(), owned.fight);
+                false
+            } else {
+                true
+            }
+        });
+        let mut unwatchable = Vec::new();
+        for applied in objects {
+            let Some(recorded) = AppliedFields::of_object(applied.returned) else {
+                unwatchable.push(applied.id);
+                continue;
+            };
+            let fight = fights.remove(&applied.id).unwrap_or_default();
+            self.objects.insert(
+                applied.id,
+                Owned {
+                    sync: sync.to_owned(),
+                    api_version: applied.api_version,
+                    desired: Arc::from(applied.desired.to_string()),
+                    recorded,
+                    resource_version: resource_version(applied.returned),
+                    fight,
+                    pending: false,
+                },
+            );
+        }
+        self.syncs.insert(sync.to_owned(), SyncState::default());
+        unwatchable
+    }
+
+    /// Stops healing `sync` (suspended, self-heal off, deleted, or its objects unknown after a
+    /// failed apply).
+    pub fn forget(&mut self, sync: &str) {
+        self.objects.retain(|_, owned| owned.sync != sync);
+        self.syncs.remove(sync);
+    }
+
+    /// Whether self-heal has `sync` in hand: registered, not being applied, and no heal of it
+    /// failed. Drift it sees is healed (at once, or with backoff against a fighting actor), so a
+    /// re-apply at the interval would add nothing — and would fight on the backoff's behalf.
+    pub fn in_sync(&self, sync: &str) -> bool {
+        self.syncs
+            .get(sync)
+            .is_some_and(|state| !state.holding && !state.stale)
+    }
+
+    /// The kinds that have objects under self-heal, with an apiVersion of each.
+    pub fn kinds(&self) -> BTreeSet<(KindKey, String)> {
+        let mut kinds: HashMap<KindKey, String> = HashMap::new();
+        for (id, owned) in &self.objects {
+            kinds
+                .entry(kind_of(id))
+                .or_insert_with(|| owned.api_version.clone());
+        }
+        kinds.into_iter().collect()
+    }
+
+    /// The objects of `kind` under self-heal.
+    pub fn ids_of(&self, kind: &KindKey) -> Vec<ObjectRef> {
+        self.objects
+            .keys()
+            .filter(|id| id.group == kind.0 && id.kind == kind.1)
+            .cloned()
+            .collect()
+    }
+
+    /// A watcher saw `id` as `live` (`None`: deleted) at `now`. Returns the heal to schedule,
+    /// if it drifted and no heal is already scheduled.
+    pub fn observe(
+        &mut self,
+        id: &ObjectRef,
+        live: Option<&ObjectMeta>,
+        now: Instant,
+    ) -> Option<Heal> {
+        let owned = self.objects.get_mut(id)?;
+        if self
+            .syncs
+            .get(&owned.sync)
+            .is_none_or(|state| state.holding)
+            || owned.pending
+        {
+            return None;
+        }
+        if let (Some(meta), Some(applied)) = (live, owned.resource_version)
+            && meta
+                .resource_version
+                .as_deref()
+                .and_then(|rv| rv.parse::<u64>().ok())
+                .is_some_and(|rv| rv < applied)
+        {
+            return None; // an event from before our own apply
+        }
+        let check = check(&owned.recorded, live);
+        if check == Check::InSync {
+            return None;
+        }
+        let pace = owned.fight.seen(now);
+        owned.pending = true;
+        Some(Heal {
+            id: id.clone(),
+            sync: owned.sync.clone(),
+            check,
+            delay: pace.delay,
+            fight_started: pace.fight_started,
+        })
+    }
+
+    /// What to apply for a scheduled heal of `id`; `None` (and the heal dropped) when the
+    /// object is no longer under self-heal or its sync is being applied.
+    pub fn target(&mut self, id: &ObjectRef) -> Option<Target> {
+        let owned = self.objects.get_mut(id)?;
+        if self
+            .syncs
+            .get(&owned.sync)
+            .is_none_or(|state| state.holding)
+        {
+            owned.pending = false;
+            return None;
+        }
+        Some(Target {
+            sync: owned.sync.clone(),
+            api_version: owned.api_version.clone(),
+            desired: owned.desired.clone(),
+        })
+    }
+
+    /// The heal of `id` applied, and the apiserver returned `returned`.
+    pub fn healed(&mut self, id: &ObjectRef, returned: &Value, now: Instant) {
+        if let Some(owned) = self.objects.get_mut(id) {
+            if let Some(recorded) = AppliedFields::of_object(returned) {
+                owned.recorded = recorded;
+            }
+            owned.resource_version = resource_version(returned);
+            owned.fight.healed(now);
+            owned.pending = false;
+        }
+    }
+
+    /// The heal of `id` failed: the next event tries again, and the sync's next interval
+    /// applies in full.
+    pub fn heal_failed(&mut self, id: &ObjectRef) {
+        if let Some(owned) = self.objects.get_mut(id) {
+            owned.pending = false;
+            if let Some(state) = self.syncs.get_mut(&owned.sync) {
+                state.stale = true;
+            }
+        }
+    }
+
+    /// How many objects are under self-heal.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
+fn resource_version(object: &Value) -> Option<u64> {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse().ok())
+}
+
+#[cfg(test)]
+mod tests;
