@@ -138,10 +138,8 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
             // Read the branch every `interval` even when nothing changed: a person's revert
             // is noticed (and blocked), a value changed by hand is written again.
             let checked_at = ctx.state.with_update(key, |s| s.checked_at);
-            let due = checked_at.is_none_or(|at| until(at, now) >= interval || at > now);
-            let left = checked_at
-                .map(|at| interval.saturating_sub(until(at, now)))
-                .unwrap_or(interval);
+            let left = interval_left(checked_at, now, interval);
+            let due = left.is_zero();
             let window_open = batcher.window().is_none_or(|w| w.is_open(now));
             if due && window_open {
                 ctx.state.with_update(key, |s| s.checked_at = Some(now));
@@ -183,11 +181,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                         generation,
                     );
                 }
-                Action::requeue(if due {
-                    interval
-                } else {
-                    left.max(Duration::from_secs(1))
-                })
+                Action::requeue(if due { interval } else { left })
             }
         }
         Decision::WindowNeverOpens => {
@@ -484,6 +478,22 @@ fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
         .max(Duration::from_millis(100))
 }
 
+/// How long until the branch is due to be read again, `interval` after `checked_at`; zero
+/// when due (never read, or a clock that went back).
+fn interval_left(
+    checked_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    interval: Duration,
+) -> Duration {
+    let Some(at) = checked_at else {
+        return Duration::ZERO;
+    };
+    match (now - at).to_std() {
+        Ok(elapsed) => interval.saturating_sub(elapsed),
+        Err(_) => Duration::ZERO,
+    }
+}
+
 /// The batcher and the `interval` of `update`.
 fn batcher_of(update: &ImageUpdate) -> Result<(Batcher, Duration), String> {
     let delay = parse_batch_delay(&update.spec.batch_delay)?;
@@ -617,6 +627,31 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_branch_is_read_again_once_the_interval_has_passed() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let minute = Duration::from_secs(60);
+        let now = at("2026-11-23T10:00:00Z");
+        assert_eq!(interval_left(None, now, minute), Duration::ZERO);
+        assert_eq!(
+            interval_left(Some(at("2026-11-23T09:59:45Z")), now, minute),
+            Duration::from_secs(45)
+        );
+        assert_eq!(
+            interval_left(Some(at("2026-11-23T09:59:00Z")), now, minute),
+            Duration::ZERO
+        );
+        assert_eq!(
+            interval_left(Some(at("2026-11-23T09:50:00Z")), now, minute),
+            Duration::ZERO
+        );
+        // A clock that went back: read now rather than wait for who knows how long.
+        assert_eq!(
+            interval_left(Some(at("2026-11-23T10:05:00Z")), now, minute),
+            Duration::ZERO
+        );
+    }
 
     #[test]
     fn batch_delays() {
