@@ -27,8 +27,11 @@ pub struct UpdateState {
     pub checked_at: Option<DateTime<Utc>>,
     /// The last preview of the waiting changes: made for this generation and these chosen
     /// images, so a reconcile that changes neither does not fetch again.
-    pub preview: Option<(Option<i64>, BTreeMap<PolicyId, Chosen>, Vec<Change>)>,
+    pub preview: Option<Preview>,
 }
+
+/// A plan of the waiting changes: `(generation, chosen images, changes)`.
+pub type Preview = (Option<i64>, BTreeMap<PolicyId, Chosen>, Vec<Change>);
 
 /// The last scan of one `ImageRepository`.
 #[derive(Clone)]
