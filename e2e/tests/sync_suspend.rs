@@ -1,4 +1,4 @@
-//! A suspended GitSync applies nothing: it says so in Ready, a commit made meanwhile stays out
+//! A suspended GitSync applies and heals nothing: it says so in Ready, a commit made meanwhile stays out
 //! of the cluster, and resuming applies it.
 
 mod sync_support;
@@ -78,6 +78,22 @@ async fn a_suspended_sync_applies_nothing_until_resumed() {
     );
     let cm = ns.api::<ConfigMap>().get("theme").await.unwrap();
     assert_eq!(cm.data.unwrap()["colour"], "blue");
+
+    // Nor does it heal: an edit made while suspended stays.
+    ns.api::<ConfigMap>()
+        .patch(
+            "theme",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"data": {"colour": "red"}})),
+        )
+        .await
+        .expect("editing the ConfigMap");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let cm = ns.api::<ConfigMap>().get("theme").await.unwrap();
+    assert_eq!(cm.data.unwrap()["colour"], "red", "a suspended sync healed");
 
     set_suspend(&ns, false).await;
     wait_until(
