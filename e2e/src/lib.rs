@@ -9,6 +9,7 @@
 //! git helpers ([`git_support`]).
 //! The tests themselves are in `tests/`, one user story per file.
 
+pub mod apiserver;
 pub mod env_file;
 pub mod git_support;
 
