@@ -1,9 +1,9 @@
-//! `deploy-synchronizer diff GITSYNC -n NS` (the library call the command is a shell over):
-//! against a GitSync whose revision is applied it is empty (exit 0); a person's edit of a live
-//! object shows as the lines git would restore (exit 1); a new commit shows what its sync would
-//! change — a changed Secret with its values masked, a created object whole, a removed one as a
-//! deletion — and the diff writes nothing; once synced it is empty again; a GitSync that does not
-//! exist is an error (exit 2) naming it.
+//! `deploy-synchronizer diff GITSYNC -n NS`, both the library call the command is a shell over
+//! and the built command itself. Against a GitSync whose revision is applied it is empty (exit
+//! 0); a person's edit of a live object shows as the line git would restore (exit 1); a new
+//! commit shows what its sync would change — a changed Secret with its values masked, a created
+//! object whole, a removed one as a deletion — and the diff writes nothing; once synced it is
+//! empty again; a GitSync that does not exist is an error (exit 2) naming it.
 
 mod sync_support;
 
@@ -61,6 +61,40 @@ async fn diff(
         cache_dir: cache.path().to_owned(),
     };
     diffcmd::run(&client, &config, &target).await
+}
+
+/// The `deploy-synchronizer` binary of this build (`target/debug/deploy-synchronizer`, beside
+/// the test's `deps/`). `cargo test --workspace` (what `e2e/test` runs) builds it with the tests.
+fn synchronizer_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps")
+        .join("deploy-synchronizer");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p deploy-synchronizer` (or the whole `cargo test --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `deploy-synchronizer diff NAME -n NS` as a user would; returns (exit code, stdout,
+/// stderr).
+async fn diff_command(world: &World, ns: &TestNamespace, name: &str) -> (i32, String, String) {
+    let out = tokio::process::Command::new(synchronizer_binary())
+        .args(["diff", name, "-n", ns.name()])
+        .env("KUBECONFIG", world.kubeconfig())
+        .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"))
+        .output()
+        .await
+        .expect("running deploy-synchronizer diff");
+    (
+        out.status.code().expect("an exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The `-`/`+` lines of a unified diff, without the file headers.
@@ -194,6 +228,19 @@ async fn diff_of_a_git_sync_shows_drift_and_the_next_commit_with_secrets_masked(
             "{value} leaked as base64:\n{text}"
         );
     }
+    // The command says the same: exit 1, the diff on stdout, no secret anywhere.
+    let (code, stdout, stderr) = diff_command(world, &ns, "storefront").await;
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(stdout, text, "the command prints the report");
+    for value in [OLD_PASSWORD, NEW_PASSWORD] {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        for out in [&stdout, &stderr] {
+            assert!(
+                !out.contains(value) && !out.contains(&encoded),
+                "{value} leaked:\n{out}"
+            );
+        }
+    }
     // The diff wrote nothing.
     let configmaps = ns.api::<ConfigMap>();
     assert!(configmaps.get_opt("promo").await.unwrap().is_none());
@@ -213,6 +260,8 @@ async fn diff_of_a_git_sync_shows_drift_and_the_next_commit_with_secrets_masked(
     }
     let report = outcome.as_ref().expect("the diff after the sync");
     assert_eq!(exit_code(&outcome), 0, "synced, yet:\n{}", report.render());
+    let (code, stdout, stderr) = diff_command(world, &ns, "storefront").await;
+    assert_eq!((code, stdout.as_str()), (0, ""), "stderr:\n{stderr}");
     synchronizer.stop().await;
 
     // No such GitSync: exit 2, naming it.
@@ -221,4 +270,8 @@ async fn diff_of_a_git_sync_shows_drift_and_the_next_commit_with_secrets_masked(
     let message = sluice_shared::exit::describe(&outcome.unwrap_err());
     assert!(message.contains("no-such-sync"), "{message}");
     assert!(message.contains(ns.name()), "{message}");
+    let (code, stdout, stderr) = diff_command(world, &ns, "no-such-sync").await;
+    assert_eq!(code, 2, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(stdout, "");
+    assert!(stderr.contains("no-such-sync"), "{stderr}");
 }
