@@ -11,7 +11,7 @@
 //!
 //! | provider | verification | what triggers |
 //! | --- | --- | --- |
-//! | `distribution` | `Authorization: Bearer <secret>` (the registry's `notifications.endpoints[].headers`); the content type, when given, must be the envelope's or `application/json` | `action: push` events whose target has a `tag` |
+//! | `distribution` | `Authorization: Bearer <secret>` (the registry's `notifications.endpoints[].headers`); the content type, when given, must be the envelope's (`events.v1+json`, distribution 3's `events.v2+json`) or `application/json` | `action: push` events whose target has a `tag` |
 //! | `dockerhub` | `?token=<secret>` in the webhook URL: Docker Hub cannot sign | every payload (`push_data.tag`) |
 //! | `harbor` | `Authorization: <secret>` (Harbor's "Auth Header"; `Bearer <secret>` too) | `type: PUSH_ARTIFACT`, one event per tagged resource |
 //! | `quay` | `?token=<secret>` in the webhook URL: Quay cannot sign | a repository push, one event per `updated_tags` entry |

@@ -24,6 +24,8 @@ fn host_of_url(url: &str) -> Option<String> {
 
 /// The media type distribution sends its event envelopes as (`application/json` is accepted too).
 pub const ENVELOPE_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v1+json";
+/// The media type of distribution 3's envelopes: the same envelope under a new name.
+pub const ENVELOPE_V2_MEDIA_TYPE: &str = "application/vnd.docker.distribution.events.v2+json";
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -64,8 +66,13 @@ pub fn parse_distribution(
     verify_bearer(secret.expose(), d.signature_header("Authorization")?)?;
     let content_type = d.header("content-type").unwrap_or(ENVELOPE_MEDIA_TYPE);
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    if !media_type.eq_ignore_ascii_case(ENVELOPE_MEDIA_TYPE)
-        && !media_type.eq_ignore_ascii_case("application/json")
+    if ![
+        ENVELOPE_MEDIA_TYPE,
+        ENVELOPE_V2_MEDIA_TYPE,
+        "application/json",
+    ]
+    .iter()
+    .any(|m| media_type.eq_ignore_ascii_case(m))
     {
         return Err(WebhookError::Malformed(format!(
             "content type {media_type:?} is not {ENVELOPE_MEDIA_TYPE}"

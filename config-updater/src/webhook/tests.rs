@@ -129,6 +129,20 @@ fn distribution_refusals() {
         DISTRIBUTION,
     );
     assert_eq!(r.map(|e| e.len()), Ok(1));
+    // Distribution 3 names the same envelope v2.
+    let r = call(
+        "distribution",
+        &[
+            ("authorization", &bearer),
+            (
+                "content-type",
+                "application/vnd.docker.distribution.events.v2+json",
+            ),
+        ],
+        None,
+        DISTRIBUTION,
+    );
+    assert_eq!(r.map(|e| e.len()), Ok(1));
     let r = call(
         "distribution",
         &[("authorization", &bearer)],
