@@ -208,3 +208,90 @@ async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
 
     u.stop().await;
 }
+
+/// Real nginx fronts started by `e2e/world/registry-faults.sh` (a part of `e2e/env up`): one
+/// rate-limits with `limit_req` (one request per 30 s, answered 429 beyond), one proxies to a
+/// backend that is down (502). Only this test uses them (the rate limit is shared).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_and_a_bad_gateway_show_on_the_repository_and_pass() {
+    let u = Updater::start("update-regfront").await;
+    let world = u.world;
+    let limited = world.require("SLUICE_REGISTRY_RATE_LIMITED").to_owned();
+    let gateway = world.require("SLUICE_REGISTRY_BAD_GATEWAY").to_owned();
+    let upstream = world
+        .require("SLUICE_REGISTRY_BAD_GATEWAY_UPSTREAM")
+        .to_owned();
+    let base = unique_name("regfront");
+    let (limited_path, gateway_path) = (format!("{base}/limited"), format!("{base}/gateway"));
+    world
+        .push_image(&[
+            &format!("{limited_path}:1.0.0"),
+            &format!("{limited_path}:1.0.1"),
+            &format!("{gateway_path}:1.0.0"),
+        ])
+        .await;
+
+    // Someone else used the registry's quota a moment ago.
+    let addr = limited.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+    })
+    .await
+    .unwrap();
+    u.create::<ImageRepository>(repository(
+        "limited",
+        &format!("{limited}/{limited_path}"),
+        "1h",
+    ))
+    .await;
+    u.create::<ImageRepository>(repository(
+        "gateway",
+        &format!("{gateway}/{gateway_path}"),
+        "1h",
+    ))
+    .await;
+
+    // 429: said so, with the attempts it made; it passes by itself once the limit allows.
+    let c = u
+        .wait_ready::<ImageRepository>("limited", "False", "RateLimited")
+        .await;
+    assert!(
+        c.message
+            .contains(&format!("registry {limited} is rate limiting (429)")),
+        "{c:?}"
+    );
+    u.wait_event("limited", "RateLimited").await;
+    // 502: the proxy's answer, summed up (its HTML title, not the page).
+    let c = u
+        .wait_ready::<ImageRepository>("gateway", "False", "ServerError")
+        .await;
+    assert!(
+        c.message
+            .contains(&format!("registry {gateway} failed with HTTP 502")),
+        "{c:?}"
+    );
+    assert!(c.message.ends_with(": 502 Bad Gateway"), "{c:?}");
+    u.wait_event("gateway", "ServerError").await;
+
+    // The backend comes back: a relay to the real registry where the proxy looks for it.
+    let port: u16 = upstream.rsplit(':').next().unwrap().parse().unwrap();
+    let _relay = relay(port, world.registry().to_owned()).await;
+    let c = u
+        .wait_ready::<ImageRepository>("gateway", "True", "Scanned")
+        .await;
+    assert!(c.message.starts_with("1 tags"), "{c:?}");
+    let c = u
+        .wait_ready::<ImageRepository>("limited", "True", "Scanned")
+        .await;
+    assert!(c.message.starts_with("2 tags"), "{c:?}");
+
+    u.stop().await;
+}

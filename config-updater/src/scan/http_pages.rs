@@ -258,12 +258,7 @@ impl HttpLister {
         repository: &str,
     ) -> Result<Page, ScanError> {
         let body = body.map_err(|e| self.transport_error(&e))?;
-        let message = || {
-            String::from_utf8_lossy(&body)
-                .chars()
-                .take(200)
-                .collect::<String>()
-        };
+        let message = || error_summary(&body);
         match status.as_u16() {
             200 => {
                 let (tags, malformed) =
@@ -427,4 +422,39 @@ impl HttpLister {
         });
         Ok(header)
     }
+}
+
+/// What an error response's body says, on one short line: the registry's JSON errors
+/// (`{"errors": [{"code", "message"}]}`) as `CODE: message`, the `<title>` of an HTML page (a
+/// proxy's `502 Bad Gateway`), else the text with its whitespace collapsed; at most 200
+/// characters.
+pub(crate) fn error_summary(body: &[u8]) -> String {
+    const MAX: usize = 200;
+    let short = |text: &str| -> String {
+        let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        collapsed.chars().take(MAX).collect()
+    };
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        let errors: Vec<String> = value["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match (e["code"].as_str(), e["message"].as_str()) {
+                (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+                (Some(text), None) | (None, Some(text)) => Some(text.to_owned()),
+                (None, None) => None,
+            })
+            .collect();
+        if !errors.is_empty() {
+            return short(&errors.join("; "));
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>"))
+        && start + "<title>".len() <= end
+    {
+        return short(&text[start + "<title>".len()..end]);
+    }
+    short(&text)
 }

@@ -75,3 +75,25 @@ fn tag_list_bodies_tolerate_null_and_count_non_strings() {
     let err = parse_tag_list(b"<html>busy</html>").unwrap_err();
     assert!(err.contains("not JSON"), "{err}");
 }
+
+#[test]
+fn error_bodies_are_summed_up_on_one_line() {
+    use crate::scan::http_pages::error_summary;
+    // nginx in front of a registry whose backend is down.
+    let nginx = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.26.3</center>\r\n</body>\r\n</html>\r\n";
+    assert_eq!(error_summary(nginx), "502 Bad Gateway");
+    // The distribution spec's error body.
+    let json = br#"{"errors":[{"code":"UNAVAILABLE","message":"service unavailable","detail":null},{"message":"try later"}]}"#;
+    assert_eq!(
+        error_summary(json),
+        "UNAVAILABLE: service unavailable; try later"
+    );
+    assert_eq!(
+        error_summary(b"  upstream\n  timed out \n"),
+        "upstream timed out"
+    );
+    assert_eq!(error_summary(&[b'x'; 500]).len(), 200);
+    assert_eq!(error_summary(b""), "");
+    // JSON without the errors array is text like any other.
+    assert_eq!(error_summary(br#"{"oops": 1}"#), r#"{"oops": 1}"#);
+}
