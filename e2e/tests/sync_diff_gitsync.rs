@@ -64,7 +64,7 @@ async fn diff(
 }
 
 /// The `deploy-synchronizer` binary of this build (`target/debug/deploy-synchronizer`, beside
-/// the test's `deps/`). `cargo test --workspace` (what `e2e/test` runs) builds it with the tests.
+/// the test's `deps/`); `e2e/test` builds it before the tests, `cargo test` alone does not.
 fn synchronizer_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     let bin = exe
@@ -74,7 +74,7 @@ fn synchronizer_binary() -> std::path::PathBuf {
         .join("deploy-synchronizer");
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build -p deploy-synchronizer` (or the whole `cargo test --workspace`)",
+        "{} is missing: run `cargo build -p deploy-synchronizer` first (e2e/test does)",
         bin.display()
     );
     bin
