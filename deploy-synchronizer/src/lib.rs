@@ -15,6 +15,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod render;
 pub mod resource;
+pub mod rollback;
 pub mod source;
 pub mod status;
 pub mod webhook;

@@ -67,6 +67,43 @@ pub struct GitSyncSpec {
     /// Stop applying and healing until set back to false.
     #[serde(default)]
     pub suspend: bool,
+    /// Propose a rollback when a revision fails its health check: a revert commit pushed to a
+    /// branch of its own, for a pull request. Merging it rolls the cluster back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+}
+
+/// How a failed revision's rollback is proposed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollback {
+    /// Off unless true.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The revert goes to `<branchPrefix><short revision>`, never to the synced branch.
+    #[serde(default = "default_rollback_prefix")]
+    pub branch_prefix: String,
+    /// The revert commit's author and committer.
+    #[serde(default = "default_rollback_author_name")]
+    pub author_name: String,
+    #[serde(default = "default_rollback_author_email")]
+    pub author_email: String,
+    /// A Secret with write credentials for the repository (same keys as `source.secretRef`).
+    /// Default: `source.secretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+}
+
+fn default_rollback_prefix() -> String {
+    "sluice/rollback/".to_owned()
+}
+
+fn default_rollback_author_name() -> String {
+    "Sluice".to_owned()
+}
+
+fn default_rollback_author_email() -> String {
+    "sluice@sluice.dev".to_owned()
 }
 
 /// A git repository, a ref in it and a path below its root.
@@ -169,6 +206,9 @@ pub struct HistoryEntry {
     pub failed_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The branch holding the proposed revert of this revision, when it failed and rollback is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_branch: Option<String>,
 }
 
 /// The CRD as YAML, as committed in `manifests/crds/`.

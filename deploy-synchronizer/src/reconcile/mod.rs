@@ -7,6 +7,7 @@
 //! and the sync is retried with backoff.
 
 mod report;
+mod rollback;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -437,6 +438,9 @@ async fn check_health(
                 &note,
             )
             .await;
+            if rollback::propose(ctx, target, status, &note).await {
+                write_status(ctx, target, status).await?;
+            }
         }
         Verdict::Settled if before.as_deref() != Some(health.status.as_str()) => {
             let kind = if health.status == crate::health::HealthStatus::Healthy {

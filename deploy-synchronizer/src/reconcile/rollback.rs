@@ -1,0 +1,130 @@
+//! The shell of a rollback proposal: after a revision failed its health check, push its revert
+//! to a branch (see [`crate::rollback`]), record the branch in the revision's history entry and
+//! say so in an event. A failure to propose is reported, never fatal to the sync.
+
+use kube::runtime::events::EventType;
+
+use super::Target;
+use super::report::publish;
+use crate::controller::Context;
+use crate::resource::GitSyncStatus;
+use crate::rollback::{self, RollbackError, Skip};
+use crate::source;
+use crate::status::short;
+use sluice_shared::git::Remote;
+
+/// Proposes the rollback of the revision that just failed (the first history entry), if the
+/// spec asks for one. Returns whether `status` changed.
+pub(super) async fn propose(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    reason: &str,
+) -> bool {
+    let spec = &target.sync.spec;
+    let Some(failed) = status.history.first().cloned() else {
+        return false;
+    };
+    let plan = match rollback::plan(spec, &failed, reason) {
+        Ok(plan) => plan,
+        Err(Skip::Disabled | Skip::AlreadyProposed) => return false,
+        Err(Skip::NotABranch) => {
+            tracing::info!(sync = %target.key, "rollback: the source is pinned to a tag or commit; nothing to propose");
+            return false;
+        }
+    };
+    let mut source = spec.source.clone();
+    if let Some(secret) = spec.rollback.as_ref().and_then(|r| r.secret_ref.clone()) {
+        source.secret_ref = Some(secret);
+    }
+    let outcome = match source::auth_of(&ctx.client, &target.namespace, &source).await {
+        Ok(auth) => {
+            let work_dir = ctx
+                .options
+                .cache_dir
+                .join("rollback")
+                .join(&target.namespace)
+                .join(&target.name);
+            let url = source.url.clone();
+            let plan = plan.clone();
+            tokio::task::spawn_blocking(move || {
+                let remote = Remote::new(url, auth)?;
+                rollback::propose(&remote, &plan, &work_dir)
+            })
+            .await
+            .unwrap_or_else(|error| {
+                Err(RollbackError::Git(sluice_shared::git::GitError::Invalid {
+                    what: "rollback worker".into(),
+                    reason: error.to_string(),
+                }))
+            })
+        }
+        Err(error) => {
+            let note = format!(
+                "cannot propose the rollback of {}: {error}",
+                short(&failed.revision)
+            );
+            publish(
+                ctx,
+                target.sync,
+                EventType::Warning,
+                "RollbackFailed",
+                "Rollback",
+                &note,
+            )
+            .await;
+            return false;
+        }
+    };
+    let branch = match outcome {
+        Ok(proposal) => {
+            let note = format!(
+                "revision {} failed its health check; its revert ({}) is on branch {}: merge it to roll back",
+                short(&failed.revision),
+                short(&proposal.commit),
+                proposal.branch
+            );
+            tracing::warn!(sync = %target.key, branch = %proposal.branch, "rollback proposed");
+            publish(
+                ctx,
+                target.sync,
+                EventType::Warning,
+                "RollbackProposed",
+                "Rollback",
+                &note,
+            )
+            .await;
+            proposal.branch
+        }
+        Err(RollbackError::BranchTaken { branch }) => {
+            // Most likely our own proposal, pushed before a restart lost the status write.
+            tracing::info!(sync = %target.key, %branch, "rollback branch exists already");
+            branch
+        }
+        Err(RollbackError::Superseded { .. }) => return false,
+        Err(error) => {
+            let note = format!(
+                "cannot propose the rollback of {}: {error}",
+                short(&failed.revision)
+            );
+            tracing::warn!(sync = %target.key, %error, "rollback failed");
+            publish(
+                ctx,
+                target.sync,
+                EventType::Warning,
+                "RollbackFailed",
+                "Rollback",
+                &note,
+            )
+            .await;
+            return false;
+        }
+    };
+    match status.history.first_mut() {
+        Some(entry) if entry.revision == failed.revision => {
+            entry.rollback_branch = Some(branch);
+            true
+        }
+        _ => false,
+    }
+}

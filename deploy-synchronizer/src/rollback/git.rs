@@ -1,0 +1,98 @@
+//! Making and pushing the revert a rollback [`Plan`] describes. Blocking (git2); call it from
+//! `spawn_blocking`.
+
+use std::path::Path;
+
+use git2::{Oid, Signature};
+use sluice_shared::git::{self, GitError, Remote};
+
+use super::Plan;
+
+/// A pushed rollback proposal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub branch: String,
+    /// The revert commit.
+    pub commit: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(
+        "{base} moved on to {head} since the failed revision: that newer revision is applied \
+         instead, so no rollback is proposed"
+    )]
+    Superseded { base: String, head: String },
+    #[error(
+        "the failed revision does not revert cleanly on {base} (conflicts in {}); revert it by hand",
+        files.join(", ")
+    )]
+    Conflict { base: String, files: Vec<String> },
+    #[error(
+        "branch {branch} already exists on the remote with other commits; it was left as it is \
+         (delete it to have the rollback proposed again)"
+    )]
+    BranchTaken { branch: String },
+}
+
+/// Clones or updates `work_dir` at `plan.base`, reverts `plan.revision` on its tip (which must
+/// be that revision), commits on branch `plan.branch` and pushes that branch — never the base,
+/// never forced. Pushing the same revert again is a no-op.
+pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal, RollbackError> {
+    let repo = git::clone_or_open(remote, &plan.base, work_dir)?;
+    let head = repo
+        .find_reference(&format!("refs/heads/{}", plan.base))
+        .and_then(|r| r.peel_to_commit())
+        .map_err(GitError::from)?;
+    if head.id().to_string() != plan.revision {
+        return Err(RollbackError::Superseded {
+            base: plan.base.clone(),
+            head: head.id().to_string(),
+        });
+    }
+    let failed = repo
+        .find_commit(Oid::from_str(&plan.revision).map_err(GitError::from)?)
+        .map_err(GitError::from)?;
+    // A merge commit is reverted against its first parent, as `git revert -m 1` does.
+    let mainline = if failed.parent_count() > 1 { 1 } else { 0 };
+    let mut index = repo
+        .revert_commit(&failed, &head, mainline, None)
+        .map_err(GitError::from)?;
+    if index.has_conflicts() {
+        let mut files: Vec<String> = index
+            .conflicts()
+            .map_err(GitError::from)?
+            .filter_map(Result::ok)
+            .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+            .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
+            .collect();
+        files.sort();
+        files.dedup();
+        return Err(RollbackError::Conflict {
+            base: plan.base.clone(),
+            files,
+        });
+    }
+    let tree_id = index.write_tree_to(&repo).map_err(GitError::from)?;
+    let tree = repo.find_tree(tree_id).map_err(GitError::from)?;
+    let signature =
+        Signature::now(&plan.author_name, &plan.author_email).map_err(GitError::from)?;
+    let commit = repo
+        .commit(None, &signature, &signature, &plan.message, &tree, &[&head])
+        .map_err(GitError::from)?;
+    let reference = format!("refs/heads/{}", plan.branch);
+    repo.reference(&reference, commit, true, "sluice: rollback proposal")
+        .map_err(GitError::from)?;
+    match git::push_refs(&repo, remote, &[&reference]) {
+        Ok(()) => Ok(Proposal {
+            branch: plan.branch.clone(),
+            commit: commit.to_string(),
+        }),
+        Err(GitError::NonFastForward { .. }) => Err(RollbackError::BranchTaken {
+            branch: plan.branch.clone(),
+        }),
+        Err(error) => Err(error.into()),
+    }
+}
