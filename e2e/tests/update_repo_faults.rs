@@ -44,15 +44,16 @@ async fn a_broken_file_and_an_unknown_policy_are_reported_while_the_rest_is_upda
     .await;
     let (_, password) = world.git_credentials();
     u.git_secret("git", password).await;
+    // The policy exists before the ImageUpdate looks: its marker is never "unknown".
+    u.create::<ImageRepository>(repository("web", &image, "1h"))
+        .await;
+    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
     u.create::<ImageUpdate>(json!({
         "metadata": {"name": "config"},
         "spec": {"git": {"url": world.git_http_url(&repo), "secretRef": {"name": "git"}},
                  "paths": ["apps"], "interval": "1h"}
     }))
     .await;
-    u.create::<ImageRepository>(repository("web", &image, "1h"))
-        .await;
-    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
 
     // The good file is bumped, in one commit with one trailer.
     let bump = next_commit(world, &repo, seeded).await;
@@ -80,6 +81,13 @@ async fn a_broken_file_and_an_unknown_policy_are_reported_while_the_rest_is_upda
     assert!(note.contains(broken) && note.contains(ghost), "{note}");
     let events = u.events("config", "RepositoryProblems").await;
     assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+    // The web policy exists: before it chose, its marker was waiting, never "unknown".
+    let web_unknown = format!("{ns}:web, which is unknown");
+    assert!(!c.message.contains(&web_unknown), "{c:?}");
+    for e in &events {
+        let note = e.note.as_deref().unwrap_or_default();
+        assert!(!note.contains(&web_unknown), "{note}");
+    }
     u.wait_event("config", "Pushed").await;
 
     u.stop().await;

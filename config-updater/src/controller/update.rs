@@ -3,7 +3,7 @@
 //! with [`push_update_signed`]. Runs whenever an `ImagePolicy` of its namespace changes, and
 //! when the batcher asks to decide again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use crate::edit::{ImageRef, PolicyId};
 use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus};
 use crate::scan::config::parse_interval;
 use crate::schedule::{Batcher, Decision, NextPush};
-use crate::writeback::{Chosen, Outcome, push_update_signed};
+use crate::writeback::{Chosen, Outcome, Problem, ProblemKind, push_update_signed};
 
 /// How often an idle `ImageUpdate` is looked at again without any policy changing.
 pub const IDLE_RECHECK: Duration = Duration::from_secs(300);
@@ -85,7 +85,15 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
         }
     };
     let policies: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &ns);
-    let chosen = chosen_of(&policies.list(&ListParams::default()).await?.items);
+    let listed = policies.list(&ListParams::default()).await?.items;
+    let chosen = chosen_of(&listed);
+    let known: BTreeSet<PolicyId> = listed
+        .iter()
+        .map(|p| PolicyId {
+            namespace: p.namespace().unwrap_or_default(),
+            name: p.name_any(),
+        })
+        .collect();
     let now = Utc::now();
     let waits = ctx.state.with_update(key, |s| {
         s.written.retain(|id, _| chosen.contains_key(id));
@@ -153,7 +161,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                             &status,
                             &mut next,
                             outcome,
-                            &chosen,
+                            (&chosen, &known),
                             Vec::new(),
                         )
                         .await?
@@ -228,7 +236,15 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
             match push_round(update, ctx, &ns, key, chosen.clone(), now).await {
                 Ok(outcome) => {
                     record_outcome(
-                        update, ctx, &ns, key, &status, &mut next, outcome, &chosen, changes,
+                        update,
+                        ctx,
+                        &ns,
+                        key,
+                        &status,
+                        &mut next,
+                        outcome,
+                        (&chosen, &known),
+                        changes,
                     )
                     .await?
                 }
@@ -260,7 +276,7 @@ async fn record_outcome(
     status: &ImageUpdateStatus,
     next: &mut ImageUpdateStatus,
     outcome: Outcome,
-    chosen: &BTreeMap<PolicyId, Chosen>,
+    (chosen, known): (&BTreeMap<PolicyId, Chosen>, &BTreeSet<PolicyId>),
     changes: Vec<crate::schedule::PendingChange<PolicyId, Chosen>>,
 ) -> Result<Action, Error> {
     let generation = update.metadata.generation;
@@ -278,7 +294,7 @@ async fn record_outcome(
             block_tags(ctx, ns, &policy.name, tags).await?;
         }
     }
-    let problems: Vec<String> = outcome.problems().iter().map(ToString::to_string).collect();
+    let problems = reportable(outcome.problems(), known);
     let interval = batcher_of(update).map_or(IDLE_RECHECK, |(_, i)| i);
     let mut action = Action::requeue(interval);
     let previous = ready_message(status);
@@ -351,6 +367,19 @@ async fn record_outcome(
         publish(ctx, update, true, "RepositoryProblems", &note).await;
     }
     Ok(action)
+}
+
+/// The problems worth reporting, as `file:line: what`: a marker naming a policy that exists but
+/// has not chosen yet is no problem of the repository (the policy's own status says why).
+fn reportable(problems: &[Problem], known: &BTreeSet<PolicyId>) -> Vec<String> {
+    problems
+        .iter()
+        .filter(|p| {
+            !matches!(p.kind, ProblemKind::UnknownPolicy { .. })
+                || p.policy.as_ref().is_none_or(|id| !known.contains(id))
+        })
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// The message of the `Ready` condition, if any.
@@ -651,6 +680,38 @@ mod tests {
             interval_left(Some(at("2026-11-23T10:05:00Z")), now, minute),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn a_marker_of_a_policy_that_has_not_chosen_yet_is_no_problem() {
+        let id = |name: &str| PolicyId {
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let unknown = |name: &str| Problem {
+            file: "apps/web.yaml".into(),
+            line: Some(12),
+            column: Some(18),
+            policy: Some(id(name)),
+            kind: ProblemKind::UnknownPolicy {
+                policy: format!("shop:{name}"),
+            },
+        };
+        let broken = Problem {
+            file: "apps/values.yaml".into(),
+            line: Some(4),
+            column: Some(9),
+            policy: None,
+            kind: ProblemKind::Unparsable {
+                message: "unclosed flow sequence".into(),
+            },
+        };
+        let known: BTreeSet<PolicyId> = [id("web")].into();
+        let reported = reportable(&[unknown("web"), unknown("ghost"), broken], &known);
+        assert_eq!(reported.len(), 2, "{reported:?}");
+        assert!(reported[0].starts_with("apps/web.yaml:12:18: "));
+        assert!(reported[0].contains("shop:ghost, which is unknown"));
+        assert!(reported[1].starts_with("apps/values.yaml:4:9: the file is not valid YAML"));
     }
 
     #[test]
