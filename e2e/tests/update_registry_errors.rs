@@ -146,15 +146,19 @@ async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
     );
     u.wait_event("down", "Unreachable").await;
 
-    // No policy could choose, so nothing is committed.
-    for name in ["secure", "missing", "down"] {
+    // No policy could choose (each says why, quoting its repository), so nothing is committed.
+    for (name, why) in [
+        ("secure", "Unauthorized"),
+        ("missing", "NotFound"),
+        ("down", "Unreachable"),
+    ] {
         let c = u
-            .ready::<ImagePolicy>(name)
-            .await
-            .expect("a Ready condition");
-        assert_eq!(
-            (c.status.as_str(), c.reason.as_str()),
-            ("False", "WaitingForScan"),
+            .wait_ready::<ImagePolicy>(name, "False", "RepositoryNotReady")
+            .await;
+        assert!(
+            c.message.starts_with(&format!(
+                "the ImageRepository {name} cannot be scanned ({why}): "
+            )),
             "{c:?}"
         );
     }

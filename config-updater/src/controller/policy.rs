@@ -49,15 +49,10 @@ async fn reconcile_inner(policy: &ImagePolicy, ctx: &Context) -> Result<Action, 
     let repo_name = &policy.spec.image_repository_ref.name;
     let repo_key = format!("{ns}/{repo_name}");
     let Some(scanned) = ctx.state.scanned(&repo_key) else {
-        next.conditions = set_ready(
-            &status.conditions,
-            false,
-            "WaitingForScan",
-            &format!(
-                "the ImageRepository {repo_name} has not been scanned yet (or does not exist)"
-            ),
-            generation,
-        );
+        let repos: Api<ImageRepository> = Api::namespaced(ctx.client.clone(), &ns);
+        let repo = repos.get_opt(repo_name).await?;
+        let (reason, message) = waiting_for_scan(repo_name, repo.as_ref());
+        next.conditions = set_ready(&status.conditions, false, reason, &message, generation);
         write(ctx, policy, &status, &next).await?;
         // The repository's first scan triggers this again; poll as a fallback.
         return Ok(Action::requeue(Duration::from_secs(60)));
@@ -140,6 +135,39 @@ async fn reconcile_inner(policy: &ImagePolicy, ctx: &Context) -> Result<Action, 
     Ok(Action::await_change())
 }
 
+/// Why there are no tags to choose from: the repository is missing, cannot be scanned (its
+/// own failure, quoted), or has not been scanned yet.
+fn waiting_for_scan(name: &str, repo: Option<&ImageRepository>) -> (&'static str, String) {
+    let Some(repo) = repo else {
+        return (
+            "RepositoryNotFound",
+            format!("the ImageRepository {name} does not exist"),
+        );
+    };
+    let failed = repo
+        .status
+        .as_ref()
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == super::status::READY)
+        })
+        .filter(|c| c.status == "False");
+    match failed {
+        Some(c) => (
+            "RepositoryNotReady",
+            format!(
+                "the ImageRepository {name} cannot be scanned ({}): {}",
+                c.reason, c.message
+            ),
+        ),
+        None => (
+            "WaitingForScan",
+            format!("the ImageRepository {name} has not been scanned yet"),
+        ),
+    }
+}
+
 fn no_match_message(tally: &Tally, reason: &NoMatchReason) -> String {
     let why = match reason {
         NoMatchReason::NoTags => "the repository has no tags".to_owned(),
@@ -219,4 +247,41 @@ pub async fn block_tags(ctx: &Context, ns: &str, name: &str, tags: &[String]) ->
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(status: serde_json::Value) -> ImageRepository {
+        serde_json::from_value(json!({
+            "apiVersion": "sluice.dev/v1alpha1", "kind": "ImageRepository",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"image": "registry.example/shop/web"},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_policy_says_why_its_repository_has_no_tags() {
+        let (reason, message) = waiting_for_scan("web", None);
+        assert_eq!(reason, "RepositoryNotFound");
+        assert_eq!(message, "the ImageRepository web does not exist");
+
+        let failing = repo(json!({"conditions": [{
+            "type": "Ready", "status": "False", "reason": "Unauthorized",
+            "message": "registry registry.example refused the credentials for shop/web (401/403); check the dockerconfigjson Secret",
+            "lastTransitionTime": "2026-11-23T10:00:00Z"
+        }]}));
+        let (reason, message) = waiting_for_scan("web", Some(&failing));
+        assert_eq!(reason, "RepositoryNotReady");
+        assert!(
+            message.starts_with("the ImageRepository web cannot be scanned (Unauthorized): registry registry.example refused"),
+            "{message}"
+        );
+
+        let (reason, _) = waiting_for_scan("web", Some(&repo(json!({}))));
+        assert_eq!(reason, "WaitingForScan");
+    }
 }
