@@ -6,12 +6,14 @@
 //! process environment or from `$SLUICE_WORLD_DIR/env.sh`), a kube client and a namespace of its
 //! own for each test ([`TestNamespace`]), unique names ([`unique_name`]), polling with a deadline
 //! ([`wait_until`]), the world's helper commands ([`World::push_image`], [`World::git_seed`]) and
-//! git helpers ([`git_support`]).
+//! git helpers ([`git_support`]), the synchronizer stories' setup ([`sync`]) and an apiserver of a
+//! test's own to kill and restart ([`apiserver`]).
 //! The tests themselves are in `tests/`, one user story per file.
 
 pub mod apiserver;
 pub mod env_file;
 pub mod git_support;
+pub mod sync;
 
 mod command;
 mod kube_support;

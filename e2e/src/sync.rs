@@ -1,0 +1,352 @@
+//! What the sync_* stories (and the synchronizer's benchmark) share: the GitSync CRD installed, a config repo on the world's git
+//! server with commits on top, a GitSync reading it with basic auth, and the synchronizer's
+//! controller running in-process for the test's namespace only.
+
+use std::path::Path;
+use std::time::Duration;
+
+use deploy_synchronizer::controller::{self, Metrics, Options};
+use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::PostParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use serde_json::json;
+use crate::{TestNamespace, World, apply_yaml, wait_until};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const CRD_YAML: &str = include_str!("../../manifests/crds/gitsyncs.sluice.dev.yaml");
+
+/// Installs the GitSync CRD (server-side apply: idempotent, parallel tests agree) and waits until
+/// it is served.
+pub async fn install_crd(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    apply_yaml(&api, CRD_YAML).await;
+    wait_until(
+        "the GitSync CRD to be Established",
+        Duration::from_secs(30),
+        || async {
+            let crd = api
+                .get("gitsyncs.sluice.dev")
+                .await
+                .map_err(|e| e.to_string())?;
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                Ok(())
+            } else {
+                Err("not Established yet".to_owned())
+            }
+        },
+    )
+    .await;
+}
+
+/// The world's kubeconfig as a kube Config (the controller needs it to impersonate).
+pub async fn kube_config(world: &World) -> kube::Config {
+    let kubeconfig = Kubeconfig::read_from(world.kubeconfig()).expect("the world's kubeconfig");
+    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a config from the world's kubeconfig")
+}
+
+/// The synchronizer's controller, running in-process for one namespace.
+pub struct Synchronizer {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _cache: tempfile::TempDir,
+}
+
+impl Synchronizer {
+    pub async fn start(world: &World, namespace: &str) -> Synchronizer {
+        Self::start_with_pushes(world, namespace, None).await
+    }
+
+    /// Like [`start`](Self::start), with the webhook receiver's pushes fed to the controller.
+    pub async fn start_with_pushes(
+        world: &World,
+        namespace: &str,
+        pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
+    ) -> Synchronizer {
+        let config = kube_config(world).await;
+        Self::start_with(config, namespace, Metrics::default(), pushes)
+    }
+
+    /// The controller over `config` (another apiserver, say), counting into `metrics`.
+    pub fn start_with(
+        config: kube::Config,
+        namespace: &str,
+        metrics: Metrics,
+        pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
+    ) -> Synchronizer {
+        let client = Client::try_from(config.clone()).expect("a client");
+        let cache = tempfile::tempdir().expect("a cache dir");
+        let options = Options {
+            namespace: Some(namespace.to_owned()),
+            cache_dir: cache.path().to_owned(),
+            instance: Some(format!("e2e-{namespace}")),
+            pushes,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(controller::run(
+            client,
+            config,
+            options,
+            metrics,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Synchronizer {
+            stop: Some(stop),
+            task: Some(task),
+            _cache: cache,
+        }
+    }
+
+    /// Stops the controller and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the controller stops within 30 s")
+                .expect("the controller task ends cleanly");
+        }
+    }
+}
+
+impl Drop for Synchronizer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A basic-auth Secret for the world's git server, as a user would create it.
+pub async fn git_secret(ns: &TestNamespace, world: &World, name: &str) {
+    let (user, password) = world.git_credentials();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": user, "password": password}
+    }))
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("creating the git Secret");
+}
+
+/// Creates GitSync `name` in the test namespace over `url`, path `path`, branch main.
+pub async fn create_git_sync(ns: &TestNamespace, name: &str, url: &str, path: &str, secret: &str) {
+    let sync: GitSync = serde_json::from_value(json!({
+        "apiVersion": "sluice.dev/v1alpha1",
+        "kind": "GitSync",
+        "metadata": {"name": name},
+        "spec": {
+            "source": {
+                "url": url,
+                "ref": {"branch": "main"},
+                "path": path,
+                "interval": "2s",
+                "secretRef": {"name": secret}
+            },
+            "targetNamespace": ns.name(),
+            "healthTimeout": "2m"
+        }
+    }))
+    .expect("a GitSync");
+    ns.api::<GitSync>()
+        .create(&PostParams::default(), &sync)
+        .await
+        .expect("creating the GitSync");
+}
+
+/// Creates GitSync `name` in the test namespace with `spec` as given (JSON, the CRD's shape).
+pub async fn create_git_sync_spec(ns: &TestNamespace, name: &str, spec: serde_json::Value) {
+    let sync: GitSync = serde_json::from_value(json!({
+        "apiVersion": "sluice.dev/v1alpha1",
+        "kind": "GitSync",
+        "metadata": {"name": name},
+        "spec": spec
+    }))
+    .expect("a GitSync");
+    ns.api::<GitSync>()
+        .create(&PostParams::default(), &sync)
+        .await
+        .expect("creating the GitSync");
+}
+
+/// Merge-patches GitSync `name`'s spec, as `kubectl patch --type merge` would.
+pub async fn patch_spec(ns: &TestNamespace, name: &str, spec: serde_json::Value) {
+    ns.api::<GitSync>()
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({ "spec": spec })),
+        )
+        .await
+        .expect("patching the GitSync's spec");
+}
+
+/// An SSH Secret for the world's git server: its private key and `known_hosts` as given.
+pub async fn ssh_secret(ns: &TestNamespace, world: &World, name: &str, known_hosts: &str) {
+    let key = std::fs::read_to_string(world.git_ssh_key()).expect("the world's ssh key");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "stringData": {"identity": key, "known_hosts": known_hosts}
+    }))
+    .unwrap();
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("creating the ssh Secret");
+}
+
+/// Runs `git` in the world's bare repository `name` (tags, rev-parse…); returns its stdout.
+pub fn git_in(world: &World, name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*"])
+        .args(args)
+        .env("GIT_DIR", world.git_bare_repo(name))
+        .env("GIT_AUTHOR_NAME", "E2E Author")
+        .env("GIT_AUTHOR_EMAIL", "e2e@sluice.dev")
+        .env("GIT_COMMITTER_NAME", "E2E Author")
+        .env("GIT_COMMITTER_EMAIL", "e2e@sluice.dev")
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Waits until GitSync `name` has applied `revision` and is Ready; returns its status.
+pub async fn wait_applied(ns: &TestNamespace, name: &str, revision: &str) -> GitSyncStatus {
+    wait_until(
+        &format!("{name} to apply {revision}"),
+        Duration::from_secs(90),
+        || async {
+            let status = status(ns, name).await?;
+            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
+            if status.last_applied_revision.as_deref() == Some(revision) && ready {
+                Ok(status)
+            } else {
+                Err(describe(&status))
+            }
+        },
+    )
+    .await
+}
+
+/// Waits until GitSync `name` is Ready=False with `reason`; returns its status.
+pub async fn wait_refused(ns: &TestNamespace, name: &str, reason: &str) -> GitSyncStatus {
+    wait_until(
+        &format!("{name} to be Ready=False {reason}"),
+        Duration::from_secs(90),
+        || async {
+            let status = status(ns, name).await?;
+            match condition(&status, "Ready") {
+                Some((s, r, _)) if s == "False" && r == reason => Ok(status),
+                _ => Err(describe(&status)),
+            }
+        },
+    )
+    .await
+}
+
+/// Commits `dir`'s content as the new tip of `main` in the world's bare repository `name`, as a
+/// push would, and returns the commit id.
+pub async fn commit_dir(world: &World, name: &str, dir: &Path, message: &str) -> String {
+    let repo = world.git_bare_repo(name);
+    let index = tempfile::NamedTempFile::new().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "safe.directory=*"])
+            .args(args)
+            .env("GIT_DIR", &repo)
+            .env("GIT_WORK_TREE", dir)
+            .env("GIT_INDEX_FILE", index.path())
+            .env("GIT_AUTHOR_NAME", "E2E Author")
+            .env("GIT_AUTHOR_EMAIL", "e2e@sluice.dev")
+            .env("GIT_COMMITTER_NAME", "E2E Author")
+            .env("GIT_COMMITTER_EMAIL", "e2e@sluice.dev")
+            .current_dir(dir)
+            .output()
+            .expect("running git");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // A fresh index file must not exist yet for git; an empty one is "corrupt".
+    std::fs::remove_file(index.path()).unwrap();
+    git(&["add", "--all", "--force", "."]);
+    let tree = git(&["write-tree"]);
+    let parent = git(&["rev-parse", "refs/heads/main"]);
+    let commit = git(&["commit-tree", "-p", &parent, "-m", message, &tree]);
+    git(&["update-ref", "refs/heads/main", &commit, &parent]);
+    commit
+}
+
+/// Writes `files` (path, content) below a fresh directory.
+pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+/// The GitSync's status (default when it has none yet).
+pub async fn status(ns: &TestNamespace, name: &str) -> Result<GitSyncStatus, String> {
+    let sync = ns
+        .api::<GitSync>()
+        .get(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(sync.status.unwrap_or_default())
+}
+
+/// `(status, reason, message)` of condition `type_`.
+pub fn condition(status: &GitSyncStatus, type_: &str) -> Option<(String, String, String)> {
+    let c = status.conditions.iter().find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// A one-line view of a status, for "last seen" messages.
+pub fn describe(status: &GitSyncStatus) -> String {
+    format!(
+        "attempted {:?} applied {:?} health {:?} inventory {:?} conditions {:?} history {:?}",
+        status.last_attempted_revision,
+        status.last_applied_revision,
+        status.health,
+        status
+            .inventory
+            .iter()
+            .map(|e| format!("{}/{}", e.kind, e.name))
+            .collect::<Vec<_>>(),
+        status
+            .conditions
+            .iter()
+            .map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message))
+            .collect::<Vec<_>>(),
+        status.history
+    )
+}
