@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::{TestNamespace, World, apply_yaml, wait_until};
 use deploy_synchronizer::controller::{self, Metrics, Options};
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
 use k8s_openapi::api::core::v1::Secret;
@@ -13,7 +14,6 @@ use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use serde_json::json;
-use crate::{TestNamespace, World, apply_yaml, wait_until};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
