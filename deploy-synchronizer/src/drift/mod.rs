@@ -49,7 +49,7 @@ impl AppliedFields {
     fn matches(&self, live: &Value) -> bool {
         // The apiserver writes fieldsV1 in a stable order, so the text nearly always decides;
         // comparing values covers any other order.
-        live.to_string() == self.0 || *live == self.value()
+        serde_json::to_string(live).is_ok_and(|text| text == self.0) || *live == self.value()
     }
 }
 

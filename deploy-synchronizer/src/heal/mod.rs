@@ -293,7 +293,7 @@ impl Healer {
                         .await;
                     return;
                 }
-                Err((problem, message)) if problem == Problem::Unreachable => {
+                Err((Problem::Unreachable, message)) => {
                     tracing::warn!(sync = %heal.sync, object = %heal.id, error = %message, retry_in = ?retry,
                         "cannot heal yet");
                     tokio::time::sleep(retry).await;
