@@ -1,50 +1,22 @@
 //! The updater daemon: the three image controllers beside the metrics, health and webhook
-//! endpoint.
-
-use std::sync::Arc;
+//! endpoint (start-up and serving shared with the synchronizer: [`sluice_shared::daemon`]).
 
 use config_updater::controller::{self, Metrics, Options};
 use config_updater::webhook::{self, PROVIDERS};
-use sluice_shared::kubeconfig::{ClientError, KubeconfigArgs};
-use sluice_shared::serve::{self, Readiness, ServeError};
-use sluice_shared::shutdown::Stop;
-use sluice_shared::webhook::Secrets;
+use sluice_shared::daemon::Daemon;
+use sluice_shared::kubeconfig::KubeconfigArgs;
 use tokio::sync::mpsc;
-use tracing::info;
+
+pub use sluice_shared::daemon::DaemonError as Error;
 
 use crate::cli::{NAME, RunArgs, VERSION};
-
-/// The daemon could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot install signal handlers")]
-    Signals(#[source] std::io::Error),
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-    #[error("--webhook-secret-file: {0}")]
-    WebhookSecrets(String),
-    #[error("the image controllers stopped unexpectedly: {0}")]
-    Controller(String),
-}
 
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully: the endpoint finishes its requests,
 /// the controllers let their reconciles in flight finish.
 pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
-    let stop = Stop::on_signals().map_err(Error::Signals)?;
-    info!(version = VERSION, "starting {NAME}");
-    let secrets =
-        Secrets::from_flags(&args.webhook_secret_file, PROVIDERS).map_err(Error::WebhookSecrets)?;
-    let providers: Vec<&str> = secrets.providers().collect();
-    info!(providers = ?providers, "webhook receivers");
-
+    let mut daemon = Daemon::start(NAME, VERSION, &args.webhook_secret_file, PROVIDERS)?;
     let client = kube.connect().await?;
-
-    let mut registry = serve::registry(NAME, VERSION);
-    let metrics = Metrics::register(&mut registry);
-    let registry = Arc::new(registry);
-    let readiness = Readiness::default();
+    let metrics = Metrics::register(&mut daemon.registry);
 
     let (events_tx, events_rx) = mpsc::channel(1024);
     let options = Options {
@@ -57,14 +29,14 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         events: Some(events_rx),
         metrics,
     };
-    let controllers = tokio::spawn(controller::run(client, options, stop.stopped()));
-    readiness.set(true);
-
-    let router = serve::router(registry, readiness).merge(webhook::router(secrets, events_tx));
-    serve::serve(args.serve.metrics_addr, router, stop.stopped()).await?;
-    controllers
+    let controllers = tokio::spawn(controller::run(client, options, daemon.stopped()));
+    let webhooks = webhook::router(std::mem::take(&mut daemon.secrets), events_tx);
+    daemon
+        .serve(
+            args.serve.metrics_addr,
+            webhooks,
+            controllers,
+            "image controllers",
+        )
         .await
-        .map_err(|error| Error::Controller(error.to_string()))?;
-    info!("stopped");
-    Ok(())
 }

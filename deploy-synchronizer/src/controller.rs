@@ -346,6 +346,7 @@ pub async fn run(
         .flatten();
         controller = controller.reconcile_on(triggers);
     }
+    let healer = ctx.healer.clone();
     controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -355,5 +356,6 @@ pub async fn run(
             }
         })
         .await;
+    healer.shutdown();
     tracing::info!("GitSync controller stopped");
 }

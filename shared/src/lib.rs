@@ -3,6 +3,7 @@
 //! shutdown signals, the process exit convention, and the git layer (fetch, commit,
 //! push with credentials, known_hosts and clear errors).
 
+pub mod daemon;
 pub mod duration;
 pub mod exit;
 pub mod git;

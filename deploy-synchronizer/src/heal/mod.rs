@@ -188,6 +188,16 @@ impl Healer {
         lock(&self.shared.syncs).remove(sync);
     }
 
+    /// Stops every watch and forgets every sync: nothing is healed after this (the controller
+    /// stopped).
+    pub fn shutdown(&self) {
+        for (_, (handle, _)) in lock(&self.shared.watches).drain() {
+            handle.abort();
+        }
+        *lock(&self.shared.index) = Index::default();
+        lock(&self.shared.syncs).clear();
+    }
+
     /// Whether every object `sync` applied is as applied, as far as the watches know.
     pub fn in_sync(&self, sync: &str) -> bool {
         lock(&self.shared.index).in_sync(sync)
