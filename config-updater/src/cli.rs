@@ -105,7 +105,7 @@ pub struct RunArgs {
     /// distribution, dockerhub, harbor, quay, github, generic)
     #[arg(
         long,
-        env = "SLUICE_WEBHOOK_SECRET_FILE",
+        env = "SLUICE_WEBHOOK_SECRET_FILES",
         value_name = "PROVIDER=PATH",
         value_delimiter = ','
     )]
