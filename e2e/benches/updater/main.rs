@@ -1,0 +1,98 @@
+//! World benchmark of the Config Updater, against the running local world (`e2e/env up`):
+//!
+//! - **scan**: the full tag listing of a 10,000-tag repository on the paged registry (pushed once,
+//!   reused by later runs) plus the policy's choice, in a child process that does nothing else,
+//!   so its peak resident memory (VmHWM) is the scan's;
+//! - **latency**: registry push → bump commit on the git server's branch, through the registry's
+//!   own notification to the release daemon on the world's notify address, p50 and p90;
+//! - **watch**: resident memory of the release daemon watching 100 ImageRepositories (+ policies)
+//!   for a minute after their first scans.
+//!
+//! `cargo bench -p sluice-e2e --bench updater [-- scan latency watch]` (all three by default)
+//! prints the figures and writes them to `target/bench/config-updater-world.txt`. The daemon is
+//! `target/release/config-updater`, built first (a no-op when up to date). Nothing asserts on a
+//! time: shared machines vary.
+
+mod daemon;
+mod http;
+mod latency;
+mod scan;
+mod timeline;
+mod watch;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use sluice_e2e::World;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The child of the scan benchmark: list, choose, report the peak memory, exit.
+    if args.first().map(String::as_str) == Some(scan::CHILD_ARG) {
+        scan::child(&args[1..]);
+        return;
+    }
+    let wanted: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["scan", "latency", "watch"].contains(a))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
+
+    let world = World::get();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut report = String::from(
+        "# config-updater world benchmark (release build, the local world on loopback)\n",
+    );
+    let _ = writeln!(
+        report,
+        "# machine: {} cores, shared with other builds and tests while measuring\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut section = |text: String| {
+        print!("{text}");
+        report.push_str(&text);
+    };
+    runtime.block_on(async {
+        if run("scan") {
+            section(scan::run(world).await);
+        }
+        if run("latency") || run("watch") {
+            let binary = daemon::binary();
+            let client = world.kube_client().await;
+            daemon::install_crds(&client).await;
+            if run("latency") {
+                section(latency::run(world, &client, &binary).await);
+            }
+            if run("watch") {
+                section(watch::run(world, &client, &binary).await);
+            }
+        }
+    });
+    let path = figures_file();
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("target/bench");
+    std::fs::write(&path, report).expect("the figures file");
+    println!("figures written to {}", path.display());
+}
+
+fn figures_file() -> PathBuf {
+    daemon::target_dir().join("bench/config-updater-world.txt")
+}
+
+/// Milliseconds with two decimals.
+pub fn ms(d: std::time::Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The `q` quantile (0..=1) of sorted durations, nearest rank.
+pub fn quantile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}

@@ -1,0 +1,178 @@
+//! Resident memory of the release daemon watching 100 ImageRepositories (each with an
+//! ImagePolicy) on the world's plain registry, sampled for a minute after the first scans.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use config_updater::resource::{ImagePolicy, ImageRepository};
+use kube::Client;
+use kube::api::PostParams;
+use serde_json::json;
+use sluice_e2e::{TestNamespace, World, wait_until};
+
+use crate::daemon::{Daemon, Memory, free_addr, mib};
+use crate::http;
+
+const REPOSITORIES: usize = 100;
+/// Kept across runs: `bench/watch100/app-001` … `app-100`, tags 1.0.0 and 1.0.1.
+const PREFIX: &str = "bench/watch100/app";
+const WATCH: Duration = Duration::from_secs(60);
+const INTERVAL: &str = "30s";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn repository(i: usize) -> String {
+    format!("{PREFIX}-{i:03}")
+}
+
+/// The 100 repositories: the first pushed by push-image, the others as blob mounts from it and
+/// one manifest PUT per tag. Reused when the last one exists.
+async fn ensure_repositories(world: &World) -> String {
+    let registry = world.registry().to_owned();
+    let last = format!("/v2/{}/tags/list", repository(REPOSITORIES));
+    if let Ok(r) = http::request(&registry, "GET", &last, &[], b"").await
+        && r.status == 200
+    {
+        return format!("{REPOSITORIES} repositories {PREFIX}-NNN already in {registry}, reused");
+    }
+    let start = Instant::now();
+    let first = repository(1);
+    world
+        .push_image(&[&format!("{first}:1.0.0"), &format!("{first}:1.0.1")])
+        .await;
+    for tag in ["1.0.0", "1.0.1"] {
+        let got = http::request(
+            &registry,
+            "GET",
+            &format!("/v2/{first}/manifests/{tag}"),
+            &[("Accept", OCI_MANIFEST)],
+            b"",
+        )
+        .await
+        .expect("a manifest");
+        let manifest: serde_json::Value = serde_json::from_slice(&got.body).expect("JSON");
+        let mut blobs = vec![
+            manifest["config"]["digest"]
+                .as_str()
+                .expect("config")
+                .to_owned(),
+        ];
+        for layer in manifest["layers"].as_array().expect("layers") {
+            blobs.push(layer["digest"].as_str().expect("a digest").to_owned());
+        }
+        for i in 2..=REPOSITORIES {
+            let repo = repository(i);
+            for blob in &blobs {
+                let mount = format!("/v2/{repo}/blobs/uploads/?mount={blob}&from={first}");
+                let r = http::request(&registry, "POST", &mount, &[], b"")
+                    .await
+                    .expect("a blob mount");
+                assert_eq!(r.status, 201, "mount {blob} into {repo}");
+            }
+            let r = http::request(
+                &registry,
+                "PUT",
+                &format!("/v2/{repo}/manifests/{tag}"),
+                &[("Content-Type", OCI_MANIFEST)],
+                &got.body,
+            )
+            .await
+            .expect("a manifest PUT");
+            assert_eq!(r.status, 201, "PUT {repo}:{tag}");
+        }
+    }
+    format!(
+        "pushed {REPOSITORIES} repositories {PREFIX}-NNN (2 tags each) to {registry} in {:.0} s",
+        start.elapsed().as_secs_f64()
+    )
+}
+
+pub async fn run(world: &World, client: &Client, binary: &std::path::Path) -> String {
+    let mut report = String::from("## watching 100 repositories (release daemon)\n");
+    let _ = writeln!(report, "{}", ensure_repositories(world).await);
+    let ns = TestNamespace::create(client, "bench-watch").await;
+    let pp = PostParams::default();
+    for i in 1..=REPOSITORIES {
+        let name = format!("app-{i:03}");
+        let repository: ImageRepository = serde_json::from_value(json!({
+            "apiVersion": "sluice.dev/v1alpha1", "kind": "ImageRepository",
+            "metadata": {"name": name},
+            "spec": {"image": format!("{}/{}", world.registry(), repository(i)), "insecure": true, "interval": INTERVAL}
+        }))
+        .expect("an ImageRepository");
+        ns.api::<ImageRepository>()
+            .create(&pp, &repository)
+            .await
+            .expect("the ImageRepository");
+        let policy: ImagePolicy = serde_json::from_value(json!({
+            "apiVersion": "sluice.dev/v1alpha1", "kind": "ImagePolicy",
+            "metadata": {"name": name},
+            "spec": {"imageRepositoryRef": {"name": name}, "policy": {"semver": {"range": ">=1.0.0"}}}
+        }))
+        .expect("an ImagePolicy");
+        ns.api::<ImagePolicy>()
+            .create(&pp, &policy)
+            .await
+            .expect("the ImagePolicy");
+    }
+    let addr = free_addr();
+    let daemon = Daemon::start(world, binary, ns.name(), &addr, None, "info").await;
+    let policies = ns.api::<ImagePolicy>();
+    wait_until(
+        "every ImagePolicy at 1.0.1",
+        Duration::from_secs(180),
+        || async {
+            let list = policies
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let done = list
+                .items
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.latest_ref.as_ref())
+                        .is_some_and(|r| r.tag == "1.0.1")
+                })
+                .count();
+            (done == REPOSITORIES)
+                .then_some(())
+                .ok_or(format!("{done} of {REPOSITORIES}"))
+        },
+    )
+    .await;
+    let first_scans = daemon.started.elapsed();
+    let at_first = daemon.memory();
+    let start = Instant::now();
+    let mut max_rss = at_first.rss_kib;
+    while start.elapsed() < WATCH {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        max_rss = max_rss.max(daemon.memory().rss_kib);
+    }
+    let end: Memory = daemon.memory();
+    let _ = writeln!(
+        report,
+        "{REPOSITORIES} ImageRepositories (interval {INTERVAL}) + {REPOSITORIES} ImagePolicies; every policy chose after {:.1} s",
+        first_scans.as_secs_f64()
+    );
+    let _ = writeln!(
+        report,
+        "daemon memory from /proc: VmRSS {} after the first scans, {} after {} s more (max sampled every 2 s: {}); VmHWM {}; {} threads; target RSS < 30 MiB\n",
+        mib(at_first.rss_kib),
+        mib(end.rss_kib),
+        WATCH.as_secs(),
+        mib(max_rss),
+        mib(end.hwm_kib),
+        end.threads
+    );
+    let errors = daemon
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+        .count();
+    if errors > 0 {
+        let _ = writeln!(report, "daemon log: {errors} warnings or errors\n");
+    }
+    drop(daemon);
+    report
+}
