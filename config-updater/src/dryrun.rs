@@ -29,6 +29,19 @@ use crate::writeback::{
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// Nothing to plan: a dry run that checked nothing must not pass for "nothing would change".
+    #[error("{}", no_image_update(.namespace.as_deref()))]
+    NoImageUpdate { namespace: Option<String> },
+}
+
+/// The message for a dry run that found no `ImageUpdate` to plan.
+fn no_image_update(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!(
+            "no ImageUpdate in namespace {ns}: nothing to plan (is -n the namespace of the ImageUpdate?)"
+        ),
+        None => "no ImageUpdate in any namespace: nothing to plan".to_owned(),
+    }
 }
 
 /// What every `ImageUpdate` would change.
@@ -130,6 +143,11 @@ pub async fn run(client: Client, namespace: Option<&str>) -> Result<DryRunReport
         None => Api::all(client.clone()),
     };
     let mut updates = updates.list(&ListParams::default()).await?.items;
+    if updates.is_empty() {
+        return Err(Error::NoImageUpdate {
+            namespace: namespace.map(str::to_owned),
+        });
+    }
     updates.sort_by_key(|u| (u.namespace(), u.name_any()));
     let mut report = DryRunReport::default();
     // Choices per namespace: several ImageUpdates of one namespace scan once.
@@ -352,6 +370,22 @@ mod tests {
         );
         assert!(diff.contains("\n-image: web:1.4.2 # {\"$imagepolicy\": \"ns:web\"}\n"));
         assert!(diff.contains("\n+image: web:1.4.3 # {\"$imagepolicy\": \"ns:web\"}\n"));
+    }
+
+    #[test]
+    fn no_image_update_names_the_namespace() {
+        let e = Error::NoImageUpdate {
+            namespace: Some("shop".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no ImageUpdate in namespace shop: nothing to plan (is -n the namespace of the ImageUpdate?)"
+        );
+        let e = Error::NoImageUpdate { namespace: None };
+        assert_eq!(
+            e.to_string(),
+            "no ImageUpdate in any namespace: nothing to plan"
+        );
     }
 
     #[test]
