@@ -6,14 +6,17 @@
 //! process environment or from `$SLUICE_WORLD_DIR/env.sh`), a kube client and a namespace of its
 //! own for each test ([`TestNamespace`]), unique names ([`unique_name`]), polling with a deadline
 //! ([`wait_until`]), the world's helper commands ([`World::push_image`], [`World::git_seed`]) and
-//! git helpers ([`git_support`]), the synchronizer stories' setup ([`sync`]) and an apiserver of a
-//! test's own to kill and restart ([`apiserver`]).
+//! git helpers ([`git_support`]), the synchronizer stories' setup ([`sync`]), the Config Updater
+//! stories' setup ([`updater`]), the daemon binaries run as an operator runs them ([`daemon`])
+//! and an apiserver of a test's own to kill and restart ([`apiserver`]).
 //! The tests themselves are in `tests/`, one user story per file.
 
 pub mod apiserver;
+pub mod daemon;
 pub mod env_file;
 pub mod git_support;
 pub mod sync;
+pub mod updater;
 
 mod command;
 mod kube_support;

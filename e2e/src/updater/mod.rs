@@ -1,0 +1,418 @@
+//! What the Config Updater's e2e tests (and its benchmark) share: the three CRDs installed, a
+//! namespace of the test's own with the updater's controllers running in-process for it, the
+//! image resources a story creates, config repositories seeded on the world's git server
+//! ([`repo`]), a webhook receiver on an ephemeral port ([`webhook`]) and SSH signing keys checked
+//! with the real git CLI ([`signing`]). `tests/update_support` re-exports all of it.
+
+pub mod repo;
+pub mod signing;
+pub mod webhook;
+
+pub use repo::*;
+
+use std::time::Duration;
+
+use config_updater::controller::{self, Options};
+use config_updater::resource::{ImagePolicy, ImageUpdate};
+use config_updater::webhook::RegistryEvent;
+use git2::Oid;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::{TestNamespace, World, apply_yaml, install_crypto_provider, unique_name, wait_until};
+
+pub const CRDS: &[(&str, &str)] = &[
+    (
+        "imagerepositories.sluice.dev",
+        include_str!("../../../manifests/crds/imagerepositories.sluice.dev.yaml"),
+    ),
+    (
+        "imagepolicies.sluice.dev",
+        include_str!("../../../manifests/crds/imagepolicies.sluice.dev.yaml"),
+    ),
+    (
+        "imageupdates.sluice.dev",
+        include_str!("../../../manifests/crds/imageupdates.sluice.dev.yaml"),
+    ),
+];
+
+/// How long one step of a story may take.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Applies the three CRDs (as committed; server-side apply, so parallel tests agree) and waits
+/// until they are Established.
+pub async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (name, yaml) in CRDS {
+        apply_yaml(&api, yaml).await;
+        wait_until(
+            &format!("the CRD {name} to be Established"),
+            DEADLINE,
+            || async {
+                let crd = api.get(name).await.map_err(|e| e.to_string())?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                if established {
+                    Ok(())
+                } else {
+                    Err("not Established yet".to_owned())
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// Pushes `<prefix>-…/web:<tag>` for each tag to the plain registry; returns the repository
+/// path in the registry and the image name (`<registry>/<path>`).
+pub async fn push_web(world: &World, prefix: &str, tags: &[&str]) -> (String, String) {
+    let path = format!("{}/web", unique_name(prefix));
+    let refs: Vec<String> = tags.iter().map(|t| format!("{path}:{t}")).collect();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    world.push_image(&refs).await;
+    let image = format!("{}/{path}", world.registry());
+    (path, image)
+}
+
+/// A namespace of the test's own, with the three controllers running for it once started.
+pub struct Updater {
+    pub world: &'static World,
+    pub client: Client,
+    pub ns: TestNamespace,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _work: tempfile::TempDir,
+}
+
+impl Updater {
+    /// Installs the CRDs, creates the namespace `<prefix>-…` and starts the controllers.
+    pub async fn start(prefix: &str) -> Updater {
+        let mut u = Self::idle(prefix).await;
+        u.run(None);
+        u
+    }
+
+    /// Installs the CRDs and creates the namespace `<prefix>-…`; no controller runs until
+    /// [`run`](Self::run).
+    pub async fn idle(prefix: &str) -> Updater {
+        install_crypto_provider();
+        let world = World::get();
+        let client = world.kube_client().await;
+        install_crds(&client).await;
+        let ns = TestNamespace::create(&client, prefix).await;
+        Updater {
+            world,
+            client,
+            ns,
+            stop: None,
+            task: None,
+            _work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Starts the controllers for the namespace, fed `events` by a webhook receiver if given.
+    pub fn run(&mut self, events: Option<mpsc::Receiver<RegistryEvent>>) {
+        assert!(self.task.is_none(), "the controllers run already");
+        let options = Options {
+            namespace: Some(self.ns().to_owned()),
+            work_dir: self._work.path().to_owned(),
+            instance: Some(format!("e2e-{}", self.ns())),
+            events,
+            ..Options::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(controller::run(
+            self.client.clone(),
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        )));
+    }
+
+    pub fn ns(&self) -> &str {
+        self.ns.name()
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        self.ns.api()
+    }
+
+    /// Creates an object of kind `K` from JSON (apiVersion and kind filled in).
+    pub async fn create<K>(&self, mut value: Value) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + Serialize
+            + DeserializeOwned,
+        <K as Resource>::DynamicType: Default,
+    {
+        value["apiVersion"] = K::api_version(&Default::default()).into();
+        value["kind"] = K::kind(&Default::default()).into();
+        let object: K = serde_json::from_value(value.clone()).unwrap_or_else(|e| {
+            panic!("not a valid {}: {e}\n{value}", K::kind(&Default::default()))
+        });
+        self.api::<K>()
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("creating {value}: {e}"))
+    }
+
+    /// Merge-patches the spec of `name`.
+    pub async fn patch_spec<K>(&self, name: &str, spec: Value)
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + DeserializeOwned,
+        <K as Resource>::DynamicType: Default,
+    {
+        self.api::<K>()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "spec": spec })),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("patching {name}: {e}"));
+    }
+
+    /// Creates or replaces a Secret with `string_data`.
+    pub async fn secret(&self, name: &str, type_: &str, string_data: Value) {
+        let api = self.api::<Secret>();
+        let _ = api.delete(name, &Default::default()).await;
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name}, "type": type_, "stringData": string_data
+        }))
+        .unwrap();
+        wait_until(
+            &format!("the Secret {name} to be created"),
+            DEADLINE,
+            || async {
+                api.create(&PostParams::default(), &secret)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await;
+    }
+
+    /// A basic-auth Secret for the world's git server over HTTP(S).
+    pub async fn git_secret(&self, name: &str, password: &str) {
+        let (user, _) = self.world.git_credentials();
+        self.secret(
+            name,
+            "kubernetes.io/basic-auth",
+            json!({"username": user, "password": password}),
+        )
+        .await;
+    }
+
+    /// A basic-auth Secret with the world's git credentials, the right ones.
+    pub async fn world_git_secret(&self, name: &str) {
+        let (_, password) = self.world.git_credentials();
+        self.git_secret(name, password).await;
+    }
+
+    /// The `Ready` condition of `name`, if any.
+    pub async fn ready<K>(&self, name: &str) -> Option<Condition>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + Serialize
+            + DeserializeOwned,
+        <K as Resource>::DynamicType: Default,
+    {
+        let object = self.api::<K>().get(name).await.ok()?;
+        let value = serde_json::to_value(object).ok()?;
+        let conditions = value["status"]["conditions"].clone();
+        let conditions: Vec<Condition> = serde_json::from_value(conditions).ok()?;
+        conditions.into_iter().find(|c| c.type_ == "Ready")
+    }
+
+    /// Waits until `name`'s `Ready` condition has `status` and `reason`; returns it.
+    pub async fn wait_ready<K>(&self, name: &str, status: &str, reason: &str) -> Condition
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + std::fmt::Debug
+            + Serialize
+            + DeserializeOwned,
+        <K as Resource>::DynamicType: Default,
+    {
+        let what = format!(
+            "{} {name} Ready={status} {reason}",
+            K::kind(&Default::default())
+        );
+        wait_until(&what, DEADLINE, || async {
+            match self.ready::<K>(name).await {
+                Some(c) if c.status == status && c.reason == reason => Ok(c),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await
+    }
+
+    /// The tag of the ImagePolicy `name`'s `status.latestRef`.
+    pub async fn policy_tag(&self, name: &str) -> Result<String, String> {
+        let p = self
+            .api::<ImagePolicy>()
+            .get(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        p.status
+            .as_ref()
+            .and_then(|s| s.latest_ref.as_ref())
+            .map(|r| r.tag.clone())
+            .ok_or_else(|| format!("no latestRef yet: {:?}", p.status))
+    }
+
+    /// Waits until the ImagePolicy `name` has chosen a tag; returns that tag.
+    pub async fn wait_policy_tag(&self, name: &str) -> String {
+        wait_until(
+            &format!("ImagePolicy {name} status.latestRef"),
+            DEADLINE,
+            || self.policy_tag(name),
+        )
+        .await
+    }
+
+    /// Waits until the ImageUpdate `name` has a `status.lastPushCommit`; returns it.
+    pub async fn wait_last_push(&self, name: &str) -> String {
+        let api = self.api::<ImageUpdate>();
+        wait_until(
+            &format!("ImageUpdate {name} status.lastPushCommit"),
+            DEADLINE,
+            || async {
+                let u = api.get(name).await.map_err(|e| e.to_string())?;
+                u.status
+                    .as_ref()
+                    .and_then(|s| s.last_push_commit.clone())
+                    .ok_or_else(|| format!("{:?}", u.status))
+            },
+        )
+        .await
+    }
+
+    /// Waits until the ImageUpdate `name`'s `status.lastPushCommit` is `commit`.
+    pub async fn wait_last_push_is(&self, name: &str, commit: Oid) {
+        let api = self.api::<ImageUpdate>();
+        wait_until(
+            &format!("ImageUpdate {name} status.lastPushCommit {commit}"),
+            DEADLINE,
+            || async {
+                let u = api.get(name).await.map_err(|e| e.to_string())?;
+                let last = u.status.as_ref().and_then(|s| s.last_push_commit.clone());
+                if last.as_deref() == Some(commit.to_string().as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("{:?}", u.status))
+                }
+            },
+        )
+        .await;
+    }
+
+    /// The events about the object `name` with `reason`, as the API serves them.
+    pub async fn events(&self, name: &str, reason: &str) -> Vec<Event> {
+        let api = self.api::<Event>();
+        api.list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                    && e.reason.as_deref() == Some(reason)
+            })
+            .collect()
+    }
+
+    /// Waits for an event about `name` with `reason`; returns its note.
+    pub async fn wait_event(&self, name: &str, reason: &str) -> String {
+        wait_until(
+            &format!("an event {reason} about {name}"),
+            DEADLINE,
+            || async {
+                let events = self.events(name, reason).await;
+                match events.first() {
+                    Some(e) => Ok(e.note.clone().unwrap_or_default()),
+                    None => Err("none yet".to_owned()),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Stops the controllers and waits for them to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the controllers stop within 30 s")
+                .expect("the controllers end cleanly");
+        }
+    }
+}
+
+impl Drop for Updater {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// An ImageRepository on the plain registry, polled every `interval`.
+pub fn repository(name: &str, image: &str, interval: &str) -> Value {
+    json!({
+        "metadata": {"name": name},
+        "spec": {"image": image, "insecure": true, "interval": interval}
+    })
+}
+
+/// A semver ImagePolicy `>=1.0.0 <2.0.0` over the ImageRepository `repo`.
+pub fn semver_policy(name: &str, repo: &str) -> Value {
+    json!({
+        "metadata": {"name": name},
+        "spec": {"imageRepositoryRef": {"name": repo}, "policy": {"semver": {"range": ">=1.0.0 <2.0.0"}}}
+    })
+}
+
+/// An ImageUpdate writing below `apps` to `main` of the repository at `url`, with the basic-auth
+/// Secret `git`, checking every `interval` (the default without one).
+pub fn image_update(name: &str, url: &str, interval: Option<&str>) -> Value {
+    let mut update = json!({
+        "metadata": {"name": name},
+        "spec": {"git": {"url": url, "branch": "main", "secretRef": {"name": "git"}},
+                 "paths": ["apps"]}
+    });
+    if let Some(interval) = interval {
+        update["spec"]["interval"] = interval.into();
+    }
+    update
+}

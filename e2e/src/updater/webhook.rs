@@ -1,0 +1,96 @@
+//! The Config Updater's registry webhook receiver on an ephemeral port (the world's notify
+//! address belongs to `webhook_registry.rs`), and distribution notifications posted to it.
+
+use config_updater::webhook::{self, RegistryEvent};
+use serde_json::json;
+use sluice_shared::webhook::{Secret, Secrets};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::unique_name;
+
+/// The webhook router serving on 127.0.0.1:<ephemeral>, with a distribution bearer token.
+pub struct Receiver {
+    pub addr: String,
+    token: String,
+    server: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl Receiver {
+    /// Serves the router with `token`; returns it and the events it verified, for the
+    /// controllers' `Options::events`.
+    pub async fn start(token: &str) -> (Receiver, mpsc::Receiver<RegistryEvent>) {
+        let (events_tx, events_rx) = mpsc::channel(64);
+        let app = webhook::router(
+            Secrets::new().with("distribution", Secret::new(token)),
+            events_tx,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let receiver = Receiver {
+            addr,
+            token: token.to_owned(),
+            server,
+        };
+        (receiver, events_rx)
+    }
+
+    /// Posts a distribution notification of `repository:tag` pushed to `registry`, with the
+    /// bearer token; returns the HTTP status.
+    pub async fn notify(&self, registry: &str, repository: &str, tag: &str, digest: &str) -> u16 {
+        let body = envelope(registry, repository, tag, digest);
+        let bearer = format!("Bearer {}", self.token);
+        post(
+            &self.addr,
+            "/webhook/distribution",
+            &[
+                ("Authorization", &bearer),
+                ("Content-Type", webhook::ENVELOPE_MEDIA_TYPE),
+            ],
+            &body,
+        )
+        .await
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A distribution envelope with one tagged push, as the world's registries send it.
+pub fn envelope(registry: &str, repository: &str, tag: &str, digest: &str) -> String {
+    json!({"events": [{
+        "id": unique_name("event"), "timestamp": "2026-11-22T06:00:00Z", "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 400,
+            "digest": digest, "length": 400, "repository": repository, "tag": tag,
+            "url": format!("http://{registry}/v2/{repository}/manifests/{tag}")
+        },
+        "request": {"id": "r", "addr": "127.0.0.1:1", "host": registry, "method": "PUT", "useragent": "e2e"},
+        "actor": {}, "source": {"addr": "e2e:1", "instanceID": "i"}
+    }]})
+    .to_string()
+}
+
+/// POSTs `body` over plain HTTP/1.1; returns the status code.
+pub async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0)
+}
