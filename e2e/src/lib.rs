@@ -13,6 +13,7 @@
 
 pub mod apiserver;
 pub mod daemon;
+pub mod daemon;
 pub mod env_file;
 pub mod git_support;
 pub mod sync;

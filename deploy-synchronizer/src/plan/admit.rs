@@ -57,7 +57,38 @@ pub(super) fn place(
         }
     }
     mark(&mut object, &settings.owner());
+    if id.group.is_empty() && id.kind == "Secret" {
+        fold_string_data(&mut object);
+    }
     Ok(Apply { id, object, source })
+}
+
+/// A Secret's `stringData` folded into `data` (base64), as the apiserver stores it, a
+/// `stringData` key winning over the same key of `data` as it does there. Applied as written,
+/// `stringData` would be recorded in the field set Sluice owns but never stored, so an edit of
+/// `data` would go unseen by drift detection and `diff`; folded, what Sluice owns and compares is
+/// what is stored. (Flux's server-side apply normalizes Secrets the same way.)
+pub(super) fn fold_string_data(object: &mut Value) {
+    use base64::Engine;
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map_at(map, "data");
+    for (key, value) in strings {
+        let text = match value {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        data.insert(
+            key,
+            base64::engine::general_purpose::STANDARD
+                .encode(text)
+                .into(),
+        );
+    }
 }
 
 /// Sets the label that lets watchers select Sluice's objects and the annotation naming the owning

@@ -300,3 +300,22 @@ fn settings_follow_the_gitsync_spec() {
     assert!(settings.prune && !settings.allow_empty && settings.allow_cluster_scoped);
     assert!(settings.may_write("shared") && !settings.may_write("shop"));
 }
+
+#[test]
+fn a_secrets_string_data_is_applied_as_data() {
+    let mut secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "payments"},
+        "data": {"region": "ZXU=", "api-key": "b2xk"},
+        "stringData": {"api-key": "sk-live-1", "retries": 3}
+    });
+    super::super::admit::fold_string_data(&mut secret);
+    assert_eq!(
+        secret,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "payments"},
+            "data": {"region": "ZXU=", "api-key": "c2stbGl2ZS0x", "retries": "Mw=="}
+        })
+    );
+}
