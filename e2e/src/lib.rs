@@ -13,7 +13,6 @@
 
 pub mod apiserver;
 pub mod daemon;
-pub mod daemon;
 pub mod env_file;
 pub mod git_support;
 pub mod sync;
