@@ -1,7 +1,10 @@
 //! Every kind of bad input, one after the other on one GitSync that applied a good revision: a
 //! document without `kind`, one without `apiVersion`, a kind the cluster does not serve, an
-//! object defined twice, a kustomization naming a missing file, a file that is not UTF-8. Each
-//! is Ready=False with a reason and a message naming the file (and line where one applies);
+//! object defined twice, a kustomization naming a missing file, a file that is not UTF-8, a
+//! symlink to `/etc/passwd`, a relative symlink climbing out of the checkout with `../`, a file
+//! over the 4 MiB manifest size cap. Each
+//! is Ready=False with a reason and a message naming the file (and line where one applies; the
+//! symlinks are refused by the git layer as it checks the commit out, GitFailed naming the commit);
 //! none of them applies anything or deletes anything; the fixing commit is applied.
 
 mod sync_support;
@@ -38,6 +41,11 @@ data: {new-checkout: "off"}
 struct Case {
     what: &'static str,
     files: Vec<(&'static str, Vec<u8>)>,
+    /// Symlinks it commits (git stores them as links): path, target.
+    links: Vec<(&'static str, &'static str)>,
+    /// Refused by the git layer while checking the commit out, before any render: the condition
+    /// names the commit and the sync retries (it is not recorded in the history).
+    at_checkout: bool,
     reason: &'static str,
     /// Every one of these is in the message.
     says: Vec<&'static str>,
@@ -60,6 +68,8 @@ fn cases() -> Vec<Case> {
                     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n---\n# the second one forgot its kind\napiVersion: v1\nmetadata:\n  name: extra-two\ndata: {a: b}\n",
                 ),
             )],
+            links: vec![],
+            at_checkout: false,
             reason: "RenderFailed",
             says: vec!["not a Kubernetes object", "missing kind"],
             at: Some(("deploy/extra.yaml", 4..=6)),
@@ -70,6 +80,8 @@ fn cases() -> Vec<Case> {
                 "deploy/extra.yaml",
                 text("kind: ConfigMap\nmetadata:\n  name: extra\ndata: {a: b}\n"),
             )],
+            links: vec![],
+            at_checkout: false,
             reason: "RenderFailed",
             says: vec!["not a Kubernetes object", "apiVersion"],
             at: Some(("deploy/extra.yaml", 1..=1)),
@@ -82,6 +94,8 @@ fn cases() -> Vec<Case> {
                     "# a typo in the kind\napiVersion: v1\nkind: ConfigMapp\nmetadata: {name: cache}\n",
                 ),
             )],
+            links: vec![],
+            at_checkout: false,
             reason: "PlanRefused",
             says: vec!["ConfigMapp", "serves no kind"],
             at: Some(("deploy/cache.yaml", 1..=2)),
@@ -89,6 +103,8 @@ fn cases() -> Vec<Case> {
         Case {
             what: "an object defined twice",
             files: vec![("deploy/settings-copy.yaml", text(&settings("trace")))],
+            links: vec![],
+            at_checkout: false,
             reason: "RenderFailed",
             says: vec!["defined twice", "deploy/settings.yaml:", "orders-settings"],
             at: Some(("deploy/settings-copy.yaml", 1..=2)),
@@ -101,6 +117,8 @@ fn cases() -> Vec<Case> {
                     "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - settings.yaml\n  - rate-limits.yaml   # not committed\n",
                 ),
             )],
+            links: vec![],
+            at_checkout: false,
             reason: "RenderFailed",
             says: vec!["kustomize", "deploy/rate-limits.yaml"],
             at: None,
@@ -108,11 +126,62 @@ fn cases() -> Vec<Case> {
         Case {
             what: "a file that is not UTF-8",
             files: vec![("deploy/menu.yaml", latin1)],
+            links: vec![],
+            at_checkout: false,
             reason: "RenderFailed",
             says: vec!["not UTF-8"],
             at: Some(("deploy/menu.yaml", 3..=3)),
         },
+        Case {
+            what: "a symlink to /etc/passwd",
+            files: vec![],
+            links: vec![("deploy/users.yaml", "/etc/passwd")],
+            at_checkout: true,
+            reason: "GitFailed",
+            says: vec![
+                "deploy/users.yaml",
+                "a symlink out of the tree (/etc/passwd)",
+            ],
+            at: None,
+        },
+        Case {
+            what: "a relative symlink climbing out of the repository",
+            files: vec![],
+            // Deep enough to reach / from wherever the synchronizer checks the commit out.
+            links: vec![(
+                "deploy/shared/hosts.yaml",
+                "../../../../../../../../../../../../../../etc/hosts",
+            )],
+            at_checkout: true,
+            reason: "GitFailed",
+            says: vec!["deploy/shared/hosts.yaml", "a symlink out of the tree (../"],
+            at: None,
+        },
+        Case {
+            what: "a file over the size cap",
+            files: vec![("deploy/dump.yaml", text(&big_config_map()))],
+            links: vec![],
+            at_checkout: false,
+            reason: "RenderFailed",
+            says: vec!["deploy/dump.yaml", "over the 4194304-byte limit"],
+            at: None,
+        },
     ]
+}
+
+/// A ConfigMap of 4.5 MiB: a generated dump someone committed by mistake (the cap is 4 MiB).
+fn big_config_map() -> String {
+    let mut yaml = String::from(
+        "# generated by the export job; do not edit\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: dump}\ndata:\n  rows.csv: |\n",
+    );
+    let mut row = 0;
+    while yaml.len() < 4 * 1024 * 1024 + 512 * 1024 {
+        yaml.push_str(&format!(
+            "    {row},order-{row:08},shipped,2026-11-22T08:00:00Z\n"
+        ));
+        row += 1;
+    }
+    yaml
 }
 
 /// The line number after `file:` in `message`.
@@ -126,12 +195,17 @@ fn line_after(message: &str, file: &str) -> Option<usize> {
         .ok()
 }
 
-fn write_tree(files: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+fn write_tree(files: &[(&str, Vec<u8>)], links: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, content) in files {
         let path = dir.path().join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
+    }
+    for (path, target) in links {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
     }
     dir
 }
@@ -163,15 +237,21 @@ async fn each_kind_of_bad_input_applies_nothing_says_where_and_a_fix_recovers() 
     for case in cases() {
         let mut files = vec![("deploy/settings.yaml", settings("debug").into_bytes())];
         files.extend(case.files.iter().cloned());
-        let dir = write_tree(&files);
+        let dir = write_tree(&files, &case.links);
         let bad = commit_dir(world, &repo, dir.path(), case.what).await;
         let failed = wait_until(
             &format!("{} to be refused", case.what),
             Duration::from_secs(60),
             || async {
                 let status = status(&ns, "orders").await?;
-                let not_ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "False");
-                if status.last_attempted_revision.as_deref() == Some(bad.as_str()) && not_ready {
+                let ready = condition(&status, "Ready").unwrap_or_default();
+                let not_ready = ready.0 == "False";
+                let refused = if case.at_checkout {
+                    ready.1 == case.reason && ready.2.contains(bad.as_str())
+                } else {
+                    status.last_attempted_revision.as_deref() == Some(bad.as_str())
+                };
+                if refused && not_ready {
                     Ok(status)
                 } else {
                     Err(describe(&status))
@@ -203,12 +283,14 @@ async fn each_kind_of_bad_input_applies_nothing_says_where_and_a_fix_recovers() 
             "{}: the message shows the synchronizer's scratch paths: {message}",
             case.what
         );
-        assert_eq!(
-            condition(&failed, "Stalled").map(|c| c.0).as_deref(),
-            Some("True"),
-            "{}",
-            case.what
-        );
+        if !case.at_checkout {
+            assert_eq!(
+                condition(&failed, "Stalled").map(|c| c.0).as_deref(),
+                Some("True"),
+                "{}",
+                case.what
+            );
+        }
         // Nothing applied, nothing deleted.
         assert_eq!(failed.last_applied_revision.as_deref(), Some(seed.as_str()));
         assert_eq!(failed.inventory.len(), 2, "{}", describe(&failed));
@@ -228,10 +310,12 @@ async fn each_kind_of_bad_input_applies_nothing_says_where_and_a_fix_recovers() 
             "{}: orders-flags was deleted",
             case.what
         );
-        for name in ["extra", "extra-two", "cache", "menu"] {
+        for name in ["extra", "extra-two", "cache", "menu", "dump"] {
             assert!(api.get_opt(name).await.unwrap().is_none(), "{name} applied");
         }
-        refused.push((bad, reason));
+        if !case.at_checkout {
+            refused.push((bad, reason));
+        }
     }
 
     // The fix: settings changed, flags removed; applied and pruned.
