@@ -6,28 +6,22 @@
 
 mod writeback_support;
 
-use chrono::Utc;
-use config_updater::writeback::{Outcome, ProblemKind, parse_trailers, push_update};
+use config_updater::writeback::{Outcome, ProblemKind, parse_trailers};
 use sluice_e2e::World;
-use sluice_e2e::git_support::remote;
-use writeback_support::{DEPLOYMENT, IMAGE, VALUES, chosen, commit_on_server, file_at, seed, spec};
+use writeback_support::{
+    IMAGE, VALUES, bumped, commit_on_server, deployment_at, file_at, fresh_dir, round, seed,
+    up_to_date,
+};
 
 #[tokio::test]
 async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
     let world = World::get();
     let (name, seed_commit) = seed(world, "wb-bump", &[]).await;
-    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
     let work = tempfile::tempdir().unwrap();
 
-    let outcome = push_update(
-        http(),
-        spec(world, &name, None),
-        chosen("1.4.3"),
-        work.path().to_path_buf(),
-        Utc::now(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("push_update: {e}"));
+    let outcome = round(world, &name, None, "1.4.3", work.path().to_path_buf())
+        .await
+        .unwrap_or_else(|e| panic!("push_update: {e}"));
     let Outcome::Pushed {
         commit,
         branch,
@@ -44,12 +38,9 @@ async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
     assert_eq!(changes.len(), 2, "{changes:?}");
 
     // Only the tag bytes differ, CRLF and all.
-    let (tip, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
+    let (tip, deployment) = deployment_at(world, &name, "refs/heads/main");
     assert_eq!(tip.to_string(), commit);
-    assert_eq!(
-        String::from_utf8(deployment).unwrap(),
-        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #")
-    );
+    assert_eq!(deployment, bumped("1.4.3"));
     let (_, values) = file_at(world, &name, "refs/heads/main", "apps/web/values.yaml");
     assert_eq!(
         String::from_utf8(values).unwrap(),
@@ -84,26 +75,9 @@ async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
     )));
 
     // The same image again, from a fresh clone and from the old one: nothing to commit.
-    for dir in [
-        writeback_support::fresh_dir(&work),
-        work.path().to_path_buf(),
-    ] {
-        let again = push_update(
-            http(),
-            spec(world, &name, None),
-            chosen("1.4.3"),
-            dir,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            again,
-            Outcome::UpToDate {
-                problems: vec![],
-                reverted: vec![]
-            }
-        );
+    for dir in [fresh_dir(&work), work.path().to_path_buf()] {
+        let again = round(world, &name, None, "1.4.3", dir).await.unwrap();
+        assert_eq!(again, up_to_date());
     }
     assert_eq!(world.git_main_on_server(&name), tip, "no new commit");
 }
@@ -112,17 +86,9 @@ async fn a_bump_is_committed_and_pushed_and_a_second_round_is_up_to_date() {
 async fn push_branch_mode_puts_our_commit_on_top_of_main() {
     let world = World::get();
     let (name, seed_commit) = seed(world, "wb-branch", &[]).await;
-    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
     let work = tempfile::tempdir().unwrap();
-    let run = |tag: &'static str| {
-        push_update(
-            http(),
-            spec(world, &name, Some("sluice/images")),
-            chosen(tag),
-            work.path().to_path_buf(),
-            Utc::now(),
-        )
-    };
+    let run =
+        |tag: &'static str| round(world, &name, Some("sluice/images"), tag, work.path().into());
 
     let first = run("1.4.3").await.unwrap();
     let Outcome::Pushed { commit, branch, .. } = &first else {
@@ -134,38 +100,19 @@ async fn push_branch_mode_puts_our_commit_on_top_of_main() {
         seed_commit,
         "main untouched"
     );
-    let (tip, deployment) = file_at(
-        world,
-        &name,
-        "refs/heads/sluice/images",
-        "apps/web/deployment.yaml",
-    );
+    let (tip, deployment) = deployment_at(world, &name, "refs/heads/sluice/images");
     assert_eq!(&tip.to_string(), commit);
     assert_eq!(commit_on_server(world, &name, tip).3, vec![seed_commit]);
-    assert_eq!(
-        String::from_utf8(deployment).unwrap(),
-        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #")
-    );
+    assert_eq!(deployment, bumped("1.4.3"));
 
     // The branch already has the bump: up to date. A newer tag goes on top of the branch
     // (it has a commit main lacks: never reset, never forced).
-    assert_eq!(
-        run("1.4.3").await.unwrap(),
-        Outcome::UpToDate {
-            problems: vec![],
-            reverted: vec![]
-        }
-    );
+    assert_eq!(run("1.4.3").await.unwrap(), up_to_date());
     let second = run("1.4.4").await.unwrap();
     let Outcome::Pushed { commit: c2, .. } = &second else {
         panic!("expected a push, got {second:?}");
     };
-    let (tip2, _) = file_at(
-        world,
-        &name,
-        "refs/heads/sluice/images",
-        "apps/web/deployment.yaml",
-    );
+    let (tip2, _) = deployment_at(world, &name, "refs/heads/sluice/images");
     assert_eq!(&tip2.to_string(), c2);
     assert_eq!(commit_on_server(world, &name, tip2).3, vec![tip]);
     assert_eq!(
@@ -180,18 +127,11 @@ async fn a_file_that_does_not_parse_is_skipped_and_reported_while_another_is_upd
     let world = World::get();
     let broken = "kind: Deployment\nspec: [unclosed\n  image: 127.0.0.1:5000/demo/web:1.4.2 # {\"$imagepolicy\": \"apps:web\"}\n";
     let (name, _) = seed(world, "wb-broken", &[("apps/db/broken.yaml", broken)]).await;
-    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
     let work = tempfile::tempdir().unwrap();
 
-    let outcome = push_update(
-        http(),
-        spec(world, &name, None),
-        chosen("1.4.3"),
-        work.path().to_path_buf(),
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    let outcome = round(world, &name, None, "1.4.3", work.path().to_path_buf())
+        .await
+        .unwrap();
     let Outcome::Pushed {
         problems, changes, ..
     } = &outcome
@@ -206,17 +146,16 @@ async fn a_file_that_does_not_parse_is_skipped_and_reported_while_another_is_upd
 
     let (_, still) = file_at(world, &name, "refs/heads/main", "apps/db/broken.yaml");
     assert_eq!(still, broken.as_bytes(), "the broken file is untouched");
-    let (_, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
-    assert_eq!(
-        String::from_utf8(deployment).unwrap(),
-        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #")
-    );
+    let (_, deployment) = deployment_at(world, &name, "refs/heads/main");
+    assert_eq!(deployment, bumped("1.4.3"));
 }
 
 #[tokio::test]
 async fn outside_the_update_window_nothing_is_pushed_until_it_opens() {
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use config_updater::schedule::Window;
+    use config_updater::writeback::push_update;
+    use writeback_support::{chosen, spec};
 
     let world = World::get();
     let (name, seed_commit) = seed(world, "wb-window", &[]).await;
@@ -228,8 +167,8 @@ async fn outside_the_update_window_nothing_is_pushed_until_it_opens() {
     let root = tempfile::tempdir().unwrap();
     let noon = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
     let run = |now| {
-        let work = writeback_support::fresh_dir(&root);
-        let http = remote(&world.git_http_url(&name), world.git_basic_auth());
+        let work = fresh_dir(&root);
+        let http = writeback_support::http(world, &name);
         push_update(http, spec.clone(), chosen("1.4.3"), work, now)
     };
     assert_eq!(

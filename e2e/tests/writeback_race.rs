@@ -8,19 +8,21 @@ mod writeback_support;
 use chrono::Utc;
 use config_updater::writeback::{Outcome, push_update_observed};
 use sluice_e2e::World;
-use sluice_e2e::git_support::{push_change, remote};
-use writeback_support::{DEPLOYMENT, chosen, commit_on_server, file_at, seed, spec};
+use sluice_e2e::git_support::push_change;
+use writeback_support::{
+    DEPLOYMENT, VALUES, bumped, chosen, commit_on_server, deployment_at, file_at, fresh_dir, http,
+    round, seed, spec, up_to_date,
+};
 
 /// Runs a round where `human` pushes `(path, content)` right after our first local commit.
 async fn race(name: &str, human_path: &'static str, human_content: String) -> (Outcome, git2::Oid) {
     let world = World::get();
-    let http = remote(&world.git_http_url(name), world.git_basic_auth());
     let work = tempfile::tempdir().unwrap();
-    let human_remote = remote(&world.git_http_url(name), world.git_basic_auth());
+    let human_remote = http(world, name);
     let pushed = std::sync::Arc::new(std::sync::Mutex::new(None));
     let record = pushed.clone();
     let outcome = push_update_observed(
-        http,
+        http(world, name),
         spec(world, name, None),
         chosen("1.4.3"),
         work.path().to_path_buf(),
@@ -58,11 +60,8 @@ async fn a_human_commit_to_another_file_in_between_is_kept_and_we_land_on_top() 
         vec![human],
         "linear, on top of the human"
     );
-    let (_, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
-    assert_eq!(
-        String::from_utf8(deployment).unwrap(),
-        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #")
-    );
+    let (_, deployment) = deployment_at(world, &name, "refs/heads/main");
+    assert_eq!(deployment, bumped("1.4.3"));
 }
 
 #[tokio::test]
@@ -81,20 +80,17 @@ async fn a_human_commit_to_the_same_file_keeps_their_bytes_and_gets_our_tag() {
         panic!("expected a push, got {outcome:?}");
     };
     assert_eq!(*attempts, 2);
-    let (tip, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
+    let (tip, deployment) = deployment_at(world, &name, "refs/heads/main");
     assert_eq!(&tip.to_string(), commit);
     assert_eq!(commit_on_server(world, &name, tip).3, vec![human]);
-    assert_eq!(
-        String::from_utf8(deployment).unwrap(),
-        theirs.replace("web:1.4.2 #", "web:1.4.3 #")
-    );
+    assert_eq!(deployment, theirs.replace("web:1.4.2 #", "web:1.4.3 #"));
 }
 
 #[tokio::test]
 async fn a_human_who_set_the_same_tag_in_between_leaves_nothing_to_commit() {
     let world = World::get();
     let (name, _) = seed(world, "wb-race-done", &[]).await;
-    let bumped = DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.3 #");
+    let bumped = bumped("1.4.3");
     // Values still hold 1.4.2: re-planning keeps only that change.
     let (outcome, human) = race(&name, "apps/web/deployment.yaml", bumped.clone()).await;
     let Outcome::Pushed { changes, .. } = &outcome else {
@@ -104,34 +100,32 @@ async fn a_human_who_set_the_same_tag_in_between_leaves_nothing_to_commit() {
         changes.iter().all(|c| c.file == "apps/web/values.yaml"),
         "{changes:?}"
     );
-    let (tip, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
-    assert_eq!(String::from_utf8(deployment).unwrap(), bumped);
+    let (tip, deployment) = deployment_at(world, &name, "refs/heads/main");
+    assert_eq!(deployment, bumped);
     assert_eq!(commit_on_server(world, &name, tip).3, vec![human]);
 
     // And when the human's commit already holds everything: up to date, their commit on top.
     let (name, _) = seed(world, "wb-race-done2", &[]).await;
-    let http = remote(&world.git_http_url(&name), world.git_basic_auth());
-    let human = push_change(&http, "apps/web/deployment.yaml", &bumped, "human: bump");
-    let values = writeback_support::VALUES.replace("\"1.4.2\"", "\"1.4.3\"");
-    let human2 = push_change(&http, "apps/web/values.yaml", &values, "human: bump values");
+    let human_remote = http(world, &name);
+    let human = push_change(
+        &human_remote,
+        "apps/web/deployment.yaml",
+        &bumped,
+        "human: bump",
+    );
+    let values = VALUES.replace("\"1.4.2\"", "\"1.4.3\"");
+    let human2 = push_change(
+        &human_remote,
+        "apps/web/values.yaml",
+        &values,
+        "human: bump values",
+    );
     assert_ne!(human, human2);
     let work = tempfile::tempdir().unwrap();
-    let again = config_updater::writeback::push_update(
-        http,
-        spec(world, &name, None),
-        chosen("1.4.3"),
-        work.path().to_path_buf(),
-        Utc::now(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        again,
-        Outcome::UpToDate {
-            problems: vec![],
-            reverted: vec![]
-        }
-    );
+    let again = round(world, &name, None, "1.4.3", work.path().to_path_buf())
+        .await
+        .unwrap();
+    assert_eq!(again, up_to_date());
     assert_eq!(world.git_main_on_server(&name), human2);
 }
 
@@ -140,24 +134,14 @@ async fn a_human_who_set_the_same_tag_in_between_leaves_nothing_to_commit() {
 /// tag goes out as usual.
 #[tokio::test]
 async fn a_bump_a_person_reverted_is_never_committed_again() {
-    use config_updater::writeback::{ProblemKind, push_update};
+    use config_updater::writeback::ProblemKind;
     use sluice_e2e::git_support::{blocking, me, write};
     use sluice_shared::git;
 
     let world = World::get();
     let (name, _) = seed(world, "wb-revert", &[]).await;
-    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
     let root = tempfile::tempdir().unwrap();
-    let round = |tag: &'static str| {
-        let work = writeback_support::fresh_dir(&root);
-        push_update(
-            http(),
-            spec(world, &name, None),
-            chosen(tag),
-            work,
-            Utc::now(),
-        )
-    };
+    let round = |tag: &'static str| round(world, &name, None, tag, fresh_dir(&root));
     let first = round("1.4.3").await.unwrap();
     let Outcome::Pushed { commit, .. } = &first else {
         panic!("expected a push, got {first:?}");
@@ -166,13 +150,13 @@ async fn a_bump_a_person_reverted_is_never_committed_again() {
     // What `git revert` writes: the old bytes back, and its message.
     let message =
         format!("Revert \"chore(images): automated bump\"\n\nThis reverts commit {commit}.\n");
-    let human_remote = http();
+    let human_remote = http(world, &name);
     let revert = blocking(move || {
         let work = tempfile::tempdir().unwrap();
         let repo = git::clone_or_open(&human_remote, "main", work.path()).unwrap();
         let files = [
             write("apps/web/deployment.yaml", DEPLOYMENT),
-            write("apps/web/values.yaml", writeback_support::VALUES),
+            write("apps/web/values.yaml", VALUES),
         ];
         let c = git::commit(&repo, "main", &files, &me(), &message)
             .unwrap()
@@ -202,9 +186,6 @@ async fn a_bump_a_person_reverted_is_never_committed_again() {
 
     let newer = round("1.4.4").await.unwrap();
     assert!(matches!(newer, Outcome::Pushed { .. }), "{newer:?}");
-    let (_, deployment) = file_at(world, &name, "refs/heads/main", "apps/web/deployment.yaml");
-    assert_eq!(
-        String::from_utf8(deployment).unwrap(),
-        DEPLOYMENT.replace("web:1.4.2 #", "web:1.4.4 #")
-    );
+    let (_, deployment) = deployment_at(world, &name, "refs/heads/main");
+    assert_eq!(deployment, bumped("1.4.4"));
 }

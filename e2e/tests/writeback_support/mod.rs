@@ -4,13 +4,16 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use chrono::Utc;
 use config_updater::edit::{ImageRef, PolicyId};
 use config_updater::resource::{CommitTemplate, GitWriteBack, ImageUpdateSpec};
-use config_updater::writeback::Chosen;
+use config_updater::writeback::{Chosen, Outcome, WriteBackError, push_update_signed};
 use git2::{Oid, Repository};
-use sluice_e2e::{World, unique_name};
+use sluice_e2e::World;
+use sluice_e2e::git_support::remote;
+use sluice_shared::git::{CommitSigner, Remote};
 
 pub const IMAGE: &str = "127.0.0.1:5000/demo/web";
 
@@ -35,24 +38,76 @@ pub const TEMPLATE: &str = "chore(images): automated bump\n\n{{changes}}\n";
 
 /// Seeds `name` with the deployment, the values and a README; returns the name and the seed.
 pub async fn seed(world: &World, prefix: &str, extra: &[(&str, &str)]) -> (String, Oid) {
-    let name = unique_name(prefix);
-    let dir = tempfile::tempdir().unwrap();
     let mut files = vec![
         ("apps/web/deployment.yaml", DEPLOYMENT),
         ("apps/web/values.yaml", VALUES),
         ("README.md", "The config repo.\n"),
     ];
     files.extend_from_slice(extra);
-    for (path, text) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+    sluice_e2e::updater::seed(world, prefix, &files).await
+}
+
+/// The repository `name` on the world's git server over HTTP, with basic auth.
+pub fn http(world: &World, name: &str) -> Remote {
+    remote(&world.git_http_url(name), world.git_basic_auth())
+}
+
+/// One write-back round choosing `tag` for `name` (to `push_branch` if given), from `work`.
+pub async fn round(
+    world: &World,
+    name: &str,
+    push_branch: Option<&str>,
+    tag: &str,
+    work: PathBuf,
+) -> Result<Outcome, WriteBackError> {
+    signed_round(world, name, push_branch, tag, work, None).await
+}
+
+/// [`round`], each commit signed with `signer` when given.
+pub async fn signed_round(
+    world: &World,
+    name: &str,
+    push_branch: Option<&str>,
+    tag: &str,
+    work: PathBuf,
+    signer: Option<CommitSigner>,
+) -> Result<Outcome, WriteBackError> {
+    push_update_signed(
+        http(world, name),
+        spec(world, name, push_branch),
+        chosen(tag),
+        work,
+        Utc::now(),
+        signer,
+    )
+    .await
+}
+
+/// The commit of a round that pushed.
+pub fn pushed(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Pushed { commit, .. } => commit,
+        other => panic!("expected a push, got {other:?}"),
     }
-    let commit = world
-        .git_seed(&name, Some(dir.path()))
-        .await
-        .expect("git-seed prints the seed commit");
-    (name, Oid::from_str(&commit).unwrap())
+}
+
+/// A round with nothing to commit and nothing to report.
+pub fn up_to_date() -> Outcome {
+    Outcome::UpToDate {
+        problems: vec![],
+        reverted: vec![],
+    }
+}
+
+/// [`DEPLOYMENT`] with the tag bytes, and only those, changed to `tag`.
+pub fn bumped(tag: &str) -> String {
+    DEPLOYMENT.replace("web:1.4.2 #", &format!("web:{tag} #"))
+}
+
+/// The deployment at `reference` on the server, with the commit.
+pub fn deployment_at(world: &World, name: &str, reference: &str) -> (Oid, String) {
+    let (tip, bytes) = file_at(world, name, reference, "apps/web/deployment.yaml");
+    (tip, String::from_utf8(bytes).unwrap())
 }
 
 pub fn spec(world: &World, name: &str, push_branch: Option<&str>) -> ImageUpdateSpec {
@@ -117,7 +172,7 @@ pub fn commit_on_server(
 }
 
 /// A fresh work directory under `root` (removed with it), for one round with no clone yet.
-pub fn fresh_dir(root: &tempfile::TempDir) -> std::path::PathBuf {
+pub fn fresh_dir(root: &tempfile::TempDir) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     root.path().join(format!("work-{n}"))
