@@ -180,11 +180,7 @@ async fn drift_is_healed_as_it_happens_and_fights_back_off() {
         .expect("scaling");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let deploy = ns.api::<Deployment>().get("shop").await.unwrap();
-    assert_eq!(
-        deploy.spec.replicas,
-        Some(3),
-        "replicas were fought over"
-    );
+    assert_eq!(deploy.spec.replicas, Some(3), "replicas were fought over");
     assert!(
         !notes(&ns, "Healed")
             .await
@@ -240,5 +236,104 @@ async fn drift_is_healed_as_it_happens_and_fights_back_off() {
         }
     })
     .await;
+    synchronizer.stop().await;
+}
+
+/// The value of metric `name` in `registry`'s OpenMetrics text.
+fn metric(registry: &prometheus_client::registry::Registry, name: &str) -> Option<f64> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    text.lines()
+        .find(|line| line.split([' ', '{']).next() == Some(name))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_share_one_watch_per_kind() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-heal-shared").await;
+    git_secret(&ns, world, "git-credentials").await;
+    let mut seeds = Vec::new();
+    for team in ["cart", "search"] {
+        let repo = unique_name(&format!("heal-{team}"));
+        let settings = CONFIG_MAP.replace("shop-settings", &format!("{team}-settings"));
+        let service = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {team}}}\nspec:\n  selector: {{app: {team}}}\n  ports: [{{port: 80}}]\n"
+        );
+        let files = tree(&[
+            ("app/settings.yaml", &settings),
+            ("app/service.yaml", &service),
+        ]);
+        let seed = world
+            .git_seed(&repo, Some(files.path()))
+            .await
+            .expect("seed");
+        create_git_sync(
+            &ns,
+            team,
+            &world.git_http_url(&repo),
+            "app",
+            "git-credentials",
+        )
+        .await;
+        seeds.push((team, seed));
+    }
+    let mut registry = prometheus_client::registry::Registry::with_prefix("sluice");
+    let metrics = deploy_synchronizer::controller::Metrics::register(&mut registry);
+    let config = kube_config(world).await;
+    let synchronizer = Synchronizer::start_with(config, ns.name(), metrics, None);
+    for (team, seed) in &seeds {
+        wait_applied(&ns, team, seed).await;
+    }
+    // Four objects of two kinds from two syncs: two watches.
+    wait_until("the heal gauges", Duration::from_secs(10), || async {
+        let watches = metric(&registry, "sluice_heal_watches");
+        let objects = metric(&registry, "sluice_heal_objects");
+        if watches == Some(2.0) && objects == Some(4.0) {
+            Ok(())
+        } else {
+            Err(format!("watches {watches:?}, objects {objects:?}"))
+        }
+    })
+    .await;
+    // Both syncs' objects are healed through the shared ConfigMap watch.
+    for team in ["cart", "search"] {
+        let name = format!("{team}-settings");
+        ns.api::<ConfigMap>()
+            .patch(
+                &name,
+                &PatchParams {
+                    field_manager: Some("kubectl-edit".into()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(json!({"data": {"currency": "JPY"}})),
+            )
+            .await
+            .unwrap();
+        wait_until(
+            &format!("{name} healed"),
+            Duration::from_secs(10),
+            || async {
+                let cm = ns
+                    .api::<ConfigMap>()
+                    .get(&name)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match cm
+                    .data
+                    .unwrap_or_default()
+                    .get("currency")
+                    .map(String::as_str)
+                {
+                    Some("EUR") => Ok(()),
+                    other => Err(format!("currency {other:?}")),
+                }
+            },
+        )
+        .await;
+    }
     synchronizer.stop().await;
 }

@@ -23,6 +23,7 @@ use kube::{Client, Resource, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
@@ -55,6 +56,10 @@ pub struct HealLabel {
 pub struct HealMetrics {
     heals: Family<HealLabel, Counter>,
     duration: Histogram,
+    /// Watches running: one per kind under self-heal, however many syncs hold objects of it.
+    watches: Gauge,
+    /// Objects under self-heal.
+    objects: Gauge,
 }
 
 impl Default for HealMetrics {
@@ -62,6 +67,8 @@ impl Default for HealMetrics {
         Self {
             heals: Family::default(),
             duration: Histogram::new(exponential_buckets(0.002, 2.0, 14)),
+            watches: Gauge::default(),
+            objects: Gauge::default(),
         }
     }
 }
@@ -77,6 +84,16 @@ impl HealMetrics {
             "heal_duration_seconds",
             "From a watch seeing drift to the object re-applied (heals not delayed by a fight)",
             self.duration.clone(),
+        );
+        registry.register(
+            "heal_watches",
+            "Watches self-heal runs: one per kind under management, shared by every GitSync",
+            self.watches.clone(),
+        );
+        registry.register(
+            "heal_objects",
+            "Objects under self-heal",
+            self.objects.clone(),
         );
     }
 
@@ -182,9 +199,15 @@ impl Healer {
         self.sync_watches(kinds);
     }
 
-    /// Stops healing `sync`.
+    /// Stops healing `sync`. Its kinds' watches stop when the next registration finds no object
+    /// of theirs.
     pub fn forget(&self, sync: &str) {
-        lock(&self.shared.index).forget(sync);
+        let objects = {
+            let mut index = lock(&self.shared.index);
+            index.forget(sync);
+            index.len()
+        };
+        self.shared.metrics.objects.set(objects as i64);
         lock(&self.shared.syncs).remove(sync);
     }
 
@@ -196,6 +219,8 @@ impl Healer {
         }
         *lock(&self.shared.index) = Index::default();
         lock(&self.shared.syncs).clear();
+        self.shared.metrics.watches.set(0);
+        self.shared.metrics.objects.set(0);
     }
 
     /// Whether every object `sync` applied is as applied, as far as the watches know.
@@ -205,7 +230,11 @@ impl Healer {
 
     /// Starts a watch for each kind under self-heal that has none; stops those no longer needed.
     fn sync_watches(&self, kinds: &Kinds) {
-        let wanted = lock(&self.shared.index).kinds();
+        let (wanted, objects) = {
+            let index = lock(&self.shared.index);
+            (index.kinds(), index.len())
+        };
+        self.shared.metrics.objects.set(objects as i64);
         let mut watches = lock(&self.shared.watches);
         let keys: HashSet<&KindKey> = wanted.iter().map(|(key, _)| key).collect();
         watches.retain(|key, (handle, _)| {
@@ -227,6 +256,7 @@ impl Healer {
             watches.insert(key.clone(), (task.abort_handle(), Arc::new(resolved)));
             tracing::debug!(group = %key.0, kind = %key.1, "self-heal watch started");
         }
+        self.shared.metrics.watches.set(watches.len() as i64);
     }
 
     /// A watch saw `id` as `live` (`None`: deleted).
