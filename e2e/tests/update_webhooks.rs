@@ -21,7 +21,7 @@ use std::time::Duration;
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use config_updater::webhook::{self, RegistryEvent};
 use serde_json::json;
-use sluice_e2e::updater::webhook::post;
+use sluice_e2e::updater::webhook::{envelope, post};
 use sluice_e2e::{unique_name, wait_until};
 use sluice_shared::webhook::{Secret, Secrets, sign_hmac_sha256};
 use tokio::sync::mpsc;
@@ -356,12 +356,19 @@ async fn each_registrys_verified_push_triggers_the_bump_and_forged_ones_nothing(
         })
         .collect();
     let hub = dockerhub(&format!("{base}/hub-app"), "1.0.1");
+    // The registry's own notification (its success is update_loop's story).
+    let notification = Delivery::by_header(
+        "distribution",
+        envelope(registry, &path("harbor"), "1.0.1", &digest("harbor")),
+        "Authorization",
+        format!("Bearer {DISTRIBUTION}"),
+        format!("Bearer {DISTRIBUTION}-forged"),
+        &[],
+    );
 
     // Unsigned and forged deliveries: 401, nothing verified, nothing scanned, nothing committed.
-    for (p, d) in deliveries
-        .iter()
-        .chain(std::iter::once(&("dockerhub", hub)))
-    {
+    let others = [("dockerhub", hub), ("distribution", notification)];
+    for (p, d) in deliveries.iter().chain(others.iter()) {
         let status = hooks
             .post(&d.path_without, &pairs(&d.headers_without), &d.body)
             .await;
