@@ -54,7 +54,7 @@ fn values(reg: &str, ns: &str, app: (&str, &str), canary: &str, proxy: &str) -> 
 }
 
 /// A kustomization: `newTag` of an alphabetical policy, `digest` of the digest policy, and an
-/// entry nobody watches.
+/// entry nobody watches. Saved on Windows: CRLF line endings, which must survive.
 fn kustomization(reg: &str, docs: &str, proxy: &str) -> String {
     format!(
         "apiVersion: kustomize.config.k8s.io/v1beta1\n\
@@ -74,6 +74,7 @@ fn kustomization(reg: &str, docs: &str, proxy: &str) -> String {
          \x20 - name: busybox        # not watched: stays as is\n\
          \x20   newTag: \"1.36\"\n"
     )
+    .replace('\n', "\r\n")
 }
 
 /// A workload without markers: its `image:` fields of the watched repository are updated (the
