@@ -7,33 +7,13 @@
 mod writeback_support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
-use chrono::Utc;
-use config_updater::writeback::{Outcome, push_update, push_update_signed};
 use sluice_e2e::World;
-use sluice_e2e::git_support::remote;
+use sluice_e2e::updater::signing::{clone_from_server, git, keygen, verify};
 use sluice_shared::git::CommitSigner;
-use writeback_support::{chosen, seed, spec};
+use writeback_support::{pushed, round, seed, signed_round};
 
 const EMAIL: &str = "bot@sluice.dev";
-
-/// Makes a key with the real `ssh-keygen`; returns (private key text, public key line).
-fn keygen(dir: &Path, name: &str, kind: &[&str], passphrase: &str) -> (String, String) {
-    let path = dir.join(name);
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-C", "sluice-e2e", "-N", passphrase, "-f"])
-        .arg(&path)
-        .args(kind)
-        .output()
-        .expect("ssh-keygen runs");
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-    (
-        std::fs::read_to_string(&path).unwrap(),
-        std::fs::read_to_string(path.with_extension("pub")).unwrap(),
-    )
-}
 
 /// The key as `kubectl create secret generic --from-file=identity=…` stores it.
 fn secret(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
@@ -43,53 +23,10 @@ fn secret(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .expect("git runs")
-}
-
-/// `git verify-commit` of `commit` in `clone`, trusting `allowed` (`<email> <public key>`
-/// lines): (accepted, what git said).
-fn verify(clone: &Path, allowed: &str, commit: &str) -> (bool, String) {
-    let file = clone.join(".git").join("allowed_signers");
-    std::fs::write(&file, allowed).unwrap();
-    let out = git(
-        clone,
-        &[
-            "-c",
-            "gpg.format=ssh",
-            "-c",
-            &format!("gpg.ssh.allowedSignersFile={}", file.display()),
-            "verify-commit",
-            "--raw",
-            commit,
-        ],
-    );
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
-}
-
-fn pushed(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Pushed { commit, .. } => commit,
-        other => panic!("expected a push, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
     let world = World::get();
     let (name, _) = seed(world, "wb-signed", &[]).await;
-    let http = || remote(&world.git_http_url(&name), world.git_basic_auth());
     let keys = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let (ed_key, ed_pub) = keygen(keys.path(), "ed", &["-t", "ed25519"], "");
@@ -101,6 +38,9 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
     );
     let (ec_key, ec_pub) = keygen(keys.path(), "ec", &["-t", "ecdsa", "-b", "256"], "");
     let (_, stranger_pub) = keygen(keys.path(), "stranger", &["-t", "ed25519"], "");
+    let sign = |tag: &'static str, signer: CommitSigner| {
+        signed_round(world, &name, None, tag, work.path().into(), Some(signer))
+    };
 
     // An unencrypted ed25519 key in `identity`.
     let signer = CommitSigner::from_secret_data(&secret(&[("identity", &ed_key)])).unwrap();
@@ -111,16 +51,9 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
     let shown = format!("{signer:?}");
     assert!(!shown.contains("OPENSSH"), "{shown}");
     let first = pushed(
-        push_update_signed(
-            http(),
-            spec(world, &name, None),
-            chosen("1.4.3"),
-            work.path().to_path_buf(),
-            Utc::now(),
-            Some(signer),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("push_update_signed: {e}")),
+        sign("1.4.3", signer)
+            .await
+            .unwrap_or_else(|e| panic!("push_update_signed: {e}")),
     );
 
     // An RSA key with its passphrase, as a kubernetes.io/ssh-auth Secret plus `password`.
@@ -129,60 +62,22 @@ async fn signed_bumps_verify_with_git_and_unsigned_ones_stay_unsigned() {
         ("password", "e2e passphrase\n"),
     ]))
     .unwrap();
-    let second = pushed(
-        push_update_signed(
-            http(),
-            spec(world, &name, None),
-            chosen("1.4.4"),
-            work.path().to_path_buf(),
-            Utc::now(),
-            Some(signer),
-        )
-        .await
-        .unwrap(),
-    );
+    let second = pushed(sign("1.4.4", signer).await.unwrap());
 
     // An ECDSA P-256 key.
     let signer = CommitSigner::from_secret_data(&secret(&[("identity", &ec_key)])).unwrap();
-    let ecdsa = pushed(
-        push_update_signed(
-            http(),
-            spec(world, &name, None),
-            chosen("1.4.5"),
-            work.path().to_path_buf(),
-            Utc::now(),
-            Some(signer),
-        )
-        .await
-        .unwrap(),
-    );
+    let ecdsa = pushed(sign("1.4.5", signer).await.unwrap());
 
     // No signing key: unsigned, as before.
     let third = pushed(
-        push_update(
-            http(),
-            spec(world, &name, None),
-            chosen("1.4.6"),
-            work.path().to_path_buf(),
-            Utc::now(),
-        )
-        .await
-        .unwrap(),
+        round(world, &name, None, "1.4.6", work.path().into())
+            .await
+            .unwrap(),
     );
 
     // A clone of the server's repository with the real git CLI.
     let clones = tempfile::tempdir().unwrap();
-    let clone = clones.path().join("config");
-    let out = git(
-        clones.path(),
-        &[
-            "clone",
-            "--quiet",
-            &world.git_bare_repo(&name).display().to_string(),
-            "config",
-        ],
-    );
-    assert!(out.status.success(), "git clone: {out:?}");
+    let clone = clone_from_server(world, &name, clones.path());
     let head = String::from_utf8(git(&clone, &["rev-parse", "HEAD"]).stdout).unwrap();
     assert_eq!(head.trim(), third);
     let cat = String::from_utf8(git(&clone, &["cat-file", "commit", &first]).stdout).unwrap();
