@@ -1,0 +1,146 @@
+//! World benchmark of the Deploy Synchronizer, against the running local world (`e2e/env up`),
+//! with the release daemon as a child process:
+//!
+//! - **latency**: a GitSync over 50 objects; ~15 times a commit (one ConfigMap value) and a
+//!   signed GitHub push webhook, timed until the new value is seen in the cluster and until the
+//!   GitSync's status names the commit; then ~20 times a managed ConfigMap edited by another
+//!   field manager, timed until self-heal has the value back (watches, not polling);
+//! - **bulk**: a cold sync of 1,000 objects (600 ConfigMaps, 200 Deployments, 200 Services) from
+//!   the GitSync's creation to its status saying applied with 1,000 inventory entries, then to
+//!   Healthy; then an at-rest window (`SLUICE_BENCH_REST_SECS`, default 300) counting the write
+//!   requests the apiserver served for the managed resources and `gitsyncs`, and the
+//!   `resourceVersion`s of the GitSync and every object before and after; the daemon's VmRSS and
+//!   VmHWM throughout.
+//!
+//! The daemon talks to a kube-apiserver of the bench's own over the world's etcd (the world's
+//! flags, another port), so that apiserver's `apiserver_request_total` counts the daemon's
+//! requests and nobody else's; the world's apiserver (kube-controller-manager, kwok, the other
+//! tests, this bench's own edits) is reported beside it.
+//!
+//! `cargo bench -p sluice-e2e --bench synchronizer [-- latency bulk]` (both by default) prints
+//! the figures and writes them to `target/bench/deploy-synchronizer-world.txt`; the daemon's log
+//! goes beside it. Nothing asserts on a time: shared machines vary.
+
+mod apimetrics;
+mod bulk;
+mod daemon;
+mod latency;
+mod manifests;
+#[path = "../../tests/sync_support/mod.rs"]
+mod sync_support;
+mod watch;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use sluice_e2e::apiserver::{ExtraApiserver, free_port};
+use sluice_e2e::{TestNamespace, World};
+
+/// The at-rest window, in seconds (`SLUICE_BENCH_REST_SECS`, default 300).
+fn rest_window() -> Duration {
+    let secs = std::env::var("SLUICE_BENCH_REST_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
+fn main() {
+    sluice_e2e::install_crypto_provider();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let wanted: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["latency", "bulk"].contains(a))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
+
+    let world = World::get();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut report = String::from(
+        "# deploy-synchronizer world benchmark (release build, the local world on loopback)\n",
+    );
+    let _ = writeln!(
+        report,
+        "# machine: {} cores, shared with other builds and tests while measuring\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut section = |text: String| {
+        print!("{text}");
+        report.push_str(&text);
+    };
+    runtime.block_on(async {
+        let binary = daemon::binary();
+        let client = world.kube_client().await;
+        sync_support::install_crd(&client).await;
+        let apiserver = ExtraApiserver::start(world, free_port()).await;
+        let ns = TestNamespace::create(&client, "bench-sync").await;
+        sync_support::git_secret(&ns, world, "git-credentials").await;
+        let daemon = daemon::Daemon::start(world, &binary, &apiserver, ns.name()).await;
+        section(format!(
+            "daemon: {} (pid {}), namespace {}, its own kube-apiserver on :{}\n\n",
+            binary.display(),
+            daemon.pid(),
+            ns.name(),
+            apiserver.port()
+        ));
+        let mut repos = Vec::new();
+        if run("latency") {
+            let (text, repo) = latency::run(world, &ns, &daemon).await;
+            section(text);
+            repos.push(repo);
+        }
+        if run("bulk") {
+            let extra = kube::Client::try_from(apiserver.kube_config(world).await)
+                .expect("a client for the bench's apiserver");
+            let (text, repo) = bulk::run(world, &ns, &daemon, &extra, rest_window()).await;
+            section(text);
+            repos.push(repo);
+        }
+        section(daemon.save_log());
+        // The daemon first, so it does not fight the namespace's deletion; then the namespace
+        // (deleted in the background by TestNamespace's drop), then the apiserver.
+        drop(daemon);
+        drop(ns);
+        drop(apiserver);
+        for repo in repos {
+            let _ = std::fs::remove_dir_all(world.git_bare_repo(&repo));
+        }
+    });
+    let path = daemon::target_dir().join("bench/deploy-synchronizer-world.txt");
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("target/bench");
+    std::fs::write(&path, report).expect("the figures file");
+    println!("figures written to {}", path.display());
+}
+
+/// Milliseconds with one decimal.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The `q` quantile (0..=1) of sorted durations, nearest rank.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// `p50 … p90 … max …` of unsorted durations.
+pub fn summary(durations: &[Duration]) -> String {
+    let mut sorted = durations.to_vec();
+    sorted.sort();
+    format!(
+        "p50 {}, p90 {}, min {}, max {} (n = {})",
+        ms(quantile(&sorted, 0.5)),
+        ms(quantile(&sorted, 0.9)),
+        ms(sorted.first().copied().unwrap_or_default()),
+        ms(sorted.last().copied().unwrap_or_default()),
+        sorted.len()
+    )
+}
