@@ -4,18 +4,11 @@
 mod update_support;
 
 use config_updater::dryrun;
-use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
-use update_support::{Updater, image_update, push_web, repository, seed, semver_policy};
+use config_updater::resource::ImageUpdate;
+use update_support::{Updater, push_web};
 
 fn marked_line(image: &str, tag: &str, ns: &str) -> String {
     format!("          image: {image}:{tag} # {{\"$imagepolicy\": \"{ns}:web\"}}")
-}
-
-fn deployment(image: &str, tag: &str, ns: &str) -> String {
-    format!(
-        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n{}\n",
-        marked_line(image, tag, ns)
-    )
 }
 
 /// A namespace (no controller runs: nothing but the dry run may look) with the three resources
@@ -24,18 +17,9 @@ async fn setup(label: &str, seeded_tag: &str) -> (Updater, String, String) {
     let u = Updater::idle(label).await;
     let world = u.world;
     let (_, image) = push_web(world, "dry", &["1.4.2", "1.4.3"]).await;
-    let web = deployment(&image, seeded_tag, u.ns());
-    let (repo_name, _) = seed(world, "dry-config", &[("apps/web/deployment.yaml", web)]).await;
+    let (repo_name, _) = u.seed_web("dry-config", &image, seeded_tag).await;
     u.world_git_secret("git").await;
-    u.create::<ImageRepository>(repository("web", &image, "1h"))
-        .await;
-    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
-    u.create::<ImageUpdate>(image_update(
-        "config",
-        &world.git_http_url(&repo_name),
-        None,
-    ))
-    .await;
+    u.create_web(&image, &repo_name, None).await;
     (u, repo_name, image)
 }
 

@@ -11,36 +11,27 @@ mod update_support;
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use serde_json::json;
 use sluice_e2e::git_support::closed_port;
-use sluice_e2e::{unique_name, wait_until};
+use sluice_e2e::wait_until;
 use update_support::{
-    DEADLINE, Updater, deployment, file, message, next_commit, parent, repository, seed,
-    semver_policy, stays, trailers,
+    DEADLINE, Updater, WEB_FILE, file, image_update, message, next_commit, parent, push_web,
+    repository, semver_policy, stays, trailers,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_back_faults_show_on_the_update_commit_nothing_and_recover() {
     let u = Updater::start("update-gitfault").await;
     let world = u.world;
-    let ns = u.ns().to_owned();
-    let path = format!("{}/web", unique_name("gitfault"));
-    world
-        .push_image(&[&format!("{path}:1.0.0"), &format!("{path}:1.0.1")])
-        .await;
-    let image = format!("{}/{path}", world.registry());
-    let web = "apps/web/deployment.yaml";
-    let at = |tag: &str| deployment("web", &image, tag, &ns, "web");
-    let (repo, seeded) = seed(world, "gitfault-config", &[(web, at("1.0.0"))]).await;
+    let (path, image) = push_web(world, "gitfault", &["1.0.0", "1.0.1"]).await;
+    let (web, at) = (WEB_FILE, |tag: &str| u.web(&image, tag));
+    let (repo, seeded) = u.seed_web("gitfault-config", &image, "1.0.0").await;
     let (_, password) = world.git_credentials();
     u.git_secret("git", password).await;
 
     // 1. Unreachable: nothing listens at the URL's port.
     let port = closed_port();
-    u.create::<ImageUpdate>(json!({
-        "metadata": {"name": "config"},
-        "spec": {"git": {"url": format!("http://127.0.0.1:{port}/{repo}.git"), "secretRef": {"name": "git"}},
-                 "paths": ["apps"], "interval": "1h"}
-    }))
-    .await;
+    let url = format!("http://127.0.0.1:{port}/{repo}.git");
+    u.create::<ImageUpdate>(image_update("config", &url, Some("1h")))
+        .await;
     u.create::<ImageRepository>(repository("web", &image, "2s"))
         .await;
     u.create::<ImagePolicy>(semver_policy("web", "web")).await;

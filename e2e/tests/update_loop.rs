@@ -5,27 +5,16 @@
 
 mod update_support;
 
-use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use git2::Oid;
 use sluice_e2e::World;
-use update_support::{
-    Receiver, Updater, file, image_update, message, next_commit, parent, push_web, repository,
-    seed, semver_policy,
-};
+use update_support::{Receiver, Updater, WEB_FILE, file, message, next_commit, parent, push_web};
 
 const TOKEN: &str = "update-loop-token";
-const WEB: &str = "apps/web/deployment.yaml";
-
-fn deployment(image: &str, ns: &str) -> String {
-    format!(
-        "---\n# The web app.\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web   # the app\n          image: {image}:1.4.2 # {{\"$imagepolicy\": \"{ns}:web\"}}\n          ports: [ {{containerPort: 8080}} ]\n"
-    )
-}
 
 /// Waits for a commit on main other than `after` and checks it changes exactly the tag bytes.
 async fn bump_commit(world: &World, name: &str, after: Oid, before: &str, tag: &str) -> Oid {
     let commit = next_commit(world, name, after).await;
-    let (message, content) = (message(world, name, commit), file(world, name, WEB));
+    let (message, content) = (message(world, name, commit), file(world, name, WEB_FILE));
     assert_eq!(parent(world, name, commit), after, "one commit on top");
     let old_tag = before
         .split("/web:")
@@ -50,27 +39,11 @@ async fn a_registry_push_becomes_a_pushed_bump_commit() {
     let world = u.world;
     let (path, image) = push_web(world, "loop", &["1.4.2", "1.4.3"]).await;
 
-    let original = deployment(&image, u.ns());
-    let (repo_name, seed) = seed(
-        world,
-        "loop-config",
-        &[
-            (WEB, original.as_str()),
-            ("README.md", "The config repo.\n"),
-        ],
-    )
-    .await;
+    let original = u.web(&image, "1.4.2");
+    let (repo_name, seed) = u.seed_web("loop-config", &image, "1.4.2").await;
     u.world_git_secret("git").await;
-    // A long interval: the second bump must come through the webhook.
-    u.create::<ImageRepository>(repository("web", &image, "1h"))
-        .await;
-    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
-    u.create::<ImageUpdate>(image_update(
-        "config",
-        &world.git_http_url(&repo_name),
-        None,
-    ))
-    .await;
+    // The ImageRepository's long interval: the second bump must come through the webhook.
+    u.create_web(&image, &repo_name, None).await;
 
     // The webhook router on an ephemeral port, feeding the controllers.
     let (receiver, events) = Receiver::start(TOKEN).await;
@@ -90,7 +63,7 @@ async fn a_registry_push_becomes_a_pushed_bump_commit() {
         (200..300).contains(&status),
         "the notification is accepted: {status}"
     );
-    let after_first = file(world, &repo_name, WEB);
+    let after_first = file(world, &repo_name, WEB_FILE);
     let second = bump_commit(world, &repo_name, first, &after_first, "1.4.4").await;
     u.wait_last_push_is("config", second).await;
     assert_eq!(u.policy_tag("web").await.unwrap(), "1.4.4");

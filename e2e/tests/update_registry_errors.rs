@@ -16,7 +16,8 @@ use serde_json::json;
 use sluice_e2e::git_support::closed_port;
 use sluice_e2e::{unique_name, wait_until};
 use update_support::{
-    DEADLINE, Updater, deployment, file, repository, seed, semver_policy, stays, trailers,
+    DEADLINE, Updater, deployment, file, image_update, repository, seed, semver_policy, stays,
+    trailers,
 };
 
 fn dockerconfig(registry: &str, user: &str, password: &str) -> serde_json::Value {
@@ -77,14 +78,10 @@ async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
         ),
     ];
     let (repo, seeded) = seed(world, "regerr-config", &files).await;
-    let (_, git_password) = world.git_credentials();
-    u.git_secret("git", git_password).await;
-    u.create::<ImageUpdate>(json!({
-        "metadata": {"name": "config"},
-        "spec": {"git": {"url": world.git_http_url(&repo), "secretRef": {"name": "git"}},
-                 "paths": ["apps"], "interval": "1h"}
-    }))
-    .await;
+    u.world_git_secret("git").await;
+    let url = world.git_http_url(&repo);
+    u.create::<ImageUpdate>(image_update("config", &url, Some("1h")))
+        .await;
 
     let (user, password) = world.registry_credentials();
     let wrong = "not-the-password-e2e";

@@ -7,12 +7,9 @@
 
 mod update_support;
 
-use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
-use serde_json::json;
-use sluice_e2e::unique_name;
+use config_updater::resource::ImageUpdate;
 use update_support::{
-    Updater, deployment, file, message, next_commit, parent, repository, seed, semver_policy,
-    trailers,
+    Updater, deployment, file, message, next_commit, parent, push_web, seed, trailers,
 };
 
 /// A values file someone broke by hand: an unclosed flow sequence.
@@ -23,11 +20,7 @@ async fn a_broken_file_and_an_unknown_policy_are_reported_while_the_rest_is_upda
     let u = Updater::start("update-repofault").await;
     let world = u.world;
     let ns = u.ns().to_owned();
-    let path = format!("{}/web", unique_name("repofault"));
-    world
-        .push_image(&[&format!("{path}:1.0.0"), &format!("{path}:1.0.1")])
-        .await;
-    let image = format!("{}/{path}", world.registry());
+    let (_, image) = push_web(world, "repofault", &["1.0.0", "1.0.1"]).await;
     let web = "apps/web/deployment.yaml";
     let broken = "apps/worker/values.yaml";
     let ghost = "apps/ghost/deployment.yaml";
@@ -42,18 +35,9 @@ async fn a_broken_file_and_an_unknown_policy_are_reported_while_the_rest_is_upda
         ],
     )
     .await;
-    let (_, password) = world.git_credentials();
-    u.git_secret("git", password).await;
+    u.world_git_secret("git").await;
     // The policy exists before the ImageUpdate looks: its marker is never "unknown".
-    u.create::<ImageRepository>(repository("web", &image, "1h"))
-        .await;
-    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
-    u.create::<ImageUpdate>(json!({
-        "metadata": {"name": "config"},
-        "spec": {"git": {"url": world.git_http_url(&repo), "secretRef": {"name": "git"}},
-                 "paths": ["apps"], "interval": "1h"}
-    }))
-    .await;
+    u.create_web(&image, &repo, Some("1h")).await;
 
     // The good file is bumped, in one commit with one trailer.
     let bump = next_commit(world, &repo, seeded).await;

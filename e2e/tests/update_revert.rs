@@ -12,36 +12,25 @@ mod update_support;
 use std::time::Duration;
 
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
-use serde_json::json;
 use sluice_e2e::git_support::{blocking, me, remote, write};
-use sluice_e2e::{unique_name, wait_until};
+use sluice_e2e::wait_until;
 use sluice_shared::git;
 use update_support::{
-    DEADLINE, Updater, deployment, file, message, next_commit, parent, repository, seed,
-    semver_policy, stays, tip, trailers,
+    DEADLINE, Updater, WEB_FILE, file, image_update, message, next_commit, parent, push_web,
+    repository, semver_policy, stays, tip, trailers,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reverted_bump_is_blocked_and_never_recommitted_while_a_newer_tag_goes_out() {
     let u = Updater::start("update-revert").await;
     let world = u.world;
-    let ns = u.ns().to_owned();
-    let path = format!("{}/web", unique_name("revert"));
-    world
-        .push_image(&[&format!("{path}:1.0.0"), &format!("{path}:1.0.1")])
+    let (path, image) = push_web(world, "revert", &["1.0.0", "1.0.1"]).await;
+    let (web, at) = (WEB_FILE, |tag: &str| u.web(&image, tag));
+    let (repo, seeded) = u.seed_web("revert-config", &image, "1.0.0").await;
+    u.world_git_secret("git").await;
+    let url = world.git_http_url(&repo);
+    u.create::<ImageUpdate>(image_update("config", &url, Some("3s")))
         .await;
-    let image = format!("{}/{path}", world.registry());
-    let web = "apps/web/deployment.yaml";
-    let at = |tag: &str| deployment("web", &image, tag, &ns, "web");
-    let (repo, seeded) = seed(world, "revert-config", &[(web, at("1.0.0"))]).await;
-    let (_, password) = world.git_credentials();
-    u.git_secret("git", password).await;
-    u.create::<ImageUpdate>(json!({
-        "metadata": {"name": "config"},
-        "spec": {"git": {"url": world.git_http_url(&repo), "secretRef": {"name": "git"}},
-                 "paths": ["apps"], "interval": "3s"}
-    }))
-    .await;
     u.create::<ImageRepository>(repository("web", &image, "2s"))
         .await;
     u.create::<ImagePolicy>(semver_policy("web", "web")).await;

@@ -12,8 +12,8 @@ use kube::api::ListParams;
 use serde_json::json;
 use sluice_e2e::wait_until;
 use update_support::{
-    DEADLINE, Updater, clone_from_server, deployment, image_update, keygen, push_web, repository,
-    seed, semver_policy, verify,
+    DEADLINE, Updater, clone_from_server, image_update, keygen, push_web, repository,
+    semver_policy, verify,
 };
 
 const EMAIL: &str = "images@sluice.dev";
@@ -23,12 +23,8 @@ async fn a_signing_key_secret_makes_signed_bumps_and_a_locked_key_is_reported() 
     let mut u = Updater::idle("update-signed").await;
     let world = u.world;
     let (_, image) = push_web(world, "signed", &["1.4.2", "1.4.3"]).await;
-    let web = [(
-        "apps/web/deployment.yaml",
-        deployment("web", &image, "1.4.2", u.ns(), "web"),
-    )];
-    let (signed_repo, _) = seed(world, "signed-config", &web).await;
-    let (locked_repo, locked_seed) = seed(world, "signed-config", &web).await;
+    let (signed_repo, _) = u.seed_web("signed-config", &image, "1.4.2").await;
+    let (locked_repo, locked_seed) = u.seed_web("signed-config", &image, "1.4.2").await;
 
     let keys = tempfile::tempdir().unwrap();
     let ed25519 = ["-t", "ed25519"];

@@ -52,8 +52,7 @@ async fn a_closed_window_holds_bumps_then_sends_them_as_one_commit_and_a_batch_i
         ],
     )
     .await;
-    let (_, password) = world.git_credentials();
-    u.git_secret("git", password).await;
+    u.world_git_secret("git").await;
 
     // A window that is closed now: the hour twelve hours away, in Kathmandu.
     let now_there = Utc::now() + ZONE_OFFSET;

@@ -13,7 +13,7 @@ pub use repo::*;
 use std::time::Duration;
 
 use config_updater::controller::{self, Options};
-use config_updater::resource::{ImagePolicy, ImageUpdate};
+use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use config_updater::webhook::RegistryEvent;
 use git2::Oid;
 use k8s_openapi::api::core::v1::Secret;
@@ -44,6 +44,9 @@ pub const CRDS: &[(&str, &str)] = &[
         include_str!("../../../manifests/crds/imageupdates.sluice.dev.yaml"),
     ),
 ];
+
+/// Where the stories keep the marked Deployment `web`.
+pub const WEB_FILE: &str = "apps/web/deployment.yaml";
 
 /// How long one step of a story may take.
 pub const DEADLINE: Duration = Duration::from_secs(90);
@@ -85,6 +88,26 @@ pub async fn push_web(world: &World, prefix: &str, tags: &[&str]) -> (String, St
     world.push_image(&refs).await;
     let image = format!("{}/{path}", world.registry());
     (path, image)
+}
+
+/// A namespaced kind the stories create, patch and read conditions of (the three CRDs'
+/// kinds, Secrets, …).
+pub trait Object:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType: Default>
+    + Clone
+    + std::fmt::Debug
+    + Serialize
+    + DeserializeOwned
+{
+}
+
+impl<K> Object for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType: Default>
+        + Clone
+        + std::fmt::Debug
+        + Serialize
+        + DeserializeOwned
+{
 }
 
 /// A namespace of the test's own, with the three controllers running for it once started.
@@ -157,15 +180,7 @@ impl Updater {
     }
 
     /// Creates an object of kind `K` from JSON (apiVersion and kind filled in).
-    pub async fn create<K>(&self, mut value: Value) -> K
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + Serialize
-            + DeserializeOwned,
-        <K as Resource>::DynamicType: Default,
-    {
+    pub async fn create<K: Object>(&self, mut value: Value) -> K {
         value["apiVersion"] = K::api_version(&Default::default()).into();
         value["kind"] = K::kind(&Default::default()).into();
         let object: K = serde_json::from_value(value.clone()).unwrap_or_else(|e| {
@@ -178,14 +193,7 @@ impl Updater {
     }
 
     /// Merge-patches the spec of `name`.
-    pub async fn patch_spec<K>(&self, name: &str, spec: Value)
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + DeserializeOwned,
-        <K as Resource>::DynamicType: Default,
-    {
+    pub async fn patch_spec<K: Object>(&self, name: &str, spec: Value) {
         self.api::<K>()
             .patch(
                 name,
@@ -234,16 +242,36 @@ impl Updater {
         self.git_secret(name, password).await;
     }
 
+    /// The marked Deployment `web` of `image:tag` for the policy `<ns>:web`.
+    pub fn web(&self, image: &str, tag: &str) -> String {
+        deployment("web", image, tag, self.ns(), "web")
+    }
+
+    /// Seeds a config repository `<prefix>-…` with a README and [`web`](Self::web) at
+    /// [`WEB_FILE`]; returns its name and the seed commit.
+    pub async fn seed_web(&self, prefix: &str, image: &str, tag: &str) -> (String, Oid) {
+        let files = [
+            (WEB_FILE, self.web(image, tag)),
+            ("README.md", "The config repo.\n".to_owned()),
+        ];
+        seed(self.world, prefix, &files).await
+    }
+
+    /// The usual three: the ImageRepository `web` over `image` (scanned hourly: a newer tag
+    /// comes by webhook or not at all), the ImagePolicy `web` on it, and the ImageUpdate
+    /// `config` writing to the repository `repo` on the world's git server over HTTP.
+    pub async fn create_web(&self, image: &str, repo: &str, update_interval: Option<&str>) {
+        self.create::<ImageRepository>(repository("web", image, "1h"))
+            .await;
+        self.create::<ImagePolicy>(semver_policy("web", "web"))
+            .await;
+        let url = self.world.git_http_url(repo);
+        self.create::<ImageUpdate>(image_update("config", &url, update_interval))
+            .await;
+    }
+
     /// The `Ready` condition of `name`, if any.
-    pub async fn ready<K>(&self, name: &str) -> Option<Condition>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + Serialize
-            + DeserializeOwned,
-        <K as Resource>::DynamicType: Default,
-    {
+    pub async fn ready<K: Object>(&self, name: &str) -> Option<Condition> {
         let object = self.api::<K>().get(name).await.ok()?;
         let value = serde_json::to_value(object).ok()?;
         let conditions = value["status"]["conditions"].clone();
@@ -252,15 +280,7 @@ impl Updater {
     }
 
     /// Waits until `name`'s `Ready` condition has `status` and `reason`; returns it.
-    pub async fn wait_ready<K>(&self, name: &str, status: &str, reason: &str) -> Condition
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + Serialize
-            + DeserializeOwned,
-        <K as Resource>::DynamicType: Default,
-    {
+    pub async fn wait_ready<K: Object>(&self, name: &str, status: &str, reason: &str) -> Condition {
         let what = format!(
             "{} {name} Ready={status} {reason}",
             K::kind(&Default::default())
