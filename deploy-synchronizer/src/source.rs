@@ -40,6 +40,15 @@ pub enum SourceError {
     },
     #[error("the git worker stopped: {0}")]
     Worker(String),
+    /// The revision was fetched, but its tree holds what may not be checked out (a symlink
+    /// leading out of it, a `.git` entry): the commit must change, retrying cannot help.
+    #[error("{error} in commit {commit}")]
+    UnsafeTree {
+        commit: String,
+        subject: String,
+        #[source]
+        error: GitError,
+    },
 }
 
 /// One revision's files on disk, removed on drop.
@@ -141,7 +150,17 @@ pub async fn fetch(
                 dir: checkouts.clone(),
                 error,
             })?;
-        git::checkout_tree(&fetched.repo, &fetched.commit, dir.path())?;
+        match git::checkout_tree(&fetched.repo, &fetched.commit, dir.path()) {
+            Ok(()) => {}
+            Err(error @ GitError::Invalid { .. }) => {
+                return Err(SourceError::UnsafeTree {
+                    commit: fetched.commit,
+                    subject: fetched.subject,
+                    error,
+                });
+            }
+            Err(error) => return Err(error.into()),
+        }
         Ok(Checkout {
             commit: fetched.commit,
             subject: fetched.subject,

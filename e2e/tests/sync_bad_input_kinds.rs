@@ -43,8 +43,9 @@ struct Case {
     files: Vec<(&'static str, Vec<u8>)>,
     /// Symlinks it commits (git stores them as links): path, target.
     links: Vec<(&'static str, &'static str)>,
-    /// Refused by the git layer while checking the commit out, before any render: the condition
-    /// names the commit and the sync retries (it is not recorded in the history).
+    /// Refused by the git layer while checking the commit out, before any render, without the
+    /// commit being known (none of the cases today: a symlink out of the tree is refused at
+    /// checkout but reported as a render refusal of that commit).
     at_checkout: bool,
     reason: &'static str,
     /// Every one of these is in the message.
@@ -136,8 +137,8 @@ fn cases() -> Vec<Case> {
             what: "a symlink to /etc/passwd",
             files: vec![],
             links: vec![("deploy/users.yaml", "/etc/passwd")],
-            at_checkout: true,
-            reason: "GitFailed",
+            at_checkout: false,
+            reason: "RenderFailed",
             says: vec![
                 "deploy/users.yaml",
                 "a symlink out of the tree (/etc/passwd)",
@@ -152,8 +153,8 @@ fn cases() -> Vec<Case> {
                 "deploy/shared/hosts.yaml",
                 "../../../../../../../../../../../../../../etc/hosts",
             )],
-            at_checkout: true,
-            reason: "GitFailed",
+            at_checkout: false,
+            reason: "RenderFailed",
             says: vec!["deploy/shared/hosts.yaml", "a symlink out of the tree (../"],
             at: None,
         },
@@ -343,15 +344,20 @@ async fn each_kind_of_bad_input_applies_nothing_says_where_and_a_fix_recovers() 
         .iter()
         .map(|h| (h.revision.as_str(), h.reason.as_deref()))
         .collect();
+    // It keeps the last 10 revisions: the oldest (the seed first) fall off.
+    let limit = deploy_synchronizer::resource::HISTORY_LIMIT;
+    assert_eq!(history.len(), (refused.len() + 2).min(limit), "{history:?}");
     assert_eq!(history[0].0, fix, "{history:?}");
-    for (n, (bad, reason)) in refused.iter().rev().enumerate() {
+    for (n, (bad, reason)) in refused.iter().rev().enumerate().take(limit - 1) {
         assert_eq!(
             history[n + 1],
             (bad.as_str(), Some(reason.as_str())),
             "{history:?}"
         );
     }
-    assert_eq!(history[refused.len() + 1].0, seed, "{history:?}");
+    if refused.len() + 2 <= limit {
+        assert_eq!(history[refused.len() + 1].0, seed, "{history:?}");
+    }
 
     synchronizer.stop().await;
 }

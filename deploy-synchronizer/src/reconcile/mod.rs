@@ -62,6 +62,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => "invalid_spec",
+            Self::Source(SourceError::UnsafeTree { .. }) => "render",
             Self::Source(_) => "git",
             Self::Render(_) => "render",
             Self::Plan(_) => "plan_refused",
@@ -76,6 +77,7 @@ impl Error {
     pub fn reason(&self) -> FailureReason {
         match self {
             Self::InvalidSpec(_) => FailureReason::InvalidSpec,
+            Self::Source(SourceError::UnsafeTree { .. }) => FailureReason::RenderFailed,
             Self::Source(_) => FailureReason::GitFailed,
             Self::Render(_) => FailureReason::RenderFailed,
             Self::Plan(_) => FailureReason::PlanRefused,
@@ -258,14 +260,21 @@ async fn sync_once(
         &target.name,
         &spec.source.url,
     );
-    let checkout: Checkout = source::fetch(
+    let fetched = source::fetch(
         &spec.source.url,
         auth,
         source::revision_of(&spec.source),
         cache,
         &ctx.options.cache_dir,
     )
-    .await?;
+    .await;
+    if let Err(SourceError::UnsafeTree {
+        commit, subject, ..
+    }) = &fetched
+    {
+        *revision = Some((commit.clone(), subject.clone()));
+    }
+    let checkout: Checkout = fetched?;
     *revision = Some((checkout.commit.clone(), checkout.subject.clone()));
     tracing::debug!(sync = %target.key, revision = %checkout.commit, "fetched");
     if !requested && unchanged(ctx, target, status, &checkout.commit) {
