@@ -21,14 +21,14 @@ use std::time::Duration;
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use config_updater::webhook::{self, RegistryEvent};
 use serde_json::json;
+use sluice_e2e::unique_name;
 use sluice_e2e::updater::webhook::{envelope, post};
-use sluice_e2e::{unique_name, wait_until};
 use sluice_shared::webhook::{Secret, Secrets, sign_hmac_sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use update_support::{
-    DEADLINE, Updater, deployment, file, image_update, message, next_commit, parent, repository,
-    seed, semver_policy, stays, tip, trailers,
+    Updater, deployment, file, image_update, message, next_commit, parent, repository, seed,
+    semver_policy, stays, tip, trailers,
 };
 
 const HARBOR: &str = "harbor-auth-header-3f9a";
@@ -263,23 +263,6 @@ fn dockerhub(repo_name: &str, tag: &str) -> Delivery {
     Delivery::by_query("dockerhub", body, DOCKERHUB)
 }
 
-/// Waits until the ImagePolicy `name` has chosen a tag; returns it.
-async fn chosen_tag(u: &Updater, name: &str) -> String {
-    let api = u.api::<ImagePolicy>();
-    wait_until(
-        &format!("ImagePolicy {name} latestRef"),
-        DEADLINE,
-        || async {
-            let p = api.get(name).await.map_err(|e| e.to_string())?;
-            p.status
-                .and_then(|s| s.latest_ref)
-                .map(|r| r.tag)
-                .ok_or_else(|| "no latestRef yet".to_owned())
-        },
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_registrys_verified_push_triggers_the_bump_and_forged_ones_nothing() {
     let mut u = Updater::idle("update-webhooks").await;
@@ -324,7 +307,7 @@ async fn each_registrys_verified_push_triggers_the_bump_and_forged_ones_nothing(
     u.create::<ImageUpdate>(image_update("config", &world.git_http_url(&repo), None))
         .await;
     for p in PROVIDERS {
-        assert_eq!(chosen_tag(&u, p).await, "1.0.0");
+        assert_eq!(u.wait_policy_tag(p).await, "1.0.0");
     }
 
     // 1.0.1 lands in every repository; the registry itself notifies nobody here.
@@ -381,7 +364,7 @@ async fn each_registrys_verified_push_triggers_the_bump_and_forged_ones_nothing(
     assert_eq!(hooks.seen(), vec![], "a refused delivery reaches nobody");
     stays(world, &repo, seeded_at, Duration::from_secs(4)).await;
     for p in PROVIDERS {
-        assert_eq!(chosen_tag(&u, p).await, "1.0.0", "{p} was not rescanned");
+        assert_eq!(u.wait_policy_tag(p).await, "1.0.0", "{p} was not rescanned");
     }
 
     // Each verified delivery: accepted, its repository scanned at once, the bump committed.
