@@ -72,7 +72,8 @@ impl Default for ClientOptions {
 
 /// oci-client for one image repository, with its auth, budget, retries and metrics.
 pub struct RegistryClient {
-    oci: oci_client::Client,
+    oci: std::sync::OnceLock<oci_client::Client>,
+    oci_setup: OciSetup,
     lister: HttpLister,
     image: ImageName,
     auth: RegistryAuth,
@@ -93,33 +94,66 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
-impl RegistryClient {
-    pub fn new(image: ImageName, options: ClientOptions) -> Result<Self, ScanError> {
-        ensure_crypto_provider();
+/// What an oci-client for a repository is built from.
+struct OciSetup {
+    insecure: bool,
+    ca_pem: Option<Vec<u8>>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl OciSetup {
+    fn build(&self) -> Result<oci_client::Client, ScanError> {
         let mut config = ClientConfig {
-            protocol: if options.insecure {
+            protocol: if self.insecure {
                 ClientProtocol::Http
             } else {
                 ClientProtocol::Https
             },
-            connect_timeout: Some(options.connect_timeout),
-            read_timeout: Some(options.read_timeout),
+            connect_timeout: Some(self.connect_timeout),
+            read_timeout: Some(self.read_timeout),
             ..Default::default()
         };
-        if let Some(pem) = options.ca_pem.clone() {
-            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(ScanError::InvalidCa {
-                    reason: "no PEM certificate in it".to_owned(),
-                });
-            }
+        if let Some(pem) = self.ca_pem.clone() {
             config.extra_root_certificates.push(Certificate {
                 encoding: CertificateEncoding::Pem,
                 data: pem,
             });
         }
-        let oci = oci_client::Client::try_from(config).map_err(|e| ScanError::InvalidCa {
+        oci_client::Client::try_from(config).map_err(|e| ScanError::InvalidCa {
             reason: e.to_string(),
-        })?;
+        })
+    }
+}
+
+impl RegistryClient {
+    /// The oci-client of this repository, built on first use.
+    fn oci(&self) -> Result<&oci_client::Client, ScanError> {
+        if let Some(oci) = self.oci.get() {
+            return Ok(oci);
+        }
+        let built = self.oci_setup.build()?;
+        Ok(self.oci.get_or_init(|| built))
+    }
+
+    pub fn new(image: ImageName, options: ClientOptions) -> Result<Self, ScanError> {
+        ensure_crypto_provider();
+        if let Some(pem) = &options.ca_pem
+            && !String::from_utf8_lossy(pem).contains("-----BEGIN CERTIFICATE-----")
+        {
+            return Err(ScanError::InvalidCa {
+                reason: "no PEM certificate in it".to_owned(),
+            });
+        }
+        // oci-client is only needed for manifests (digest pinning): built on first use, as each
+        // build loads the platform's root certificates (about 100 KB a client, 100 repositories
+        // scanned at once held 9 MiB of them).
+        let oci_setup = OciSetup {
+            insecure: options.insecure,
+            ca_pem: options.ca_pem.clone(),
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
+        };
         let lister = HttpLister::new(
             image.api_host(),
             &image.registry,
@@ -130,7 +164,8 @@ impl RegistryClient {
             options.read_timeout,
         )?;
         Ok(RegistryClient {
-            oci,
+            oci: std::sync::OnceLock::new(),
+            oci_setup,
             lister,
             auth: options.credentials.to_registry_auth(),
             image,
@@ -404,11 +439,10 @@ pub async fn resolve_digest(
     ];
     let reference = client.image.reference(tag);
     let tally = AtomicU32::new(0);
+    let oci = client.oci()?;
     let (bytes, digest) = client
         .call_oci(&tally, || {
-            client
-                .oci
-                .pull_manifest_raw(&reference, &client.auth, ACCEPT)
+            oci.pull_manifest_raw(&reference, &client.auth, ACCEPT)
         })
         .await?;
     let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)

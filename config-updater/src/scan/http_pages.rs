@@ -155,22 +155,8 @@ impl HttpLister {
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> Result<Self, ScanError> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .read_timeout(read_timeout)
-            .user_agent(concat!("sluice-config-updater/", env!("CARGO_PKG_VERSION")))
-            // No redirect may carry the credentials elsewhere; registries do not redirect tag lists.
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = ca_pem {
-            let certs =
-                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ScanError::InvalidCa {
-                    reason: error_chain(&e),
-                })?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        let http = builder.build().map_err(|e| ScanError::InvalidCa {
-            reason: error_chain(&e),
-        })?;
+        let key = (ca_pem.map(<[u8]>::to_vec), connect_timeout, read_timeout);
+        let http = shared_http(key, || build_http(ca_pem, connect_timeout, read_timeout))?;
         let scheme = if insecure { "http" } else { "https" };
         Ok(HttpLister {
             http,
@@ -457,4 +443,47 @@ pub(crate) fn error_summary(body: &[u8]) -> String {
         return short(&text[start + "<title>".len()..end]);
     }
     short(&text)
+}
+
+/// The reqwest clients of the process by `(CA bundle, connect timeout, read timeout)`. Every
+/// build loads the platform's root certificates (about 100 KB), and a daemon scans hundreds of
+/// repositories at once; a client holds no credentials (each lister answers its own
+/// challenges, and there is no cookie store), so listers share one and its connection pool.
+fn shared_http(
+    key: (Option<Vec<u8>>, Duration, Duration),
+    build: impl FnOnce() -> Result<reqwest::Client, ScanError>,
+) -> Result<reqwest::Client, ScanError> {
+    type Clients =
+        std::collections::HashMap<(Option<Vec<u8>>, Duration, Duration), reqwest::Client>;
+    static CLIENTS: std::sync::OnceLock<std::sync::Mutex<Clients>> = std::sync::OnceLock::new();
+    let clients = CLIENTS.get_or_init(Default::default);
+    if let Some(http) = clients.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(http.clone());
+    }
+    let http = build()?;
+    let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(clients.entry(key).or_insert(http).clone())
+}
+
+fn build_http(
+    ca_pem: Option<&[u8]>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+) -> Result<reqwest::Client, ScanError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .read_timeout(read_timeout)
+        .user_agent(concat!("sluice-config-updater/", env!("CARGO_PKG_VERSION")))
+        // No redirect may carry the credentials elsewhere; registries do not redirect tag lists.
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = ca_pem {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ScanError::InvalidCa {
+                reason: error_chain(&e),
+            })?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().map_err(|e| ScanError::InvalidCa {
+        reason: error_chain(&e),
+    })
 }
