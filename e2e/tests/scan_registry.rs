@@ -35,6 +35,19 @@ fn plain(registry: &str, repo: &str) -> RegistryClient {
     )
 }
 
+/// A client for the plain registry `registry` counting its requests into `metrics`.
+fn counted(registry: &str, repo: &str, metrics: &ScanMetrics) -> RegistryClient {
+    client(
+        registry,
+        repo,
+        ClientOptions {
+            insecure: true,
+            metrics: Some(metrics.clone()),
+            ..Default::default()
+        },
+    )
+}
+
 fn tls(world: &World, repo: &str, credentials: Credentials) -> RegistryClient {
     client(
         world.registry_tls(),
@@ -114,15 +127,7 @@ async fn an_unchanged_repository_costs_one_request_and_a_new_tag_is_seen() {
         .await;
 
     let metrics = ScanMetrics::default();
-    let client = client(
-        world.registry(),
-        &repo,
-        ClientOptions {
-            insecure: true,
-            metrics: Some(metrics.clone()),
-            ..Default::default()
-        },
-    );
+    let client = counted(world.registry(), &repo, &metrics);
     let access = RegistryAccess {
         insecure: true,
         ..RegistryAccess::new(format!("{}/{repo}", world.registry()))
@@ -242,15 +247,7 @@ async fn an_unknown_repository_is_not_found() {
     let world = World::get();
     let repo = format!("e2e/{}/never-pushed", unique_name("scan-404"));
     let metrics = ScanMetrics::default();
-    let client = client(
-        world.registry(),
-        &repo,
-        ClientOptions {
-            insecure: true,
-            metrics: Some(metrics.clone()),
-            ..Default::default()
-        },
-    );
+    let client = counted(world.registry(), &repo, &metrics);
     let err = list_all_tags(&client, None)
         .await
         .expect_err("nothing was pushed there");
@@ -272,15 +269,7 @@ async fn a_registry_that_is_down_is_unreachable_after_four_tries() {
         .port();
     let registry = format!("127.0.0.1:{port}");
     let metrics = ScanMetrics::default();
-    let client = client(
-        &registry,
-        "e2e/app",
-        ClientOptions {
-            insecure: true,
-            metrics: Some(metrics.clone()),
-            ..Default::default()
-        },
-    );
+    let client = counted(&registry, "e2e/app", &metrics);
     let started = Instant::now();
     let err = list_all_tags(&client, None)
         .await

@@ -318,39 +318,34 @@ impl Updater {
         .await
     }
 
+    /// The ImageUpdate `name`'s `status.lastPushCommit`.
+    pub async fn last_push(&self, name: &str) -> Result<String, String> {
+        let u = self
+            .api::<ImageUpdate>()
+            .get(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        u.status
+            .as_ref()
+            .and_then(|s| s.last_push_commit.clone())
+            .ok_or_else(|| format!("{:?}", u.status))
+    }
+
     /// Waits until the ImageUpdate `name` has a `status.lastPushCommit`; returns it.
     pub async fn wait_last_push(&self, name: &str) -> String {
-        let api = self.api::<ImageUpdate>();
-        wait_until(
-            &format!("ImageUpdate {name} status.lastPushCommit"),
-            DEADLINE,
-            || async {
-                let u = api.get(name).await.map_err(|e| e.to_string())?;
-                u.status
-                    .as_ref()
-                    .and_then(|s| s.last_push_commit.clone())
-                    .ok_or_else(|| format!("{:?}", u.status))
-            },
-        )
-        .await
+        let what = format!("ImageUpdate {name} status.lastPushCommit");
+        wait_until(&what, DEADLINE, || self.last_push(name)).await
     }
 
     /// Waits until the ImageUpdate `name`'s `status.lastPushCommit` is `commit`.
     pub async fn wait_last_push_is(&self, name: &str, commit: Oid) {
-        let api = self.api::<ImageUpdate>();
-        wait_until(
-            &format!("ImageUpdate {name} status.lastPushCommit {commit}"),
-            DEADLINE,
-            || async {
-                let u = api.get(name).await.map_err(|e| e.to_string())?;
-                let last = u.status.as_ref().and_then(|s| s.last_push_commit.clone());
-                if last.as_deref() == Some(commit.to_string().as_str()) {
-                    Ok(())
-                } else {
-                    Err(format!("{:?}", u.status))
-                }
-            },
-        )
+        let what = format!("ImageUpdate {name} status.lastPushCommit {commit}");
+        wait_until(&what, DEADLINE, || async {
+            match self.last_push(name).await? {
+                last if last == commit.to_string() => Ok(()),
+                last => Err(format!("it is {last}")),
+            }
+        })
         .await;
     }
 
