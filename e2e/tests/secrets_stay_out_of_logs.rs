@@ -15,12 +15,11 @@ use std::time::Duration;
 use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sluice_e2e::daemon::Daemon;
-use sluice_e2e::{TestNamespace, World, apply_yaml, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
 use sync_support::*;
 
 const API_KEY: &str = "sk-live-4f9a8b7c6d5e";
@@ -37,21 +36,6 @@ type: Opaque
 stringData:
   api-key: "{key}"
 "#;
-
-const UPDATER_CRDS: [(&str, &str); 3] = [
-    (
-        "imagerepositories.sluice.dev",
-        include_str!("../../manifests/crds/imagerepositories.sluice.dev.yaml"),
-    ),
-    (
-        "imagepolicies.sluice.dev",
-        include_str!("../../manifests/crds/imagepolicies.sluice.dev.yaml"),
-    ),
-    (
-        "imageupdates.sluice.dev",
-        include_str!("../../manifests/crds/imageupdates.sluice.dev.yaml"),
-    ),
-];
 
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
@@ -221,27 +205,7 @@ async fn the_synchronizer_logs_no_secret() {
 async fn the_updater_logs_no_credential() {
     let world = World::get();
     let client = world.kube_client().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (name, yaml) in UPDATER_CRDS {
-        apply_yaml(&crds, yaml).await;
-        wait_until(
-            &format!("{name} served"),
-            Duration::from_secs(30),
-            || async {
-                let crd = crds.get(name).await.map_err(|e| e.to_string())?;
-                let established = crd
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                established
-                    .then_some(())
-                    .ok_or_else(|| "not yet".to_owned())
-            },
-        )
-        .await;
-    }
+    sluice_e2e::updater::install_crds(&client).await;
     let ns = TestNamespace::create(&client, "leak-update").await;
     let path = format!("{}/web", unique_name("leak"));
     world.push_image_tls(&[&format!("{path}:1.0.0")]).await;
