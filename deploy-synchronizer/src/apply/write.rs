@@ -142,13 +142,55 @@ pub(super) async fn await_established(
 }
 
 /// The live facts (owner annotation, prune opt-out) of those of `ids` that exist. Kinds the
-/// cluster does not serve yet have no live objects.
+/// cluster does not serve yet have no live objects. A kind with at least
+/// [`LIST_AT`](crate::assess::LIST_AT) objects in one namespace is read with one metadata list
+/// instead of one request an object.
 pub async fn read_live_facts(
     reader: &Client,
     kinds: &Kinds,
     ids: impl IntoIterator<Item = ObjectRef>,
 ) -> Result<BTreeMap<ObjectRef, LiveFacts>, ApplyError> {
-    let results: Vec<Result<Option<(ObjectRef, LiveFacts)>, kube::Error>> = stream::iter(ids)
+    let mut groups: BTreeMap<(String, String, String), Vec<ObjectRef>> = BTreeMap::new();
+    for id in ids {
+        groups
+            .entry((id.group.clone(), id.kind.clone(), id.namespace.clone()))
+            .or_default()
+            .push(id);
+    }
+    let mut listed = Vec::new();
+    let mut singles = Vec::new();
+    for (_, ids) in groups {
+        if ids.len() >= crate::assess::LIST_AT {
+            listed.push(ids);
+        } else {
+            singles.extend(ids);
+        }
+    }
+    let mut live = BTreeMap::new();
+    for ids in listed {
+        let Some(resolved) = kinds.resolve(&ids[0].group, "", &ids[0].kind) else {
+            continue;
+        };
+        let api = resolved.api(reader.clone(), &ids[0]);
+        let list = api
+            .list_metadata(&kube::api::ListParams::default())
+            .await
+            .map_err(ApplyError::Read)?;
+        let by_name: BTreeMap<String, Value> = list
+            .items
+            .into_iter()
+            .filter_map(|meta| {
+                let name = meta.metadata.name.clone()?;
+                Some((name, serde_json::to_value(&meta.metadata).ok()?))
+            })
+            .collect();
+        for id in ids {
+            if let Some(metadata) = by_name.get(&id.name) {
+                live.insert(id, LiveFacts::of(&json!({ "metadata": metadata })));
+            }
+        }
+    }
+    let results: Vec<Result<Option<(ObjectRef, LiveFacts)>, kube::Error>> = stream::iter(singles)
         .map(|id| async move {
             let Some(resolved) = kinds.resolve(&id.group, "", &id.kind) else {
                 return Ok(None);
@@ -163,7 +205,6 @@ pub async fn read_live_facts(
         .buffer_unordered(PARALLELISM)
         .collect()
         .await;
-    let mut live = BTreeMap::new();
     for result in results {
         if let Some((id, facts)) = result.map_err(ApplyError::Read)? {
             live.insert(id, facts);
