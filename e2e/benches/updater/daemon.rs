@@ -112,6 +112,10 @@ pub struct Daemon {
 pub struct Memory {
     pub rss_kib: u64,
     pub hwm_kib: u64,
+    /// Of the RSS: heap, stacks and other anonymous pages.
+    pub anon_kib: u64,
+    /// Of the RSS: pages of mapped files, mostly the binary's code.
+    pub file_kib: u64,
     pub threads: u64,
 }
 
@@ -130,6 +134,8 @@ impl Memory {
         Memory {
             rss_kib: field("VmRSS:"),
             hwm_kib: field("VmHWM:"),
+            anon_kib: field("RssAnon:"),
+            file_kib: field("RssFile:"),
             threads: field("Threads:"),
         }
     }

@@ -19,6 +19,8 @@ use crate::daemon::{Daemon, addr_is_free};
 use crate::{http, ms, quantile};
 
 /// Measured pushes (after one warm-up push).
+/// The heading of this section in the figures file.
+pub const HEADING: &str = "## push → commit";
 const PUSHES: usize = 15;
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 

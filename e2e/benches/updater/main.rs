@@ -53,30 +53,53 @@ fn main() {
         "# machine: {} cores, shared with other builds and tests while measuring\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let mut section = |text: String| {
+    let path = figures_file();
+    // A section not run this time keeps its figures from the last run.
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut section = |name: &str, text: Option<String>| {
+        let text = text.unwrap_or_else(|| previous_section(&previous, name));
         print!("{text}");
         report.push_str(&text);
     };
     runtime.block_on(async {
-        if run("scan") {
-            section(scan::run(world).await);
-        }
+        section(
+            scan::HEADING,
+            match run("scan") {
+                true => Some(scan::run(world).await),
+                false => None,
+            },
+        );
+        let mut latency = None;
+        let mut watch = None;
         if run("latency") || run("watch") {
             let binary = daemon::binary();
             let client = world.kube_client().await;
             daemon::install_crds(&client).await;
             if run("latency") {
-                section(latency::run(world, &client, &binary).await);
+                latency = Some(latency::run(world, &client, &binary).await);
             }
             if run("watch") {
-                section(watch::run(world, &client, &binary).await);
+                watch = Some(watch::run(world, &client, &binary).await);
             }
         }
+        section(latency::HEADING, latency);
+        section(watch::HEADING, watch);
     });
-    let path = figures_file();
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("target/bench");
     std::fs::write(&path, report).expect("the figures file");
     println!("figures written to {}", path.display());
+}
+
+/// The section starting with `heading` in an earlier figures file, up to the next heading.
+fn previous_section(previous: &str, heading: &str) -> String {
+    let Some(start) = previous.find(heading) else {
+        return String::new();
+    };
+    let rest = &previous[start..];
+    let end = rest[heading.len()..]
+        .find("\n## ")
+        .map_or(rest.len(), |i| heading.len() + i + 1);
+    rest[..end].to_owned()
 }
 
 fn figures_file() -> PathBuf {

@@ -17,6 +17,8 @@ use crate::ms;
 /// The first argument that makes this binary the scanning child.
 pub const CHILD_ARG: &str = "--scan-child";
 /// The repository holding the tags, kept across runs (pushing 10,000 tags takes a minute).
+/// The heading of this section in the figures file.
+pub const HEADING: &str = "## 10,000-tag scan";
 const REPOSITORY: &str = "bench/tags10k";
 const PREFIX: &str = "build";
 const COUNT: usize = 10_000;

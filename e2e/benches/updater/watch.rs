@@ -13,6 +13,8 @@ use sluice_e2e::{TestNamespace, World, wait_until};
 use crate::daemon::{Daemon, Memory, free_addr, mib};
 use crate::http;
 
+/// The heading of this section in the figures file.
+pub const HEADING: &str = "## watching 100 repositories";
 const REPOSITORIES: usize = 100;
 /// Kept across runs: `bench/watch100/app-001` … `app-100`, tags 1.0.0 and 1.0.1.
 const PREFIX: &str = "bench/watch100/app";
@@ -157,11 +159,13 @@ pub async fn run(world: &World, client: &Client, binary: &std::path::Path) -> St
     );
     let _ = writeln!(
         report,
-        "daemon memory from /proc: VmRSS {} after the first scans, {} after {} s more (max sampled every 2 s: {}); VmHWM {}; {} threads; target RSS < 30 MiB\n",
+        "daemon memory from /proc: VmRSS {} after the first scans, {} after {} s more (max sampled every 2 s: {}; at the end {} anonymous, {} file-backed: the binary's code); VmHWM {}; {} threads; target RSS < 30 MiB\n",
         mib(at_first.rss_kib),
         mib(end.rss_kib),
         WATCH.as_secs(),
         mib(max_rss),
+        mib(end.anon_kib),
+        mib(end.file_kib),
         mib(end.hwm_kib),
         end.threads
     );
