@@ -192,7 +192,8 @@ impl ApplyError {
 /// What a plan did.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// Every applied object, as the apiserver returned it, in apply order.
+    /// Every applied object, in apply order, as much of the apiserver's response as drift
+    /// detection needs ([`crate::drift::applied_record`]).
     pub applied: Vec<(ObjectRef, Value)>,
     /// Deleted by prune.
     pub pruned: Vec<ObjectRef>,
@@ -319,7 +320,7 @@ impl Applier {
                     if recreated {
                         report.recreated.push(apply.id.clone());
                     }
-                    applied.push((apply.id.clone(), live));
+                    applied.push((apply.id.clone(), crate::drift::applied_record(live)));
                 }
                 Err(failure) => failures.push(failure),
             }

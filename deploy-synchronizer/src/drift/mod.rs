@@ -61,6 +61,26 @@ fn sluice_entry(managed: &[ManagedFieldsEntry]) -> Option<&ManagedFieldsEntry> {
     })
 }
 
+/// What drift detection keeps of an apply's response: its resourceVersion and Sluice's own
+/// managedFields entry. The rest (the whole object, other managers' entries) is dropped at once,
+/// so a sync of a thousand objects does not hold a thousand objects until it registers them.
+pub fn applied_record(object: Value) -> Value {
+    let metadata = object.get("metadata");
+    let resource_version = metadata
+        .and_then(|m| m.get("resourceVersion"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let ours: Vec<Value> = metadata
+        .and_then(|m| m.get("managedFields"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER))
+        .cloned()
+        .collect();
+    serde_json::json!({"metadata": {"resourceVersion": resource_version, "managedFields": ours}})
+}
+
 /// What a look at an object's metadata says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Check {

@@ -268,3 +268,26 @@ fn drift_long_after_a_heal_starts_afresh() {
     assert_eq!(fight.pace(later).delay, Duration::ZERO);
     assert!(!fight.fighting(later));
 }
+
+#[test]
+fn an_apply_response_is_kept_as_what_drift_needs() {
+    let object = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "a", "resourceVersion": "42", "managedFields": [
+            {"manager": "sluice", "operation": "Apply", "fieldsV1": {"f:data": {"f:k": {}}}},
+            {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:data": {"f:x": {}}}}
+        ]},
+        "data": {"k": "a big value"}
+    });
+    let kept = applied_record(object.clone());
+    assert_eq!(kept["metadata"]["resourceVersion"], "42");
+    assert_eq!(
+        kept["metadata"]["managedFields"].as_array().unwrap().len(),
+        1
+    );
+    assert!(kept.get("data").is_none());
+    assert_eq!(
+        AppliedFields::of_object(&kept),
+        AppliedFields::of_object(&object)
+    );
+}

@@ -108,6 +108,8 @@ struct Target<'a> {
     name: String,
     key: String,
     generation: Option<i64>,
+    /// The status as last written by this reconcile (`None`: as it was read).
+    written: std::sync::Mutex<Option<GitSyncStatus>>,
 }
 
 async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error> {
@@ -119,6 +121,7 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
         name,
         generation: sync.metadata.generation,
         sync,
+        written: std::sync::Mutex::new(None),
     };
     let mut status = sync.status.clone().unwrap_or_default();
     let now = Timestamp::now();
@@ -211,6 +214,8 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
             }
             tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
                 pruned = outcome.report.pruned.len(), "applied");
+            // Said at once; health (a read of every object) follows in a second write.
+            write_status(ctx, &target, &status).await?;
             check_health(ctx, &target, &mut status, interval, health_timeout).await
         }
         Err(error) => {

@@ -48,21 +48,26 @@ pub(super) async fn fail(
 }
 
 /// Writes the whole status (merge patch on the status subresource). Lists are written even when
-/// empty, so an emptied inventory replaces the old one. A status equal to the one the reconcile
-/// started from is not written: at rest, a sync makes no write requests.
+/// empty, so an emptied inventory replaces the old one. A status equal to the one last written
+/// (or read, before any write) is not written: at rest, a sync makes no write requests.
 pub(super) async fn write_status(
     ctx: &Context,
     target: &Target<'_>,
     status: &GitSyncStatus,
 ) -> Result<(), Error> {
-    if target.sync.status.as_ref() == Some(status) {
-        return Ok(());
+    {
+        let written = target.written.lock().unwrap_or_else(|p| p.into_inner());
+        if written.as_ref().or(target.sync.status.as_ref()) == Some(status) {
+            return Ok(());
+        }
     }
     let mut value = serde_json::to_value(status).unwrap_or_default();
     value["inventory"] = json!(status.inventory);
     value["conditions"] = json!(status.conditions);
     value["history"] = json!(status.history);
-    patch_status(ctx, target, value).await
+    patch_status(ctx, target, value).await?;
+    *target.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
+    Ok(())
 }
 
 async fn patch_status(
