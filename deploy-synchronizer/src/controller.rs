@@ -351,7 +351,7 @@ pub async fn run(
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
-            release_free_heap();
+            sluice_shared::memory::release_free_heap();
             if let Err(error) = result {
                 tracing::debug!(%error, "controller");
             }
@@ -359,21 +359,4 @@ pub async fn run(
         .await;
     healer.shutdown();
     tracing::info!("GitSync controller stopped");
-}
-
-/// Gives the heap's free pages back to the system after a reconcile. A sync of a thousand
-/// objects allocates some 20 MiB that are all freed when it ends, but glibc's malloc keeps them:
-/// RSS stayed at its peak (47 MiB in `cargo bench -p sluice-e2e --bench synchronizer`), 32 MiB
-/// at rest with this. A no-op with other C libraries.
-fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        unsafe extern "C" {
-            fn malloc_trim(pad: usize) -> std::ffi::c_int;
-        }
-        // SAFETY: malloc_trim takes no pointer; it only unmaps pages malloc holds free.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }

@@ -8,6 +8,7 @@ pub mod duration;
 pub mod exit;
 pub mod git;
 pub mod kubeconfig;
+pub mod memory;
 pub mod naming;
 pub mod serve;
 pub mod shutdown;

@@ -295,7 +295,9 @@ pub async fn run(
     .reconcile_on(triggers)
     .graceful_shutdown_on(stopped())
     .run(repository::reconcile, error_policy, ctx.clone())
-    .for_each(|_| async {});
+    .for_each(|_| async {
+        sluice_shared::memory::release_free_heap();
+    });
 
     let policies = Controller::new(api::<ImagePolicy>(&client, ns), watcher::Config::default());
     let store = policies.store();
@@ -315,7 +317,9 @@ pub async fn run(
         )
         .graceful_shutdown_on(stopped())
         .run(policy::reconcile, error_policy, ctx.clone())
-        .for_each(|_| async {});
+        .for_each(|_| async {
+            sluice_shared::memory::release_free_heap();
+        });
 
     let updates = Controller::new(api::<ImageUpdate>(&client, ns), watcher::Config::default());
     let store = updates.store();
@@ -335,7 +339,9 @@ pub async fn run(
         )
         .graceful_shutdown_on(stopped())
         .run(update::reconcile, error_policy, ctx.clone())
-        .for_each(|_| async {});
+        .for_each(|_| async {
+            sluice_shared::memory::release_free_heap();
+        });
 
     tokio::join!(repositories, policies, updates);
     tracing::info!("image controllers stopped");
