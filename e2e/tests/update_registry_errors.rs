@@ -168,10 +168,12 @@ async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
         dockerconfig(world.registry_tls(), user, password),
     )
     .await;
+    // The newer tag first: the retrying scan of `missing` may come between the two pushes, and
+    // must see the tag to bump to whichever it is.
     world
         .push_image(&[
-            &format!("{missing_path}:1.0.0"),
             &format!("{missing_path}:1.0.1"),
+            &format!("{missing_path}:1.0.0"),
         ])
         .await;
     let _relay = relay(down_port, world.registry().to_owned()).await;
@@ -179,7 +181,9 @@ async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
         let c = u
             .wait_ready::<ImageRepository>(name, "True", "Scanned")
             .await;
-        assert!(c.message.starts_with("2 tags"), "{c:?}");
+        let seen_all = c.message.starts_with("2 tags");
+        let between_pushes = name == "missing" && c.message.starts_with("1 tags");
+        assert!(seen_all || between_pushes, "{name}: {c:?}");
     }
     wait_until("the three bumps on main", DEADLINE, || async {
         let bumped = files
