@@ -3,7 +3,7 @@
 
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, ListParams, TypeMeta};
 use kube::{Api, Client};
 use std::collections::HashMap;
 
@@ -76,19 +76,27 @@ async fn list_groups(
             .api(client.clone(), &sample)
             .list(&ListParams::default())
             .await
-            .map(|list| {
-                list.items
-                    .into_iter()
-                    .filter_map(|object| {
-                        let name = object.metadata.name.clone()?;
-                        Some((name, serde_json::to_value(object).ok()?))
-                    })
-                    .collect()
-            })
+            .map(|list| by_name(list.items, &resolved.resource))
             .map_err(|error| error.to_string());
         listed.insert((group, kind, namespace), objects);
     }
     listed
+}
+
+/// A list's items by name, each with the list's `apiVersion` and `kind`: the apiserver sends
+/// those once for the whole list, not in every item, and health is decided by the kind.
+fn by_name(items: Vec<DynamicObject>, resource: &ApiResource) -> HashMap<String, Value> {
+    items
+        .into_iter()
+        .filter_map(|mut object| {
+            let name = object.metadata.name.clone()?;
+            object.types.get_or_insert_with(|| TypeMeta {
+                api_version: resource.api_version.clone(),
+                kind: resource.kind.clone(),
+            });
+            Some((name, serde_json::to_value(object).ok()?))
+        })
+        .collect()
 }
 
 /// The pods of each namespace, listed once per assessment, the first time a workload that is
@@ -201,6 +209,37 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn listed_objects_get_the_kind_their_list_item_lacks() {
+        // As a list of Deployments comes back: the list has apiVersion and kind, its items not.
+        let list: kube::api::ObjectList<DynamicObject> = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {"resourceVersion": "7"},
+            "items": [
+                {"metadata": {"name": "web", "namespace": "shop", "generation": 2},
+                 "spec": {"replicas": 1},
+                 "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
+                            "readyReplicas": 1, "availableReplicas": 1,
+                            "conditions": [{"type": "Available", "status": "True"}]}},
+                {"metadata": {"namespace": "shop"}}
+            ]
+        }))
+        .unwrap();
+        assert!(list.items[0].types.is_none());
+        let resource = ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        };
+        let listed = by_name(list.items, &resource);
+        assert_eq!(listed.len(), 1, "an item without a name is left out");
+        let web = &listed["web"];
+        assert_eq!(web["kind"], "Deployment");
+        assert_eq!(web["apiVersion"], "apps/v1");
+        assert_eq!(health::assess(web).status, HealthStatus::Healthy);
+    }
 
     #[test]
     fn pods_are_selected_by_match_labels() {
