@@ -87,12 +87,19 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let mut report = String::from("# config-updater edit benchmark (mean of 50 rounds, release)\n");
-    for (label, input) in [("250 documents", many_documents()), ("one document", one_document())] {
+    for (label, input) in [
+        ("250 documents", many_documents()),
+        ("one document", one_document()),
+    ] {
         let line = measure(label, &input);
         print!("{line}");
         report.push_str(&line);
     }
-    let _ = writeln!(report, "machine: {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(
+        report,
+        "machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
     std::fs::write(dir.join("config-updater-edit.txt"), report).expect("the figures file");

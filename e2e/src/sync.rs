@@ -350,3 +350,18 @@ pub fn describe(status: &GitSyncStatus) -> String {
         status.history
     )
 }
+
+/// A GitHub push event for `after` on main, as github.com sends it (the fields the receiver
+/// reads, and a few more).
+pub fn github_push(clone_url: &str, after: &str) -> String {
+    json!({
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": after,
+        "created": false,
+        "deleted": false,
+        "repository": {"name": "config", "full_name": "org/config", "clone_url": clone_url},
+        "pusher": {"name": "e2e"}
+    })
+    .to_string()
+}

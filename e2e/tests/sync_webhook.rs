@@ -12,10 +12,10 @@ use deploy_synchronizer::webhook::{self, PROVIDERS};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
+use sluice_e2e::http::post;
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
 use sluice_shared::webhook::{Secrets, sign_hmac_sha256};
 use sync_support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 const SECRET: &[u8] = b"e2e-webhook-secret";
@@ -24,37 +24,6 @@ fn config_map(version: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  version: \"{version}\"\n"
     )
-}
-
-/// POSTs `body` to `addr` + `path` over plain HTTP/1.1; returns the status code.
-async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).unwrap_or_default();
-    status
-        .parse()
-        .unwrap_or_else(|_| panic!("not an HTTP response: {response:?}"))
-}
-
-/// A GitHub push event as github.com sends it (the fields the receiver reads, and a few more).
-fn github_push(clone_url: &str, after: &str) -> String {
-    json!({
-        "ref": "refs/heads/main",
-        "before": "0000000000000000000000000000000000000000",
-        "after": after,
-        "created": false,
-        "deleted": false,
-        "repository": {"name": "config", "full_name": "org/config", "clone_url": clone_url},
-        "pusher": {"name": "e2e"}
-    })
-    .to_string()
 }
 
 async fn wait_applied(ns: &TestNamespace, revision: &str, within: Duration, what: &str) {

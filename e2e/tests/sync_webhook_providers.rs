@@ -12,33 +12,16 @@ use std::time::Duration;
 use deploy_synchronizer::webhook::{self, PROVIDERS};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
+use sluice_e2e::http::post;
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
 use sluice_shared::webhook::{Secrets, sign_hmac_sha256};
 use sync_support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 fn config_map(version: &str) -> String {
     format!(
         "# What the storefront reads at start.\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop-config\n  labels: {{app.kubernetes.io/name: shop}}\ndata:\n  release: \"{version}\"\n"
     )
-}
-
-/// POSTs `body` to `addr` + `path` over plain HTTP/1.1; returns the status code.
-async fn post(addr: &str, path: &str, headers: &[(&str, String)], body: &str) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).unwrap_or_default();
-    status
-        .parse()
-        .unwrap_or_else(|_| panic!("not an HTTP response: {response:?}"))
 }
 
 /// What the signature or token header carries, for each way a delivery can be sent.

@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use config_updater::webhook::{self, ENVELOPE_MEDIA_TYPE, RegistryEvent};
+use sluice_e2e::http::post;
 use sluice_e2e::{World, unique_name};
 use sluice_shared::webhook::{Secret, Secrets};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// `(host:port, path)` of an `http://host:port/path` URL.
@@ -55,23 +55,6 @@ async fn event_of(
             seen.len()
         )
     })
-}
-
-/// POSTs `body` to `addr` + `path` over plain HTTP/1.1; returns the status code.
-async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).unwrap_or_default();
-    status
-        .parse()
-        .unwrap_or_else(|_| panic!("not an HTTP response: {response:?}"))
 }
 
 /// A distribution envelope with one tagged push, as the world's registries send it.

@@ -10,10 +10,11 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::ListParams;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
+use sluice_e2e::bench::{mib, ms};
 use sluice_e2e::{TestNamespace, World, unique_name};
 
 use crate::apimetrics;
-use crate::daemon::{Daemon, mib};
+use crate::daemon::Daemon;
 use crate::manifests::{BULK_OBJECTS, BULK_PATH, write_bulk};
 use crate::sync_support::{create_git_sync_spec, describe, status};
 
@@ -146,13 +147,12 @@ pub async fn run(
     .await;
     let at_healthy = daemon.memory();
     let log = daemon.log_text();
-    let offset = |message: &str| {
-        logged(&log, &key, message, wall).map_or("not logged".to_owned(), crate::ms)
-    };
+    let offset =
+        |message: &str| logged(&log, &key, message, wall).map_or("not logged".to_owned(), ms);
     let _ = writeln!(
         report,
         "cold sync: GitSync created → status applied with {BULK_OBJECTS} inventory entries: {}   target < 10 s",
-        crate::ms(applied - created)
+        ms(applied - created)
     );
     let _ = writeln!(
         report,
@@ -163,7 +163,7 @@ pub async fn run(
     let _ = writeln!(
         report,
         "  → Healthy (200 Deployments rolled out on kwok): {}",
-        crate::ms(healthy - created)
+        ms(healthy - created)
     );
     let _ = writeln!(
         report,

@@ -7,32 +7,18 @@ use deploy_synchronizer::resource::GitSync;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name};
+use sluice_e2e::bench::{ms, summary};
+use sluice_e2e::{TestNamespace, World, http, unique_name};
 use sluice_shared::webhook::sign_hmac_sha256;
 
 use crate::daemon::{Daemon, WEBHOOK_SECRET};
 use crate::manifests::{SMALL_CONFIG_MAPS, SMALL_OBJECTS, SMALL_PATH, write_small};
-use crate::sync_support::{commit_dir, create_git_sync_spec, wait_applied};
+use crate::sync_support::{commit_dir, create_git_sync_spec, github_push, wait_applied};
 use crate::watch::{self, Step};
-use crate::{ms, summary};
 
 const COMMITS: usize = 15;
 const DRIFTS: usize = 20;
 const NAME: &str = "web";
-
-/// A GitHub push event for `after` on main.
-fn github_push(clone_url: &str, after: &str) -> String {
-    json!({
-        "ref": "refs/heads/main",
-        "before": "0000000000000000000000000000000000000000",
-        "after": after,
-        "created": false,
-        "deleted": false,
-        "repository": {"name": "config", "full_name": "bench/config", "clone_url": clone_url},
-        "pusher": {"name": "bench"}
-    })
-    .to_string()
-}
 
 fn value_of(cm: &ConfigMap) -> Option<&str> {
     cm.data.as_ref()?.get("value").map(String::as_str)
@@ -116,11 +102,8 @@ pub async fn run(world: &World, ns: &TestNamespace, daemon: &Daemon) -> (String,
             ("X-Hub-Signature-256", signature.as_str()),
         ];
         let pushed = Instant::now();
-        let answer = daemon
-            .request("POST", "/webhook/github", &headers, &body)
-            .await
-            .expect("the webhook POST");
-        assert_eq!(answer.0, 202, "the webhook answered {answer:?}");
+        let answer = http::post(&daemon.addr, "/webhook/github", &headers, &body).await;
+        assert_eq!(answer, 202, "the webhook answered {answer}");
         let seen = object
             .await
             .expect("the watch task")

@@ -30,11 +30,10 @@ mod manifests;
 mod sync_support;
 mod watch;
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use sluice_e2e::apiserver::{ExtraApiserver, free_port};
-use sluice_e2e::{TestNamespace, World};
+use sluice_e2e::{TestNamespace, World, bench};
 
 /// The at-rest window, in seconds (`SLUICE_BENCH_REST_SECS`, default 300).
 fn rest_window() -> Duration {
@@ -56,25 +55,14 @@ fn main() {
     let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
 
     let world = World::get();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let mut report = String::from(
-        "# deploy-synchronizer world benchmark (release build, the local world on loopback)\n",
-    );
-    let _ = writeln!(
-        report,
-        "# machine: {} cores, shared with other builds and tests while measuring\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    let runtime = bench::runtime();
+    let mut report = bench::report_header("deploy-synchronizer");
     let mut section = |text: String| {
         print!("{text}");
         report.push_str(&text);
     };
     runtime.block_on(async {
-        let binary = daemon::binary();
+        let binary = bench::build("deploy-synchronizer");
         let client = world.kube_client().await;
         sync_support::install_crd(&client).await;
         let apiserver = ExtraApiserver::start(world, free_port()).await;
@@ -111,36 +99,7 @@ fn main() {
             let _ = std::fs::remove_dir_all(world.git_bare_repo(&repo));
         }
     });
-    let path = daemon::target_dir().join("bench/deploy-synchronizer-world.txt");
-    std::fs::create_dir_all(path.parent().expect("a parent")).expect("target/bench");
+    let path = bench::bench_file("deploy-synchronizer-world.txt");
     std::fs::write(&path, report).expect("the figures file");
     println!("figures written to {}", path.display());
-}
-
-/// Milliseconds with one decimal.
-pub fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// The `q` quantile (0..=1) of sorted durations, nearest rank.
-pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// `p50 … p90 … max …` of unsorted durations.
-pub fn summary(durations: &[Duration]) -> String {
-    let mut sorted = durations.to_vec();
-    sorted.sort();
-    format!(
-        "p50 {}, p90 {}, min {}, max {} (n = {})",
-        ms(quantile(&sorted, 0.5)),
-        ms(quantile(&sorted, 0.9)),
-        ms(sorted.first().copied().unwrap_or_default()),
-        ms(sorted.last().copied().unwrap_or_default()),
-        sorted.len()
-    )
 }

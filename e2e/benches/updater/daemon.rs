@@ -1,16 +1,13 @@
-//! The release daemon as a child process: building it, starting it on an address, its memory.
+//! The release daemon as a child process, started on an address; the image CRDs it serves.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client};
-use sluice_e2e::{World, apply_yaml, wait_until};
-
-use crate::http;
-
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+use sluice_e2e::bench::{Memory, Process};
+use sluice_e2e::{World, apply_yaml, http, wait_until};
 
 const CRDS: &[(&str, &str)] = &[
     (
@@ -26,42 +23,6 @@ const CRDS: &[(&str, &str)] = &[
         include_str!("../../../manifests/crds/imageupdates.sluice.dev.yaml"),
     ),
 ];
-
-/// The cargo target directory of the workspace.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let workspace = Path::new(WORKSPACE);
-            workspace
-                .canonicalize()
-                .unwrap_or_else(|_| workspace.to_owned())
-                .join("target")
-        })
-}
-
-/// `target/release/config-updater`, built (or found up to date) by cargo first.
-pub fn binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "config-updater",
-            "--bin",
-            "config-updater",
-        ])
-        .current_dir(WORKSPACE)
-        .status()
-        .expect("running cargo build");
-    assert!(
-        status.success(),
-        "cargo build --release -p config-updater failed"
-    );
-    target_dir().join("release/config-updater")
-}
 
 /// The image CRDs, applied and Established.
 pub async fn install_crds(client: &Client) {
@@ -88,62 +49,10 @@ pub async fn install_crds(client: &Client) {
     }
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
-    listener.local_addr().expect("its address").to_string()
-}
-
-/// Whether nothing listens on `addr` now.
-pub fn addr_is_free(addr: &str) -> bool {
-    std::net::TcpListener::bind(addr).is_ok()
-}
-
 /// The release daemon, running; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Daemon {
-    child: Child,
-    pub log: PathBuf,
-    pub started: Instant,
+    process: Process,
     _work: tempfile::TempDir,
-}
-
-/// What /proc says about a process's memory, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Memory {
-    pub rss_kib: u64,
-    pub hwm_kib: u64,
-    /// Of the RSS: heap, stacks and other anonymous pages.
-    pub anon_kib: u64,
-    /// Of the RSS: pages of mapped files, mostly the binary's code.
-    pub file_kib: u64,
-    pub threads: u64,
-}
-
-impl Memory {
-    /// `/proc/<pid>/status` of a process (`self` for this one).
-    pub fn of(pid: &str) -> Memory {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        Memory {
-            rss_kib: field("VmRSS:"),
-            hwm_kib: field("VmHWM:"),
-            anon_kib: field("RssAnon:"),
-            file_kib: field("RssFile:"),
-            threads: field("Threads:"),
-        }
-    }
-}
-
-/// KiB as MiB with one decimal.
-pub fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 impl Daemon {
@@ -158,27 +67,21 @@ impl Daemon {
         log_filter: &str,
     ) -> Daemon {
         let work = tempfile::tempdir().expect("a work dir");
-        let log = work.path().join("config-updater.log");
         let mut cmd = Command::new(binary);
         cmd.args(["--log-format", "json", "--log-level", log_filter, "run"])
             .args(["--watch-namespace", namespace, "--metrics-addr", addr])
             .arg("--work-dir")
             .arg(work.path().join("work"))
-            .env("KUBECONFIG", world.kubeconfig())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("the log file"));
+            .env("KUBECONFIG", world.kubeconfig());
         if let Some(token) = token {
             let file = work.path().join("distribution-token");
             std::fs::write(&file, token).expect("the token file");
             cmd.arg("--webhook-secret-file")
                 .arg(format!("distribution={}", file.display()));
         }
-        let child = cmd.spawn().expect("starting config-updater");
+        let process = Process::spawn(cmd, &work.path().join("config-updater.log"));
         let daemon = Daemon {
-            child,
-            log,
-            started: Instant::now(),
+            process,
             _work: work,
         };
         let health = "/healthz";
@@ -197,31 +100,17 @@ impl Daemon {
         daemon
     }
 
-    pub fn pid(&self) -> String {
-        self.child.id().to_string()
+    pub fn memory(&self) -> Memory {
+        self.process.memory()
     }
 
-    pub fn memory(&self) -> Memory {
-        Memory::of(&self.pid())
+    /// When it was started.
+    pub fn started(&self) -> Instant {
+        self.process.started
     }
 
     /// The daemon's log so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log_text()
     }
 }

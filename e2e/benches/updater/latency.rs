@@ -13,10 +13,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::PostParams;
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::bench::{addr_is_free, ms, quantile};
+use sluice_e2e::{TestNamespace, World, http, unique_name, wait_until};
 
-use crate::daemon::{Daemon, addr_is_free};
-use crate::{http, ms, quantile};
+use crate::daemon::Daemon;
 
 /// Measured pushes (after one warm-up push).
 /// The heading of this section in the figures file.

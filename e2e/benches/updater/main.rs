@@ -14,16 +14,14 @@
 //! time: shared machines vary.
 
 mod daemon;
-mod http;
 mod latency;
 mod scan;
 mod timeline;
 mod watch;
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use sluice_e2e::World;
+use sluice_e2e::{World, bench};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,19 +38,8 @@ fn main() {
     let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
 
     let world = World::get();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let mut report = String::from(
-        "# config-updater world benchmark (release build, the local world on loopback)\n",
-    );
-    let _ = writeln!(
-        report,
-        "# machine: {} cores, shared with other builds and tests while measuring\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    let runtime = bench::runtime();
+    let mut report = bench::report_header("config-updater");
     let path = figures_file();
     // A section not run this time keeps its figures from the last run.
     let previous = std::fs::read_to_string(&path).unwrap_or_default();
@@ -72,7 +59,7 @@ fn main() {
         let mut latency = None;
         let mut watch = None;
         if run("latency") || run("watch") {
-            let binary = daemon::binary();
+            let binary = bench::build("config-updater");
             let client = world.kube_client().await;
             daemon::install_crds(&client).await;
             if run("latency") {
@@ -103,19 +90,5 @@ fn previous_section(previous: &str, heading: &str) -> String {
 }
 
 fn figures_file() -> PathBuf {
-    daemon::target_dir().join("bench/config-updater-world.txt")
-}
-
-/// Milliseconds with two decimals.
-pub fn ms(d: std::time::Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-/// The `q` quantile (0..=1) of sorted durations, nearest rank.
-pub fn quantile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
-    if sorted.is_empty() {
-        return std::time::Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    bench::bench_file("config-updater-world.txt")
 }

@@ -11,8 +11,8 @@ use config_updater::scan::client::{ClientOptions, RegistryClient, list_all_tags}
 use config_updater::scan::{ImageName, TagList};
 use sluice_e2e::World;
 
-use crate::daemon::{Memory, mib};
-use crate::ms;
+use sluice_e2e::bench::ms;
+use sluice_e2e::bench::{Memory, mib};
 
 /// The first argument that makes this binary the scanning child.
 pub const CHILD_ARG: &str = "--scan-child";

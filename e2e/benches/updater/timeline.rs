@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
-use crate::{ms, quantile};
+use sluice_e2e::bench::{ms, quantile};
 
 struct Line {
     at: DateTime<Utc>,
@@ -33,7 +33,7 @@ fn between(a: DateTime<Utc>, b: DateTime<Utc>) -> Duration {
 
 /// Median of each stage over the pushes, and the log kept beside the figures.
 pub fn breakdown(log: &str, pushes: &[(String, SystemTime)]) -> String {
-    let path = crate::daemon::target_dir().join("bench/config-updater-world-latency.log");
+    let path = sluice_e2e::bench::bench_file("config-updater-world-latency.log");
     let _ = std::fs::create_dir_all(path.parent().expect("a parent"));
     let _ = std::fs::write(&path, log);
     let lines = lines(log);

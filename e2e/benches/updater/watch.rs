@@ -8,10 +8,10 @@ use config_updater::resource::{ImagePolicy, ImageRepository};
 use kube::Client;
 use kube::api::PostParams;
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, wait_until};
+use sluice_e2e::bench::{Memory, free_addr, mib};
+use sluice_e2e::{TestNamespace, World, http, wait_until};
 
-use crate::daemon::{Daemon, Memory, free_addr, mib};
-use crate::http;
+use crate::daemon::Daemon;
 
 /// The heading of this section in the figures file.
 pub const HEADING: &str = "## watching 100 repositories";
@@ -143,7 +143,7 @@ pub async fn run(world: &World, client: &Client, binary: &std::path::Path) -> St
         },
     )
     .await;
-    let first_scans = daemon.started.elapsed();
+    let first_scans = daemon.started().elapsed();
     let at_first = daemon.memory();
     let start = Instant::now();
     let mut max_rss = at_first.rss_kib;

@@ -4,10 +4,10 @@
 use config_updater::webhook::{self, RegistryEvent};
 use serde_json::json;
 use sluice_shared::webhook::{Secret, Secrets};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::http::post;
 use crate::unique_name;
 
 /// The webhook router serving on 127.0.0.1:<ephemeral>, with a distribution bearer token.
@@ -46,7 +46,7 @@ impl Receiver {
             &self.addr,
             "/webhook/distribution",
             &[
-                ("Authorization", &bearer),
+                ("Authorization", bearer.as_str()),
                 ("Content-Type", webhook::ENVELOPE_MEDIA_TYPE),
             ],
             &body,
@@ -74,23 +74,4 @@ pub fn envelope(registry: &str, repository: &str, tag: &str, digest: &str) -> St
         "actor": {}, "source": {"addr": "e2e:1", "instanceID": "i"}
     }]})
     .to_string()
-}
-
-/// POSTs `body` over plain HTTP/1.1; returns the status code.
-pub async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .parse()
-        .unwrap_or(0)
 }
