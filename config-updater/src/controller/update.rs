@@ -23,11 +23,18 @@ use super::{Context, Error, key_of};
 use crate::edit::{ImageRef, PolicyId};
 use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus};
 use crate::scan::config::parse_interval;
-use crate::schedule::{Batcher, Decision, NextPush};
+use crate::schedule::{Batcher, Decision, NextPush, PendingChange};
 use crate::writeback::{Chosen, Outcome, Problem, ProblemKind, push_update_signed};
 
 /// How often an idle `ImageUpdate` is looked at again without any policy changing.
 pub const IDLE_RECHECK: Duration = Duration::from_secs(300);
+
+/// What this reconcile does once the batcher has decided: push a commit now (the idle re-read
+/// of the branch, or a batch whose time came), or only requeue.
+enum Step {
+    Push(Vec<PendingChange<PolicyId, Chosen>>),
+    Requeue(Action),
+}
 
 pub async fn reconcile(update: Arc<ImageUpdate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
@@ -141,7 +148,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
     next.pending = waiting;
     next.next_push_time = None;
 
-    let action = match decision {
+    let step = match decision {
         Decision::Idle => {
             // Read the branch every `interval` even when nothing changed: a person's revert
             // is noticed (and blocked), a value changed by hand is written again.
@@ -150,35 +157,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
             let due = left.is_zero();
             let window_open = batcher.window().is_none_or(|w| w.is_open(now));
             if due && window_open {
-                ctx.state.with_update(key, |s| s.checked_at = Some(now));
-                match push_round(update, ctx, &ns, key, chosen.clone(), now).await {
-                    Ok(outcome) => {
-                        record_outcome(
-                            update,
-                            ctx,
-                            &ns,
-                            key,
-                            &status,
-                            &mut next,
-                            outcome,
-                            (&chosen, &known),
-                            Vec::new(),
-                        )
-                        .await?
-                    }
-                    Err(e) => {
-                        return push_failed(
-                            update,
-                            ctx,
-                            key,
-                            &status,
-                            &mut next,
-                            (&chosen, Vec::new()),
-                            e,
-                        )
-                        .await;
-                    }
-                }
+                Step::Push(Vec::new())
             } else {
                 if !status.conditions.iter().any(|c| c.type_ == "Ready") {
                     next.conditions = set_ready(
@@ -189,7 +168,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                         generation,
                     );
                 }
-                Action::requeue(if due { interval } else { left })
+                Step::Requeue(Action::requeue(if due { interval } else { left }))
             }
         }
         Decision::WindowNeverOpens => {
@@ -200,7 +179,7 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                 "changes are pending but the update window never opens again",
                 generation,
             );
-            Action::requeue(IDLE_RECHECK)
+            Step::Requeue(Action::requeue(IDLE_RECHECK))
         }
         Decision::WaitUntil(at) => {
             next.next_push_time = Some(timestamp(at));
@@ -229,36 +208,25 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
                 None => message,
             };
             next.conditions = set_ready(&status.conditions, true, reason, &message, generation);
-            Action::requeue(until(at, now))
+            Step::Requeue(Action::requeue(until(at, now)))
         }
-        Decision::PushNow { changes } => {
+        Decision::PushNow { changes } => Step::Push(changes),
+    };
+    let action = match step {
+        Step::Requeue(action) => action,
+        Step::Push(changes) => {
             ctx.state.with_update(key, |s| s.checked_at = Some(now));
             match push_round(update, ctx, &ns, key, chosen.clone(), now).await {
                 Ok(outcome) => {
+                    let chosen = (&chosen, &known);
                     record_outcome(
-                        update,
-                        ctx,
-                        &ns,
-                        key,
-                        &status,
-                        &mut next,
-                        outcome,
-                        (&chosen, &known),
-                        changes,
+                        update, ctx, &ns, key, &status, &mut next, outcome, chosen, changes,
                     )
                     .await?
                 }
                 Err(e) => {
-                    return push_failed(
-                        update,
-                        ctx,
-                        key,
-                        &status,
-                        &mut next,
-                        (&chosen, changes),
-                        e,
-                    )
-                    .await;
+                    let batch = (&chosen, changes);
+                    return push_failed(update, ctx, key, &status, &mut next, batch, e).await;
                 }
             }
         }
@@ -277,7 +245,7 @@ async fn record_outcome(
     next: &mut ImageUpdateStatus,
     outcome: Outcome,
     (chosen, known): (&BTreeMap<PolicyId, Chosen>, &BTreeSet<PolicyId>),
-    changes: Vec<crate::schedule::PendingChange<PolicyId, Chosen>>,
+    changes: Vec<PendingChange<PolicyId, Chosen>>,
 ) -> Result<Action, Error> {
     let generation = update.metadata.generation;
     let mut reverted: BTreeMap<PolicyId, Vec<String>> = BTreeMap::new();
@@ -415,7 +383,7 @@ async fn push_failed(
     next: &mut ImageUpdateStatus,
     (chosen, changes): (
         &BTreeMap<PolicyId, Chosen>,
-        Vec<crate::schedule::PendingChange<PolicyId, Chosen>>,
+        Vec<PendingChange<PolicyId, Chosen>>,
     ),
     e: Error,
 ) -> Result<Action, Error> {
