@@ -34,7 +34,10 @@ impl ObjectRef {
         let kind = object.get("kind")?.as_str()?;
         let metadata = object.get("metadata")?;
         let name = metadata.get("name")?.as_str()?;
-        let namespace = metadata.get("namespace").and_then(Value::as_str).unwrap_or("");
+        let namespace = metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if api_version.is_empty() || kind.is_empty() || name.is_empty() {
             return None;
         }
@@ -55,8 +58,16 @@ impl ObjectRef {
 /// `apps/Deployment/shop/web` or `core/Namespace/_/shop`.
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let group = if self.group.is_empty() { "core" } else { &self.group };
-        let namespace = if self.namespace.is_empty() { "_" } else { &self.namespace };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        let namespace = if self.namespace.is_empty() {
+            "_"
+        } else {
+            &self.namespace
+        };
         write!(f, "{group}/{}/{namespace}/{}", self.kind, self.name)
     }
 }
@@ -79,7 +90,10 @@ mod tests {
         let v2 = json!({"apiVersion": "apps/v2", "kind": "Deployment",
                         "metadata": {"name": "web", "namespace": "shop"}});
         assert_eq!(ObjectRef::of(&v1), ObjectRef::of(&v2));
-        assert_eq!(ObjectRef::of(&v1).unwrap().to_string(), "apps/Deployment/shop/web");
+        assert_eq!(
+            ObjectRef::of(&v1).unwrap().to_string(),
+            "apps/Deployment/shop/web"
+        );
     }
 
     #[test]
@@ -92,8 +106,17 @@ mod tests {
 
     #[test]
     fn missing_parts_have_no_identity() {
-        assert_eq!(ObjectRef::of(&json!({"kind": "ConfigMap", "metadata": {"name": "a"}})), None);
-        assert_eq!(ObjectRef::of(&json!({"apiVersion": "v1", "metadata": {"name": "a"}})), None);
-        assert_eq!(ObjectRef::of(&json!({"apiVersion": "v1", "kind": "ConfigMap"})), None);
+        assert_eq!(
+            ObjectRef::of(&json!({"kind": "ConfigMap", "metadata": {"name": "a"}})),
+            None
+        );
+        assert_eq!(
+            ObjectRef::of(&json!({"apiVersion": "v1", "metadata": {"name": "a"}})),
+            None
+        );
+        assert_eq!(
+            ObjectRef::of(&json!({"apiVersion": "v1", "kind": "ConfigMap"})),
+            None
+        );
     }
 }

@@ -177,7 +177,9 @@ pub struct GitSyncStatus {
 }
 
 /// One applied object, by identity.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -274,7 +276,12 @@ mod tests {
     fn crd_has_the_printer_columns() {
         let crd = serde_json::to_value(GitSync::crd()).unwrap();
         let columns = &crd["spec"]["versions"][0]["additionalPrinterColumns"];
-        let names: Vec<_> = columns.as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+        let names: Vec<_> = columns
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect();
         assert_eq!(names, ["Revision", "Health", "Ready", "Status", "Age"]);
         assert_eq!(crd["metadata"]["name"], "gitsyncs.sluice.dev");
     }
