@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::apply::{Kinds, PARALLELISM};
+use crate::apply::{Kinds, PARALLELISM, Resolved};
 use crate::health::{self, Health, HealthStatus};
 use crate::object::ObjectRef;
 use crate::plan::Inventory;
@@ -72,31 +72,68 @@ async fn list_groups(
         let Some(resolved) = kinds.resolve(&group, &api_version, &kind) else {
             continue;
         };
-        let objects = resolved
-            .api(client.clone(), &sample)
-            .list(&ListParams::default())
-            .await
-            .map(|list| by_name(list.items, &resolved.resource))
-            .map_err(|error| error.to_string());
-        listed.insert((group, kind, namespace), objects);
+        let api = resolved.api(client.clone(), &sample);
+        let metadata_only = health::decided_by_metadata(&group, &kind);
+        let objects = list_pages(&api, &resolved.resource, metadata_only).await;
+        listed.insert(
+            (group, kind, namespace),
+            objects.map_err(|error| error.to_string()),
+        );
     }
     listed
 }
 
-/// A list's items by name, each with the list's `apiVersion` and `kind`: the apiserver sends
-/// those once for the whole list, not in every item, and health is decided by the kind.
-fn by_name(items: Vec<DynamicObject>, resource: &ApiResource) -> HashMap<String, Value> {
-    items
-        .into_iter()
-        .filter_map(|mut object| {
-            let name = object.metadata.name.clone()?;
-            object.types.get_or_insert_with(|| TypeMeta {
-                api_version: resource.api_version.clone(),
-                kind: resource.kind.clone(),
-            });
-            Some((name, serde_json::to_value(object).ok()?))
-        })
-        .collect()
+/// Objects a list page holds at most: the peak memory of reading a big kind is a page's
+/// response, not the whole kind's.
+const PAGE: u32 = 250;
+
+/// Every object of `api`'s kind, by name, as health reads them (see [`as_read`]), fetched in
+/// pages of [`PAGE`]; only the metadata when `metadata_only`.
+async fn list_pages(
+    api: &Api<DynamicObject>,
+    resource: &ApiResource,
+    metadata_only: bool,
+) -> Result<HashMap<String, Value>, kube::Error> {
+    let mut objects = HashMap::new();
+    let mut params = ListParams::default().limit(PAGE);
+    loop {
+        let next = if metadata_only {
+            let page = api.list_metadata(&params).await?;
+            for item in page.items {
+                let object = DynamicObject {
+                    types: None,
+                    metadata: item.metadata,
+                    data: Value::Null,
+                };
+                objects.extend(as_read(object, resource));
+            }
+            page.metadata.continue_
+        } else {
+            let page = api.list(&params).await?;
+            for item in page.items {
+                objects.extend(as_read(item, resource));
+            }
+            page.metadata.continue_
+        };
+        match next.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(objects),
+        }
+    }
+}
+
+/// A listed object by name, as health reads it: with the list's `apiVersion` and `kind` (the
+/// apiserver sends those once for the whole list, not in every item, and health is decided by
+/// the kind), without `managedFields` (often half an object, never read by health). `None`
+/// without a name.
+fn as_read(mut object: DynamicObject, resource: &ApiResource) -> Option<(String, Value)> {
+    let name = object.metadata.name.clone()?;
+    object.types.get_or_insert_with(|| TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    });
+    object.metadata.managed_fields = None;
+    Some((name, serde_json::to_value(object).ok()?))
 }
 
 /// The pods of each namespace, listed once per assessment, the first time a workload that is
@@ -119,8 +156,11 @@ impl PodCache {
                 .await
                 .map(|list| {
                     list.items
-                        .iter()
-                        .filter_map(|pod| serde_json::to_value(pod).ok())
+                        .into_iter()
+                        .filter_map(|mut pod| {
+                            pod.metadata.managed_fields = None;
+                            serde_json::to_value(pod).ok()
+                        })
                         .collect()
                 })
                 .map_err(|error| error.to_string());
@@ -163,8 +203,8 @@ async fn assess_one(
             None => return Health::missing(),
         },
         Some(Err(error)) => return Health::unknown(format!("cannot read it: {error}")),
-        None => match resolved.api(client.clone(), id).get_opt(&id.name).await {
-            Ok(Some(object)) => serde_json::to_value(object).unwrap_or(Value::Null),
+        None => match read_one(client, &resolved, id).await {
+            Ok(Some((_, object))) => object,
             Ok(None) => return Health::missing(),
             Err(error) => return Health::unknown(format!("cannot read it: {error}")),
         },
@@ -193,6 +233,27 @@ async fn assess_one(
             assessed
         }
     }
+}
+
+/// One object as health reads it (see [`as_read`]); only its metadata when that decides.
+async fn read_one(
+    client: &Client,
+    resolved: &Resolved,
+    id: &ObjectRef,
+) -> Result<Option<(String, Value)>, kube::Error> {
+    let api = resolved.api(client.clone(), id);
+    let object = if health::decided_by_metadata(&id.group, &id.kind) {
+        api.get_metadata_opt(&id.name)
+            .await?
+            .map(|meta| DynamicObject {
+                types: None,
+                metadata: meta.metadata,
+                data: Value::Null,
+            })
+    } else {
+        api.get_opt(&id.name).await?
+    };
+    Ok(object.and_then(|object| as_read(object, &resolved.resource)))
 }
 
 /// `spec.selector.matchLabels`, when it has any. Workloads whose selector uses only
@@ -233,12 +294,47 @@ mod tests {
             kind: "Deployment".into(),
             plural: "deployments".into(),
         };
-        let listed = by_name(list.items, &resource);
+        let listed: HashMap<String, Value> = list
+            .items
+            .into_iter()
+            .filter_map(|item| as_read(item, &resource))
+            .collect();
         assert_eq!(listed.len(), 1, "an item without a name is left out");
         let web = &listed["web"];
         assert_eq!(web["kind"], "Deployment");
         assert_eq!(web["apiVersion"], "apps/v1");
         assert_eq!(health::assess(web).status, HealthStatus::Healthy);
+
+        // A metadata-only read: no body, no managedFields, still a kind to decide by.
+        let config_maps = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        let metadata: kube::api::ObjectMeta = serde_json::from_value(json!({
+            "name": "settings", "namespace": "shop",
+            "managedFields": [{"manager": "sluice", "operation": "Apply", "fieldsType": "FieldsV1",
+                               "fieldsV1": {"f:data": {"f:LOG_LEVEL": {}}}}]
+        }))
+        .unwrap();
+        let (name, read) = as_read(
+            DynamicObject {
+                types: None,
+                metadata,
+                data: Value::Null,
+            },
+            &config_maps,
+        )
+        .unwrap();
+        assert_eq!(name, "settings");
+        assert_eq!(
+            read,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "settings", "namespace": "shop"}})
+        );
+        assert_eq!(health::assess(&read).status, HealthStatus::Healthy);
     }
 
     #[test]

@@ -149,6 +149,20 @@ pub fn assess(object: &Value) -> Health {
     }
 }
 
+/// Kinds without a status: one that exists is healthy, so its health is decided from its
+/// metadata alone (a deletion in progress). Reading only metadata keeps a Secret's data, and a
+/// thousand ConfigMaps' contents, out of the health read.
+pub fn decided_by_metadata(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("", "ConfigMap" | "Secret" | "ServiceAccount")
+            | (
+                "rbac.authorization.k8s.io",
+                "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+            )
+    )
+}
+
 /// How many of the worst parts [`aggregate`] names before summarizing the rest.
 const NAMED_PARTS: usize = 3;
 

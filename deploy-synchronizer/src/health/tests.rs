@@ -311,3 +311,30 @@ fn health_serializes_for_status() {
     assert_eq!(health.to_string(), "Degraded: failed");
     assert_eq!(Health::healthy("").to_string(), "Healthy");
 }
+
+#[test]
+fn kinds_without_status_are_decided_by_their_metadata() {
+    // A Secret as the apiserver returns it, and the metadata-only view health reads of it.
+    let full = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "db", "namespace": "shop", "resourceVersion": "41"},
+        "data": {"password": "aHVudGVyMg=="}
+    });
+    let metadata_only = json!({"apiVersion": "v1", "kind": "Secret", "metadata": full["metadata"]});
+    assert!(decided_by_metadata("", "Secret"));
+    assert_eq!(assess(&full), assess(&metadata_only));
+    assert_eq!(assess(&metadata_only).status, HealthStatus::Healthy);
+    let mut deleting = metadata_only.clone();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-11-22T10:00:00Z");
+    assert_eq!(assess(&deleting).status, HealthStatus::Progressing);
+    // Kinds whose health is in their status or spec are read whole.
+    for (group, kind) in [
+        ("", "Service"),
+        ("", "PersistentVolumeClaim"),
+        ("", "Namespace"),
+        ("apps", "Deployment"),
+        ("example.com", "Widget"),
+    ] {
+        assert!(!decided_by_metadata(group, kind), "{group}/{kind}");
+    }
+}
