@@ -330,6 +330,24 @@ pub fn condition(status: &GitSyncStatus, type_: &str) -> Option<(String, String,
     Some((c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+/// GitSync `name`'s Healthy condition as `(status, reason, message)`, once `check` accepts it
+/// (within 120 s).
+pub async fn wait_health(
+    ns: &TestNamespace,
+    name: &str,
+    what: &str,
+    check: impl Fn(&str, &str, &str) -> bool,
+) -> (String, String, String) {
+    wait_until(what, Duration::from_secs(120), || async {
+        let status = status(ns, name).await?;
+        match condition(&status, "Healthy") {
+            Some((s, r, m)) if check(&s, &r, &m) => Ok((s, r, m)),
+            _ => Err(describe(&status)),
+        }
+    })
+    .await
+}
+
 /// A one-line view of a status, for "last seen" messages.
 pub fn describe(status: &GitSyncStatus) -> String {
     format!(

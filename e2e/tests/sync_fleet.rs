@@ -61,22 +61,6 @@ spec:
     )
 }
 
-/// The Healthy condition's status, reason and message once `done` holds for them.
-async fn wait_health(
-    ns: &TestNamespace,
-    what: &str,
-    done: impl Fn(&str, &str, &str) -> bool,
-) -> (String, String, String) {
-    wait_until(what, Duration::from_secs(120), || async {
-        let status = status(ns, "fleet").await?;
-        match condition(&status, "Healthy") {
-            Some((s, reason, message)) if done(&s, &reason, &message) => Ok((s, reason, message)),
-            _ => Err(describe(&status)),
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_services_go_healthy_then_one_breaks_and_one_is_retired() {
     let world = World::get();
@@ -107,8 +91,10 @@ async fn ten_services_go_healthy_then_one_breaks_and_one_is_retired() {
     // The release: thirty objects applied, then Healthy.
     let applied = wait_applied(&ns, "fleet", &seed).await;
     assert_eq!(applied.inventory.len(), 3 * SERVICES);
-    let (_, reason, message) =
-        wait_health(&ns, "the fleet to be Healthy", |s, _, _| s == "True").await;
+    let (_, reason, message) = wait_health(&ns, "fleet", "the fleet to be Healthy", |s, _, _| {
+        s == "True"
+    })
+    .await;
     assert_eq!(reason, "Healthy", "{message}");
     assert!(!message.contains("no kind"), "{message}");
     let healthy = status(&ns, "fleet").await.unwrap();
@@ -129,7 +115,7 @@ async fn ten_services_go_healthy_then_one_breaks_and_one_is_retired() {
     let broken = commit_dir(world, &repo, dir.path(), "svc-03 1.4.13; retire svc-09").await;
     let applied = wait_applied(&ns, "fleet", &broken).await;
     assert_eq!(applied.inventory.len(), 3 * (SERVICES - 1));
-    let (_, _, message) = wait_health(&ns, "svc-03 to be Degraded", |s, reason, _| {
+    let (_, _, message) = wait_health(&ns, "fleet", "svc-03 to be Degraded", |s, reason, _| {
         s == "False" && reason == "Degraded"
     })
     .await;

@@ -130,22 +130,6 @@ spec:
     - {name: http, port: 80, targetPort: 8080}
 "#;
 
-/// The Healthy condition's `(status, reason, message)` once `check` accepts it.
-async fn wait_health(
-    ns: &TestNamespace,
-    what: &str,
-    check: impl Fn(&str, &str, &str) -> bool,
-) -> (String, String, String) {
-    wait_until(what, Duration::from_secs(90), || async {
-        let status = status(ns, "shop").await?;
-        match condition(&status, "Healthy") {
-            Some((s, r, m)) if check(&s, &r, &m) => Ok((s, r, m)),
-            _ => Err(describe(&status)),
-        }
-    })
-    .await
-}
-
 /// The notes of the events about GitSync `shop` with `reason`, oldest first.
 async fn events(ns: &TestNamespace, reason: &str) -> Vec<(String, String)> {
     let list = ns
@@ -259,13 +243,18 @@ async fn each_kind_holds_health_back_until_it_is_ready_and_the_columns_show_it()
     // DaemonSet, the Job and the Cart (no conditions yet) are healthy.
     let claim = format!("PersistentVolumeClaim {}/uploads: Progressing", ns.name());
     let front = format!("Service {}/front: Progressing", ns.name());
-    let (_, reason, message) = wait_health(&ns, "only the claim and the LB to wait", |s, r, m| {
-        s == "Unknown"
-            && r == "Progressing"
-            && m.contains(&claim)
-            && m.contains(&front)
-            && m.split("; ").count() == 2
-    })
+    let (_, reason, message) = wait_health(
+        &ns,
+        "shop",
+        "only the claim and the LB to wait",
+        |s, r, m| {
+            s == "Unknown"
+                && r == "Progressing"
+                && m.contains(&claim)
+                && m.contains(&front)
+                && m.split("; ").count() == 2
+        },
+    )
     .await;
     println!("(1) {reason}: {message}");
     assert!(message.contains("waiting to be bound"), "{message}");
@@ -300,7 +289,7 @@ async fn each_kind_holds_health_back_until_it_is_ready_and_the_columns_show_it()
         .create(&PostParams::default(), &pv)
         .await
         .expect("creating the PersistentVolume");
-    let (_, reason, message) = wait_health(&ns, "only the LB to wait", |s, r, m| {
+    let (_, reason, message) = wait_health(&ns, "shop", "only the LB to wait", |s, r, m| {
         s == "Unknown" && r == "Progressing" && m.contains(&front) && !m.contains("uploads")
     })
     .await;
@@ -318,8 +307,10 @@ async fn each_kind_holds_health_back_until_it_is_ready_and_the_columns_show_it()
         .patch_status("front", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("patching the Service's status");
-    let (_, reason, message) =
-        wait_health(&ns, "Healthy", |s, r, _| s == "True" && r == "Healthy").await;
+    let (_, reason, message) = wait_health(&ns, "shop", "Healthy", |s, r, _| {
+        s == "True" && r == "Healthy"
+    })
+    .await;
     println!("(3) {reason}: {message}");
     assert!(message.contains("7 objects healthy"), "{message}");
     let healthy = status(&ns, "shop").await.unwrap();
@@ -349,7 +340,7 @@ async fn each_kind_holds_health_back_until_it_is_ready_and_the_columns_show_it()
     )
     .await;
     let cart = format!("Cart {}/main: Degraded: PaymentBackendDown", ns.name());
-    let (_, reason, message) = wait_health(&ns, "Degraded by the Cart", |s, r, m| {
+    let (_, reason, message) = wait_health(&ns, "shop", "Degraded by the Cart", |s, r, m| {
         s == "False" && r == "Degraded" && m.contains(&cart)
     })
     .await;
@@ -361,7 +352,7 @@ async fn each_kind_holds_health_back_until_it_is_ready_and_the_columns_show_it()
 
     // (5) Ready again: Healthy, and the change is an event too.
     set_cart_ready(&carts, "True", "Reconciled", "checkout is reachable").await;
-    let (_, reason, message) = wait_health(&ns, "Healthy again", |s, r, _| {
+    let (_, reason, message) = wait_health(&ns, "shop", "Healthy again", |s, r, _| {
         s == "True" && r == "Healthy"
     })
     .await;
