@@ -7,9 +7,10 @@
 //! own for each test ([`TestNamespace`]), unique names ([`unique_name`]), polling with a deadline
 //! ([`wait_until`]), the world's helper commands ([`World::push_image`], [`World::git_seed`]) and
 //! git helpers ([`git_support`]), the synchronizer stories' setup ([`sync`]), the Config Updater
-//! stories' setup ([`updater`]), the daemon binaries run as an operator runs them ([`daemon`]),
-//! an apiserver of a test's own to kill and restart ([`apiserver`]), a bare HTTP client for
-//! webhooks ([`http`]) and, for the world benchmarks, the release daemons and their figures ([`bench`]).
+//! stories' setup ([`updater`]), either daemon's controllers in-process ([`in_process`]), the
+//! daemon binaries run as an operator runs them ([`daemon`]), an apiserver of a test's own to
+//! kill and restart ([`apiserver`]), a bare HTTP client for webhooks ([`http`]) and, for the
+//! world benchmarks, the release daemons and their figures ([`bench`]).
 //! The tests themselves are in `tests/`, one user story per file.
 
 pub mod apiserver;
@@ -18,6 +19,7 @@ pub mod daemon;
 pub mod env_file;
 pub mod git_support;
 pub mod http;
+pub mod in_process;
 pub mod sync;
 pub mod updater;
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::in_process::InProcess;
 use crate::{TestNamespace, World, apply_yaml, wait_until};
 use deploy_synchronizer::controller::{self, Metrics, Options};
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
@@ -14,8 +15,6 @@ use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const CRD_YAML: &str = include_str!("../../manifests/crds/gitsyncs.sluice.dev.yaml");
 
@@ -58,8 +57,7 @@ pub async fn kube_config(world: &World) -> kube::Config {
 
 /// The synchronizer's controller, running in-process for one namespace.
 pub struct Synchronizer {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    controller: InProcess,
     _cache: tempfile::TempDir,
 }
 
@@ -93,42 +91,18 @@ impl Synchronizer {
             instance: Some(format!("e2e-{namespace}")),
             pushes,
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(controller::run(
-            client,
-            config,
-            options,
-            metrics,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let controller = InProcess::spawn(|shutdown| {
+            controller::run(client, config, options, metrics, shutdown)
+        });
         Synchronizer {
-            stop: Some(stop),
-            task: Some(task),
+            controller,
             _cache: cache,
         }
     }
 
     /// Stops the controller and waits for it to finish.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("the controller stops within 30 s")
-                .expect("the controller task ends cleanly");
-        }
-    }
-}
-
-impl Drop for Synchronizer {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+    pub async fn stop(self) {
+        self.controller.stop().await;
     }
 }
 

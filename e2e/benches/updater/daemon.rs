@@ -1,53 +1,11 @@
-//! The release daemon as a child process, started on an address; the image CRDs it serves.
+//! The release daemon as a child process, started on an address.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{Api, Client};
 use sluice_e2e::bench::{Memory, Process};
-use sluice_e2e::{World, apply_yaml, http, wait_until};
-
-const CRDS: &[(&str, &str)] = &[
-    (
-        "imagerepositories.sluice.dev",
-        include_str!("../../../manifests/crds/imagerepositories.sluice.dev.yaml"),
-    ),
-    (
-        "imagepolicies.sluice.dev",
-        include_str!("../../../manifests/crds/imagepolicies.sluice.dev.yaml"),
-    ),
-    (
-        "imageupdates.sluice.dev",
-        include_str!("../../../manifests/crds/imageupdates.sluice.dev.yaml"),
-    ),
-];
-
-/// The image CRDs, applied and Established.
-pub async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (name, yaml) in CRDS {
-        apply_yaml(&api, yaml).await;
-        wait_until(
-            &format!("the CRD {name}"),
-            Duration::from_secs(60),
-            || async {
-                let crd = api.get(name).await.map_err(|e| e.to_string())?;
-                let established = crd
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                established
-                    .then_some(())
-                    .ok_or_else(|| "not Established yet".to_owned())
-            },
-        )
-        .await;
-    }
-}
+use sluice_e2e::{World, http, wait_until};
 
 /// The release daemon, running; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct Daemon {

@@ -61,7 +61,7 @@ fn main() {
         if run("latency") || run("watch") {
             let binary = bench::build("config-updater");
             let client = world.kube_client().await;
-            daemon::install_crds(&client).await;
+            sluice_e2e::updater::install_crds(&client).await;
             if run("latency") {
                 latency = Some(latency::run(world, &client, &binary).await);
             }

@@ -25,9 +25,9 @@ use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
+use crate::in_process::InProcess;
 use crate::{TestNamespace, World, apply_yaml, install_crypto_provider, unique_name, wait_until};
 
 pub const CRDS: &[(&str, &str)] = &[
@@ -115,8 +115,7 @@ pub struct Updater {
     pub world: &'static World,
     pub client: Client,
     pub ns: TestNamespace,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    controllers: Option<InProcess>,
     _work: tempfile::TempDir,
 }
 
@@ -140,15 +139,14 @@ impl Updater {
             world,
             client,
             ns,
-            stop: None,
-            task: None,
+            controllers: None,
             _work: tempfile::tempdir().unwrap(),
         }
     }
 
     /// Starts the controllers for the namespace, fed `events` by a webhook receiver if given.
     pub fn run(&mut self, events: Option<mpsc::Receiver<RegistryEvent>>) {
-        assert!(self.task.is_none(), "the controllers run already");
+        assert!(self.controllers.is_none(), "the controllers run already");
         let options = Options {
             namespace: Some(self.ns().to_owned()),
             work_dir: self._work.path().to_owned(),
@@ -156,15 +154,10 @@ impl Updater {
             events,
             ..Options::default()
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(controller::run(
-            self.client.clone(),
-            options,
-            async move {
-                let _ = stopped.await;
-            },
-        )));
+        let client = self.client.clone();
+        self.controllers = Some(InProcess::spawn(|shutdown| {
+            controller::run(client, options, shutdown)
+        }));
     }
 
     pub fn ns(&self) -> &str {
@@ -382,22 +375,8 @@ impl Updater {
 
     /// Stops the controllers and waits for them to end.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("the controllers stop within 30 s")
-                .expect("the controllers end cleanly");
-        }
-    }
-}
-
-impl Drop for Updater {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+        if let Some(controllers) = self.controllers.take() {
+            controllers.stop().await;
         }
     }
 }
