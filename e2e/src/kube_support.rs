@@ -137,3 +137,32 @@ impl Drop for TestNamespace {
         let _ = deleted;
     }
 }
+
+/// Server-side applies the CRD in `yaml` (idempotent, so parallel tests agree) and waits up to
+/// `within` until it is Established, i.e. served.
+pub async fn install_crd_yaml(client: &Client, yaml: &str, within: std::time::Duration) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = apply_yaml(&api, yaml)
+        .await
+        .metadata
+        .name
+        .unwrap_or_default();
+    crate::wait_until(
+        &format!("the CRD {name} to be Established"),
+        within,
+        || async {
+            let crd = api.get(&name).await.map_err(|e| e.to_string())?;
+            let established = crd
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established
+                .then_some(())
+                .ok_or_else(|| "not Established yet".to_owned())
+        },
+    )
+    .await;
+}

@@ -29,7 +29,7 @@ mod wait;
 mod world;
 
 pub use command::PushedImage;
-pub use kube_support::{E2E_LABEL, TestNamespace, apply_yaml};
+pub use kube_support::{E2E_LABEL, TestNamespace, apply_yaml, install_crd_yaml};
 pub use wait::wait_until;
 pub use world::{NOT_UP, WORLD_BIN, World};
 

@@ -6,14 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::in_process::InProcess;
-use crate::{TestNamespace, World, apply_yaml, wait_until};
+use crate::{TestNamespace, World, install_crd_yaml, wait_until};
 use deploy_synchronizer::controller::{self, Metrics, Options};
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
 use serde_json::json;
 
 pub const CRD_YAML: &str = include_str!("../../manifests/crds/gitsyncs.sluice.dev.yaml");
@@ -21,30 +20,7 @@ pub const CRD_YAML: &str = include_str!("../../manifests/crds/gitsyncs.sluice.de
 /// Installs the GitSync CRD (server-side apply: idempotent, parallel tests agree) and waits until
 /// it is served.
 pub async fn install_crd(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    apply_yaml(&api, CRD_YAML).await;
-    wait_until(
-        "the GitSync CRD to be Established",
-        Duration::from_secs(30),
-        || async {
-            let crd = api
-                .get("gitsyncs.sluice.dev")
-                .await
-                .map_err(|e| e.to_string())?;
-            let established = crd
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                Ok(())
-            } else {
-                Err("not Established yet".to_owned())
-            }
-        },
-    )
-    .await;
+    install_crd_yaml(client, CRD_YAML, Duration::from_secs(30)).await;
 }
 
 /// The world's kubeconfig as a kube Config (the controller needs it to impersonate).

@@ -18,7 +18,6 @@ use config_updater::webhook::RegistryEvent;
 use git2::Oid;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
@@ -28,21 +27,15 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::in_process::InProcess;
-use crate::{TestNamespace, World, apply_yaml, install_crypto_provider, unique_name, wait_until};
+use crate::{
+    TestNamespace, World, install_crd_yaml, install_crypto_provider, unique_name, wait_until,
+};
 
-pub const CRDS: &[(&str, &str)] = &[
-    (
-        "imagerepositories.sluice.dev",
-        include_str!("../../../manifests/crds/imagerepositories.sluice.dev.yaml"),
-    ),
-    (
-        "imagepolicies.sluice.dev",
-        include_str!("../../../manifests/crds/imagepolicies.sluice.dev.yaml"),
-    ),
-    (
-        "imageupdates.sluice.dev",
-        include_str!("../../../manifests/crds/imageupdates.sluice.dev.yaml"),
-    ),
+/// The image CRDs, as committed in manifests/crds/.
+pub const CRDS: &[&str] = &[
+    include_str!("../../../manifests/crds/imagerepositories.sluice.dev.yaml"),
+    include_str!("../../../manifests/crds/imagepolicies.sluice.dev.yaml"),
+    include_str!("../../../manifests/crds/imageupdates.sluice.dev.yaml"),
 ];
 
 /// Where the stories keep the marked Deployment `web`.
@@ -54,28 +47,8 @@ pub const DEADLINE: Duration = Duration::from_secs(90);
 /// Applies the three CRDs (as committed; server-side apply, so parallel tests agree) and waits
 /// until they are Established.
 pub async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (name, yaml) in CRDS {
-        apply_yaml(&api, yaml).await;
-        wait_until(
-            &format!("the CRD {name} to be Established"),
-            DEADLINE,
-            || async {
-                let crd = api.get(name).await.map_err(|e| e.to_string())?;
-                let established = crd
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                if established {
-                    Ok(())
-                } else {
-                    Err("not Established yet".to_owned())
-                }
-            },
-        )
-        .await;
+    for yaml in CRDS {
+        install_crd_yaml(client, yaml, DEADLINE).await;
     }
 }
 
