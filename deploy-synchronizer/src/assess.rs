@@ -87,6 +87,10 @@ async fn list_groups(
 /// response, not the whole kind's.
 const PAGE: u32 = 250;
 
+/// How many times a paged list starts again from its first page when its continue token has
+/// expired (the apiserver compacted the revision the earlier pages were read at).
+const RESTARTS: u32 = 2;
+
 /// Every object of `api`'s kind, by name, as health reads them (see [`as_read`]), fetched in
 /// pages of [`PAGE`]; only the metadata when `metadata_only`.
 async fn list_pages(
@@ -94,32 +98,82 @@ async fn list_pages(
     resource: &ApiResource,
     metadata_only: bool,
 ) -> Result<HashMap<String, Value>, kube::Error> {
+    paged(|params| list_page(api, resource, metadata_only, params)).await
+}
+
+/// A page of a list: its objects by name, and the token of the next page if there is one.
+type Page = (Vec<(String, Value)>, Option<String>);
+
+/// The objects of every page `fetch` returns, from the first until one without a next token. A
+/// continue token that expires midway restarts the list from the first page (up to
+/// [`RESTARTS`] times), so that health neither mixes pages read at two revisions nor gives up on
+/// a kind because a big list was slow.
+async fn paged<Fetch, Fetched>(mut fetch: Fetch) -> Result<HashMap<String, Value>, kube::Error>
+where
+    Fetch: FnMut(ListParams) -> Fetched,
+    Fetched: Future<Output = Result<Page, kube::Error>>,
+{
+    let first = ListParams::default().limit(PAGE);
     let mut objects = HashMap::new();
-    let mut params = ListParams::default().limit(PAGE);
+    let mut params = first.clone();
+    let mut restarts = 0;
     loop {
-        let next = if metadata_only {
-            let page = api.list_metadata(&params).await?;
-            for item in page.items {
-                let object = DynamicObject {
-                    types: None,
-                    metadata: item.metadata,
-                    data: Value::Null,
-                };
-                objects.extend(as_read(object, resource));
+        let restarting = params.continue_token.is_some() && restarts < RESTARTS;
+        match fetch(params.clone()).await {
+            Ok((items, next)) => {
+                objects.extend(items);
+                match next.filter(|token| !token.is_empty()) {
+                    Some(token) => params = params.continue_token(&token),
+                    None => return Ok(objects),
+                }
             }
-            page.metadata.continue_
-        } else {
-            let page = api.list(&params).await?;
-            for item in page.items {
-                objects.extend(as_read(item, resource));
+            Err(error) if restarting && continue_expired(&error) => {
+                restarts += 1;
+                tracing::debug!(
+                    restarts,
+                    "a list's continue token expired; listing again from the first page"
+                );
+                objects.clear();
+                params = first.clone();
             }
-            page.metadata.continue_
-        };
-        match next.filter(|token| !token.is_empty()) {
-            Some(token) => params = params.continue_token(&token),
-            None => return Ok(objects),
+            Err(error) => return Err(error),
         }
     }
+}
+
+/// One page of [`list_pages`].
+async fn list_page(
+    api: &Api<DynamicObject>,
+    resource: &ApiResource,
+    metadata_only: bool,
+    params: ListParams,
+) -> Result<Page, kube::Error> {
+    if metadata_only {
+        let page = api.list_metadata(&params).await?;
+        let items = page.items.into_iter().filter_map(|item| {
+            let object = DynamicObject {
+                types: None,
+                metadata: item.metadata,
+                data: Value::Null,
+            };
+            as_read(object, resource)
+        });
+        Ok((items.collect(), page.metadata.continue_))
+    } else {
+        let page = api.list(&params).await?;
+        let items = page
+            .items
+            .into_iter()
+            .filter_map(|item| as_read(item, resource));
+        Ok((items.collect(), page.metadata.continue_))
+    }
+}
+
+/// Whether a list failed because its continue token is too old: `410 Gone`, reason `Expired`
+/// (or no reason, from an apiserver that gives only the code).
+fn continue_expired(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status)
+        if status.code == 410 && matches!(status.reason.as_str(), "Expired" | "Gone" | ""))
 }
 
 /// A listed object by name, as health reads it: with the list's `apiVersion` and `kind` (the
@@ -335,6 +389,102 @@ mod tests {
                    "metadata": {"name": "settings", "namespace": "shop"}})
         );
         assert_eq!(health::assess(&read).status, HealthStatus::Healthy);
+    }
+
+    #[test]
+    fn an_expired_continue_token_is_told_from_other_list_errors() {
+        let status = |value: Value| {
+            kube::Error::Api(
+                serde_json::from_value::<kube::core::Status>(value)
+                    .unwrap()
+                    .boxed(),
+            )
+        };
+        // As kube-apiserver answers a continue token older than the compaction.
+        let expired = status(json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {"continue": "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ"},
+            "status": "Failure", "reason": "Expired", "code": 410,
+            "message": "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
+        }));
+        assert!(continue_expired(&expired));
+        assert!(continue_expired(&status(
+            json!({"status": "Failure", "code": 410})
+        )));
+        let forbidden = status(
+            json!({"status": "Failure", "reason": "Forbidden", "code": 403,
+            "message": "deployments.apps is forbidden: User \"system:serviceaccount:sluice:deploy-synchronizer\" cannot list resource \"deployments\""}),
+        );
+        assert!(!continue_expired(&forbidden));
+        let timeout = status(json!({"status": "Failure", "reason": "Timeout", "code": 504}));
+        assert!(!continue_expired(&timeout));
+    }
+
+    /// A fake list of `pages` pages (objects `p<page>-<n>`), whose continue token expires at
+    /// each request in `expire_at` (counted from 0); the params of every request, in order.
+    async fn list_with(
+        pages: usize,
+        expire_at: &[usize],
+    ) -> (Result<HashMap<String, Value>, kube::Error>, Vec<ListParams>) {
+        let requests = std::cell::RefCell::new(Vec::new());
+        let listed = paged(|params: ListParams| {
+            let request = requests.borrow().len();
+            requests.borrow_mut().push(params.clone());
+            async move {
+                if expire_at.contains(&request) {
+                    let status = kube::core::Status::failure("too old", "Expired").with_code(410);
+                    return Err(kube::Error::Api(status.boxed()));
+                }
+                let page: usize = params
+                    .continue_token
+                    .as_deref()
+                    .map_or(0, |token| token.parse().unwrap());
+                let items = (0..2)
+                    .map(|n| (format!("p{page}-{n}"), json!({"page": page})))
+                    .collect();
+                let next = (page + 1 < pages).then(|| (page + 1).to_string());
+                Ok((items, next))
+            }
+        })
+        .await;
+        (listed, requests.into_inner())
+    }
+
+    #[tokio::test]
+    async fn a_list_whose_continue_token_expires_starts_again_from_the_first_page() {
+        // Three pages read in one go.
+        let (listed, requests) = list_with(3, &[]).await;
+        assert_eq!(listed.unwrap().len(), 6);
+        let tokens: Vec<_> = requests.iter().map(|p| p.continue_token.clone()).collect();
+        assert_eq!(tokens, [None, Some("1".into()), Some("2".into())]);
+        assert!(requests.iter().all(|p| p.limit == Some(PAGE)));
+
+        // The token expires at the third page: the list starts again and reads all three.
+        let (listed, requests) = list_with(3, &[2]).await;
+        let listed = listed.unwrap();
+        assert_eq!(listed.len(), 6);
+        assert!(listed.contains_key("p0-0") && listed.contains_key("p2-1"));
+        let tokens: Vec<_> = requests.iter().map(|p| p.continue_token.clone()).collect();
+        assert_eq!(
+            tokens,
+            [
+                None,
+                Some("1".into()),
+                Some("2".into()),
+                None,
+                Some("1".into()),
+                Some("2".into())
+            ]
+        );
+
+        // Expired on every continuation: after RESTARTS restarts the error is the answer.
+        let (listed, requests) = list_with(3, &[1, 3, 5, 7]).await;
+        assert!(continue_expired(&listed.unwrap_err()));
+        assert_eq!(requests.len(), 2 * (RESTARTS as usize + 1));
+
+        // A 410 on the first page has no token to blame: no restart.
+        let (listed, requests) = list_with(3, &[0]).await;
+        assert!(listed.is_err());
+        assert_eq!(requests.len(), 1);
     }
 
     #[test]
