@@ -304,9 +304,14 @@ impl Applier {
         objects: &[&Apply],
         report: &mut Report,
     ) -> Result<(), ApplyError> {
+        // Each response is cut down to what drift detection keeps as it arrives, so a stage of
+        // a thousand objects holds PARALLELISM whole responses at a time, not a thousand.
         let writes: Vec<_> = objects
             .iter()
-            .map(|&apply| self.apply_one(kinds, apply))
+            .map(|&apply| async move {
+                let (apply, result, recreated) = self.apply_one(kinds, apply).await;
+                (apply, result.map(crate::drift::applied_record), recreated)
+            })
             .collect();
         let results: Vec<_> = stream::iter(writes)
             .buffer_unordered(PARALLELISM)
@@ -316,11 +321,11 @@ impl Applier {
         let mut failures = Vec::new();
         for (apply, result, recreated) in results {
             match result {
-                Ok(live) => {
+                Ok(record) => {
                     if recreated {
                         report.recreated.push(apply.id.clone());
                     }
-                    applied.push((apply.id.clone(), crate::drift::applied_record(live)));
+                    applied.push((apply.id.clone(), record));
                 }
                 Err(failure) => failures.push(failure),
             }
