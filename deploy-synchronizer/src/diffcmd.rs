@@ -254,7 +254,27 @@ fn place_plain(desired: Vec<Desired>, kinds: &Kinds, namespace: &str) -> Result<
     }
 }
 
-/// Dry-runs each of `applies` with `writer`, reads it live with `reader`, and diffs the two.
+/// How many times an object is dry-run and read until both are of one revision of it.
+const CONSISTENT_ATTEMPTS: usize = 3;
+
+/// Whether a dry-run and a read of an object start from the same revision of it: the dry-run's
+/// `resourceVersion` is that of the object it was applied over (a dry-run stores nothing), so
+/// it differs from the read's when a controller wrote the object between the two, say
+/// `deployment.kubernetes.io/revision` on a new Deployment. Diffing those two would show that
+/// write as a change Git asks for.
+fn same_revision(dry_run: &Value, live: Option<&Value>) -> bool {
+    let version = |object: &Value| {
+        object
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    version(dry_run) == live.map(version).unwrap_or_default()
+}
+
+/// Dry-runs each of `applies` with `writer`, reads it live with `reader`, and diffs the two,
+/// dry-running and reading again when a write came between (see [`same_revision`]).
 /// Any refusal fails the whole diff, naming every refused object and its file.
 async fn diff_applies(
     reader: &Client,
@@ -278,18 +298,25 @@ async fn diff_applies(
                     ),
                 });
             };
-            let desired = dry_run_apply(writer, &resolved, apply).await?;
             let api: Api<DynamicObject> = resolved.api(reader.clone(), &apply.id);
-            let live = api
-                .get_opt(&apply.id.name)
-                .await
-                .map_err(|error| ObjectFailure {
-                    id: apply.id.clone(),
-                    source: apply.source.clone(),
-                    problem: Problem::Unreachable,
-                    message: format!("cannot read the live object: {error}"),
-                })?
-                .map(|live| serde_json::to_value(live).unwrap_or(Value::Null));
+            let mut attempt = 1;
+            let (desired, live) = loop {
+                let desired = dry_run_apply(writer, &resolved, apply).await?;
+                let live = api
+                    .get_opt(&apply.id.name)
+                    .await
+                    .map_err(|error| ObjectFailure {
+                        id: apply.id.clone(),
+                        source: apply.source.clone(),
+                        problem: Problem::Unreachable,
+                        message: format!("cannot read the live object: {error}"),
+                    })?
+                    .map(|live| serde_json::to_value(live).unwrap_or(Value::Null));
+                if same_revision(&desired, live.as_ref()) || attempt == CONSISTENT_ATTEMPTS {
+                    break (desired, live);
+                }
+                attempt += 1;
+            };
             Ok(diff_objects(Some(&desired), live.as_ref()))
         })
         .buffered(PARALLELISM)
@@ -307,5 +334,26 @@ async fn diff_applies(
         Ok(objects)
     } else {
         Err(Error::Objects(failures))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_dry_run_and_a_read_of_one_revision_are_told_from_two() {
+        let at = |version: &str| json!({"metadata": {"name": "web", "resourceVersion": version}});
+        assert!(same_revision(&at("4117"), Some(&at("4117"))));
+        // The deployment controller annotated the Deployment between the dry-run and the read.
+        assert!(!same_revision(&at("4117"), Some(&at("4121"))));
+        // A dry-run create has no resourceVersion: consistent while the object is still absent.
+        let created = json!({"metadata": {"name": "web"}});
+        assert!(same_revision(&created, None));
+        assert!(!same_revision(&created, Some(&at("4121"))));
+        // Deleted between: the dry-run was over an object the read no longer finds.
+        assert!(!same_revision(&at("4117"), None));
     }
 }
