@@ -178,8 +178,9 @@ fn continue_expired(error: &kube::Error) -> bool {
 
 /// A listed object by name, as health reads it: with the list's `apiVersion` and `kind` (the
 /// apiserver sends those once for the whole list, not in every item, and health is decided by
-/// the kind), without `managedFields` (often half an object, never read by health). `None`
-/// without a name.
+/// the kind), without `managedFields` (often half an object, never read by health), and for the
+/// workloads of `apps` and `batch` without their pod template (most of the rest; health reads a
+/// workload's replicas, selector, strategy and status). `None` without a name.
 fn as_read(mut object: DynamicObject, resource: &ApiResource) -> Option<(String, Value)> {
     let name = object.metadata.name.clone()?;
     object.types.get_or_insert_with(|| TypeMeta {
@@ -187,6 +188,12 @@ fn as_read(mut object: DynamicObject, resource: &ApiResource) -> Option<(String,
         kind: resource.kind.clone(),
     });
     object.metadata.managed_fields = None;
+    if matches!(resource.group.as_str(), "apps" | "batch")
+        && let Some(spec) = object.data.get_mut("spec").and_then(Value::as_object_mut)
+    {
+        spec.remove("template");
+        spec.remove("jobTemplate");
+    }
     Some((name, serde_json::to_value(object).ok()?))
 }
 
@@ -212,7 +219,10 @@ impl PodCache {
                     list.items
                         .into_iter()
                         .filter_map(|mut pod| {
+                            // Health reads a pod's labels, name and status; the spec is most
+                            // of a pod and a namespace may hold hundreds.
                             pod.metadata.managed_fields = None;
+                            pod.spec = None;
                             serde_json::to_value(pod).ok()
                         })
                         .collect()
@@ -332,7 +342,9 @@ mod tests {
             "apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {"resourceVersion": "7"},
             "items": [
                 {"metadata": {"name": "web", "namespace": "shop", "generation": 2},
-                 "spec": {"replicas": 1},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                          "template": {"metadata": {"labels": {"app": "web"}},
+                                       "spec": {"containers": [{"name": "web", "image": "web:1.4.2"}]}}},
                  "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1,
                             "readyReplicas": 1, "availableReplicas": 1,
                             "conditions": [{"type": "Available", "status": "True"}]}},
@@ -357,6 +369,11 @@ mod tests {
         let web = &listed["web"];
         assert_eq!(web["kind"], "Deployment");
         assert_eq!(web["apiVersion"], "apps/v1");
+        assert_eq!(
+            web["spec"],
+            json!({"replicas": 1, "selector": {"matchLabels": {"app": "web"}}}),
+            "the pod template is not kept"
+        );
         assert_eq!(health::assess(web).status, HealthStatus::Healthy);
 
         // A metadata-only read: no body, no managedFields, still a kind to decide by.
