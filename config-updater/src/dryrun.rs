@@ -301,7 +301,7 @@ async fn plan_update(
     update: &ImageUpdate,
     chosen: BTreeMap<PolicyId, Chosen>,
 ) -> Result<(Vec<(String, Vec<u8>)>, WritePlan), ControllerError> {
-    let auth = crate::controller::update::git_auth(&ctx.client, ns, update).await?;
+    let auth = crate::controller::credentials::git_auth(&ctx.client, ns, update).await?;
     let remote = Remote::new(update.spec.git.url.clone(), auth)?;
     let spec = update.spec.clone();
     tokio::task::spawn_blocking(move || {

@@ -14,6 +14,7 @@
 //! error's kind). Failures are retried with exponential backoff. [`run`] starts all three; the
 //! daemon and the e2e tests call it.
 
+pub(crate) mod credentials;
 mod pending;
 pub mod policy;
 pub mod repository;
