@@ -1,7 +1,7 @@
 //! Secrets never reach logs, events or status — checked on the daemons as an operator runs them,
 //! at debug level, through a story that handles every kind of secret they touch:
-//! - the synchronizer applies a Secret from Git, heals an edit of it, and fails on a wrong git
-//!   password;
+//! - the synchronizer applies a Secret from Git, heals an edit of it, refuses two Kustomizations
+//!   whose kustomize errors quote secret values, and fails on a wrong git password;
 //! - the updater scans a registry with basic auth from a dockerconfigjson Secret, pushes a bump
 //!   with git credentials, and fails on a wrong registry password.
 //!
@@ -24,6 +24,8 @@ use sync_support::*;
 
 const API_KEY: &str = "sk-live-4f9a8b7c6d5e";
 const EDITED_KEY: &str = "sk-edited-0a1b2c3d";
+const GENERATOR_KEY: &str = "whsec-9c8d7e6f5a4b";
+const TYPO_KEY: &str = "whsec-typo-1a2b3c4d";
 const WRONG_GIT_PASSWORD: &str = "wrong-Pa55-9z8y7x";
 const WRONG_REGISTRY_PASSWORD: &str = "bad-Registry-Pa55-6w5v";
 
@@ -81,6 +83,29 @@ async fn events_and_status(ns: &TestNamespace, kinds: &[&str]) -> String {
         }
     }
     text
+}
+
+/// Waits until GitSync `name` has attempted `commit` and refused it as RenderFailed; returns
+/// the Ready condition's message.
+async fn wait_render_failed(ns: &TestNamespace, name: &str, commit: &str) -> String {
+    wait_until(
+        &format!("{name} to refuse {commit} as RenderFailed"),
+        Duration::from_secs(60),
+        || async {
+            let status = status(ns, name).await?;
+            match condition(&status, "Ready") {
+                Some((s, reason, message))
+                    if s == "False"
+                        && reason == "RenderFailed"
+                        && status.last_attempted_revision.as_deref() == Some(commit) =>
+                {
+                    Ok(message)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await
 }
 
 async fn set_git_password(ns: &TestNamespace, name: &str, password: &str) {
@@ -170,6 +195,49 @@ async fn the_synchronizer_logs_no_secret() {
     })
     .await;
 
+    // kustomize fails on a value and quotes it: a generator literal without `=` (kustomize
+    // prints every literal beside it, values and all), then a replacement into a Secret's value
+    // (kustomize prints the node). Each is refused as RenderFailed, naming what failed, without
+    // the value.
+    let generator = tree(&[
+        (
+            "payments/secret.yaml",
+            &SECRET_MANIFEST.replace("{key}", API_KEY),
+        ),
+        (
+            "payments/kustomization.yaml",
+            &format!(
+                "resources: [secret.yaml]\n\
+                 secretGenerator:\n\
+                 - name: payments-webhook\n  \
+                   literals:\n  \
+                   - signing-key={GENERATOR_KEY}\n  \
+                   - {TYPO_KEY}   # the key= was forgotten\n"
+            ),
+        ),
+    ]);
+    let commit = commit_dir(world, &repo, generator.path(), "payments: webhook key").await;
+    let refused = wait_render_failed(&ns, "payments", &commit).await;
+    assert!(refused.contains("literal sources"), "{refused}");
+    let replacement = tree(&[
+        (
+            "payments/secret.yaml",
+            &SECRET_MANIFEST.replace("{key}", API_KEY),
+        ),
+        (
+            "payments/kustomization.yaml",
+            "resources: [secret.yaml]\n\
+             replacements:\n\
+             - source: {kind: Secret, name: payments, fieldPath: metadata.name}\n  \
+               targets:\n  \
+               - select: {kind: Secret, name: payments}\n    \
+                 fieldPaths: [stringData.api-key.nested]\n",
+        ),
+    ]);
+    let commit = commit_dir(world, &repo, replacement.path(), "payments: replacement").await;
+    let refused = wait_render_failed(&ns, "payments", &commit).await;
+    assert!(refused.contains("node contents"), "{refused}");
+
     // A wrong git password: the sync fails, saying so without the password.
     set_git_password(&ns, "git", WRONG_GIT_PASSWORD).await;
     let next = tree(&[(
@@ -192,7 +260,14 @@ async fn the_synchronizer_logs_no_secret() {
         "the heal is not in the log"
     );
     let (_, git_password) = world.git_credentials();
-    let secrets = forms(&[API_KEY, EDITED_KEY, WRONG_GIT_PASSWORD, git_password]);
+    let secrets = forms(&[
+        API_KEY,
+        EDITED_KEY,
+        GENERATOR_KEY,
+        TYPO_KEY,
+        WRONG_GIT_PASSWORD,
+        git_password,
+    ]);
     assert_clean("the synchronizer's log", &log, &secrets);
     assert_clean(
         "events and status",

@@ -81,7 +81,7 @@ impl KustomizeTool {
         if !output.status.success() {
             let stderr =
                 repo_relative(String::from_utf8_lossy(&output.stderr).trim(), &target.root);
-            let stderr = tail(&stderr, STDERR_LIMIT);
+            let stderr = tail(&without_values(&stderr), STDERR_LIMIT);
             return Err(RenderError::KustomizeFailed {
                 command,
                 status: output.status.to_string(),
@@ -135,7 +135,41 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
 }
 
-/// The last `limit` bytes of `text` (on a character boundary), marked when cut.
+/// What kustomize's stderr prints after this is the YAML of the node it failed on: any value of
+/// any object, a Secret's included (`wrong node kind: expected MappingNode but got ScalarNode:
+/// node contents:` and the value).
+const NODE_CONTENTS: &str = "node contents:";
+/// kustomize prints every literal of a generator when one is not `key=value`, the valid ones with
+/// their values: `literal sources [password=s3cret oops]: invalid literal source oops, …`.
+const LITERAL_SOURCES: &str = "literal sources";
+
+/// kustomize's stderr as it may be shown (in conditions, events and logs): without the values
+/// kustomize quotes from the repository when it fails on them (see [`NODE_CONTENTS`] and
+/// [`LITERAL_SOURCES`]), which can be a Secret's. The rest, what failed and in which file, stays.
+fn without_values(stderr: &str) -> String {
+    let mut shown = String::with_capacity(stderr.len());
+    for line in stderr.lines() {
+        if !shown.is_empty() {
+            shown.push('\n');
+        }
+        if let Some(at) = line.find(NODE_CONTENTS) {
+            shown.push_str(&line[..at + NODE_CONTENTS.len()]);
+            shown.push_str(" (not shown: it may hold a Secret's value)");
+            return shown;
+        }
+        match line.find(LITERAL_SOURCES) {
+            Some(at) => {
+                shown.push_str(&line[..at]);
+                shown.push_str(
+                    "literal sources (not shown: they hold values): a literal is not key=value",
+                );
+            }
+            None => shown.push_str(line),
+        }
+    }
+    shown
+}
+
 /// `text` with the checkout's absolute path taken out, so kustomize's messages name files as
 /// the repository does (`apps/web/missing.yaml`), not the synchronizer's scratch directory.
 fn repo_relative(text: &str, root: &Path) -> String {
@@ -147,6 +181,7 @@ fn repo_relative(text: &str, root: &Path) -> String {
     text.replace(&format!("{root}/"), "").replace(root, ".")
 }
 
+/// The last `limit` bytes of `text` (on a character boundary), marked when cut.
 fn tail(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();

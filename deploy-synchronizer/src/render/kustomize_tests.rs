@@ -177,3 +177,52 @@ fn long_stderr_keeps_its_end() {
         cut.starts_with('…') && cut.ends_with("THE CAUSE") && cut.len() <= 100 + '…'.len_utf8()
     );
 }
+
+#[test]
+fn values_kustomize_quotes_are_not_shown() {
+    // kubectl kustomize v5, a secretGenerator literal without `=` beside a valid one.
+    let literals = "error: loading KV pairs: literal sources [password=hunter5 oops]: \
+                    invalid literal source oops, expected key=value";
+    let shown = without_values(literals);
+    assert_eq!(
+        shown,
+        "error: loading KV pairs: literal sources (not shown: they hold values): \
+         a literal is not key=value"
+    );
+
+    // A replacement into a Secret's value: kyaml prints the node it failed on.
+    let node = "error: unable to find field \"stringData.password.sub\" in replacement target: \
+                wrong node kind: expected MappingNode but got ScalarNode: node contents:\n\
+                hunter7\n";
+    let shown = without_values(node);
+    assert!(!shown.contains("hunter7"), "{shown}");
+    assert!(shown.starts_with(
+        "error: unable to find field \"stringData.password.sub\" in replacement target"
+    ));
+    assert!(shown.ends_with("node contents: (not shown: it may hold a Secret's value)"));
+
+    // What names a file or a field is kept as it is.
+    let missing = "Error: accumulating resources: accumulating resources from 'db.yaml': \
+                   open apps/db.yaml: no such file or directory\n\
+                   hint: check the path";
+    assert_eq!(without_values(missing), missing);
+}
+
+#[tokio::test]
+async fn a_failed_build_shows_no_quoted_value() {
+    let (_root, target) = checkout();
+    // (The value is spelled with an octal escape: the command line is part of the error too.)
+    let tool = shell(
+        "echo 'error: wrong node kind: expected ScalarNode but got MappingNode: node contents:' >&2; \
+         printf '{nested: hunter\\067}\\n' >&2; exit 1",
+    );
+    let error = tool
+        .build(&target, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    let RenderError::KustomizeFailed { stderr, .. } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(!stderr.contains("hunter7"), "{stderr}");
+    assert!(!error.to_string().contains("hunter7"));
+}
