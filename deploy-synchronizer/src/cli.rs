@@ -94,6 +94,18 @@ pub struct RunArgs {
     #[arg(long, env = "SLUICE_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
 
+    /// How far each self-heal watch reaches: `cluster`, one watch per kind in every namespace
+    /// (needs list and watch on the kind cluster-wide); `namespace`, one per kind and namespace
+    /// that holds objects under self-heal (for RBAC granted by namespace; cluster-scoped kinds
+    /// are still watched cluster-wide)
+    #[arg(
+        long,
+        env = "SLUICE_HEAL_WATCH_SCOPE",
+        value_name = "SCOPE",
+        default_value = "cluster"
+    )]
+    pub heal_watch_scope: HealWatchScope,
+
     /// Serve POST /webhook/PROVIDER for git pushes, verified with the secret in PATH; a push
     /// syncs the GitSyncs of that repository and ref at once (repeatable; providers: github,
     /// gitlab, gitea, generic)
@@ -203,6 +215,22 @@ async fn diff(
     print!("{}", report.render());
     tracing::info!("{}", report.summary());
     Ok(code)
+}
+
+/// `--heal-watch-scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HealWatchScope {
+    Cluster,
+    Namespace,
+}
+
+impl From<HealWatchScope> for deploy_synchronizer::heal::WatchScope {
+    fn from(scope: HealWatchScope) -> Self {
+        match scope {
+            HealWatchScope::Cluster => Self::Cluster,
+            HealWatchScope::Namespace => Self::Namespace,
+        }
+    }
 }
 
 #[cfg(test)]

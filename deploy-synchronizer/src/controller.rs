@@ -20,7 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::heal::{HealMetrics, Healer};
+use crate::heal::{HealMetrics, Healer, WatchScope};
 use crate::reconcile::{Error, reconcile};
 use crate::resource::GitSync;
 use crate::status::{backoff, parse_duration};
@@ -50,6 +50,9 @@ pub struct Options {
     /// Verified pushes from the webhook receiver: every GitSync whose source a push
     /// [`webhook::matches`] is synced at once. Polling stays the fallback.
     pub pushes: Option<mpsc::Receiver<PushEvent>>,
+    /// How far each self-heal watch reaches: one per kind cluster-wide, or one per kind and
+    /// namespace (for RBAC granted namespace by namespace).
+    pub heal_scope: WatchScope,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             cache_dir: PathBuf::from(DEFAULT_CACHE_DIR),
             instance: None,
             pushes: None,
+            heal_scope: WatchScope::default(),
         }
     }
 }
@@ -160,6 +164,7 @@ impl Context {
                 recorder.clone(),
                 metrics.heal.clone(),
                 store,
+                options.heal_scope,
             ),
             recorder,
             client,

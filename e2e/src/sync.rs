@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::in_process::InProcess;
 use crate::{TestNamespace, World, install_crd_yaml, wait_until};
 use deploy_synchronizer::controller::{self, Metrics, Options};
+use deploy_synchronizer::heal::WatchScope;
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -59,14 +60,35 @@ impl Synchronizer {
         metrics: Metrics,
         pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
     ) -> Synchronizer {
+        Self::start_options(config, namespace, metrics, |options| {
+            options.pushes = pushes
+        })
+    }
+
+    /// The controller over `config` with self-heal watches of `scope` (`config` may impersonate
+    /// an identity with namespaced RBAC only).
+    pub fn start_scoped(config: kube::Config, namespace: &str, scope: WatchScope) -> Synchronizer {
+        Self::start_options(config, namespace, Metrics::default(), |options| {
+            options.heal_scope = scope
+        })
+    }
+
+    /// The controller for `namespace`, counting into `metrics`, with the options `adjust` sets.
+    fn start_options(
+        config: kube::Config,
+        namespace: &str,
+        metrics: Metrics,
+        adjust: impl FnOnce(&mut Options),
+    ) -> Synchronizer {
         let client = Client::try_from(config.clone()).expect("a client");
         let cache = tempfile::tempdir().expect("a cache dir");
-        let options = Options {
+        let mut options = Options {
             namespace: Some(namespace.to_owned()),
             cache_dir: cache.path().to_owned(),
             instance: Some(format!("e2e-{namespace}")),
-            pushes,
+            ..Options::default()
         };
+        adjust(&mut options);
         let controller = InProcess::spawn(|shutdown| {
             controller::run(client, config, options, metrics, shutdown)
         });

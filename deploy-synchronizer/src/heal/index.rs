@@ -13,12 +13,45 @@ use crate::drift::fight::Fight;
 use crate::drift::{AppliedFields, Check, check};
 use crate::object::ObjectRef;
 
-/// A kind the watchers watch: `(group, kind)`.
-pub type KindKey = (String, String);
+/// How far one watch reaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WatchScope {
+    /// One watch per kind, in every namespace: the fewest watches, and it needs `list` and
+    /// `watch` on the kind cluster-wide.
+    #[default]
+    Cluster,
+    /// One watch per kind and namespace holding objects under self-heal (cluster-scoped kinds
+    /// still one each): for a synchronizer whose RBAC is granted namespace by namespace.
+    Namespace,
+}
 
-/// The kind of `id`.
-pub fn kind_of(id: &ObjectRef) -> KindKey {
-    (id.group.clone(), id.kind.clone())
+/// What one watch covers: a kind in one namespace, or in all of them (`namespace` empty).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WatchKey {
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+}
+
+impl WatchKey {
+    /// The watch that sees `id` under `scope`.
+    pub fn of(id: &ObjectRef, scope: WatchScope) -> Self {
+        Self {
+            group: id.group.clone(),
+            kind: id.kind.clone(),
+            namespace: match scope {
+                WatchScope::Cluster => String::new(),
+                WatchScope::Namespace => id.namespace.clone(),
+            },
+        }
+    }
+
+    /// Whether `id` is among what this watch lists.
+    pub fn covers(&self, id: &ObjectRef) -> bool {
+        id.group == self.group
+            && id.kind == self.kind
+            && (self.namespace.is_empty() || id.namespace == self.namespace)
+    }
 }
 
 /// One object under self-heal.
@@ -152,22 +185,23 @@ impl Index {
             .is_some_and(|state| !state.holding && !state.stale)
     }
 
-    /// The kinds that have objects under self-heal, with an apiVersion of each.
-    pub fn kinds(&self) -> BTreeSet<(KindKey, String)> {
-        let mut kinds: HashMap<KindKey, String> = HashMap::new();
+    /// The watches `scope` needs for the objects under self-heal, with an apiVersion of each
+    /// watch's kind.
+    pub fn watches(&self, scope: WatchScope) -> BTreeSet<(WatchKey, String)> {
+        let mut watches: HashMap<WatchKey, String> = HashMap::new();
         for (id, owned) in &self.objects {
-            kinds
-                .entry(kind_of(id))
+            watches
+                .entry(WatchKey::of(id, scope))
                 .or_insert_with(|| owned.api_version.clone());
         }
-        kinds.into_iter().collect()
+        watches.into_iter().collect()
     }
 
-    /// The objects of `kind` under self-heal.
-    pub fn ids_of(&self, kind: &KindKey) -> Vec<ObjectRef> {
+    /// The objects under self-heal that `watch` lists.
+    pub fn ids_of(&self, watch: &WatchKey) -> Vec<ObjectRef> {
         self.objects
             .keys()
-            .filter(|id| id.group == kind.0 && id.kind == kind.1)
+            .filter(|id| watch.covers(id))
             .cloned()
             .collect()
     }

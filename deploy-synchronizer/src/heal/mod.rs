@@ -35,7 +35,7 @@ use crate::drift::Check;
 use crate::object::ObjectRef;
 use crate::plan::Apply;
 use crate::resource::GitSync;
-pub use index::{Applied, Heal, Index, KindKey, Target, kind_of};
+pub use index::{Applied, Heal, Index, Target, WatchKey, WatchScope};
 
 /// How many heals run at once.
 const PARALLEL_HEALS: usize = 8;
@@ -121,7 +121,8 @@ struct Shared {
     store: Store<GitSync>,
     index: Mutex<Index>,
     syncs: Mutex<HashMap<String, SyncInfo>>,
-    watches: Mutex<HashMap<KindKey, (AbortHandle, Arc<Resolved>)>>,
+    scope: WatchScope,
+    watches: Mutex<HashMap<WatchKey, (AbortHandle, Arc<Resolved>)>>,
     permits: Semaphore,
 }
 
@@ -137,6 +138,7 @@ impl Healer {
         recorder: Recorder,
         metrics: HealMetrics,
         store: Store<GitSync>,
+        scope: WatchScope,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -146,6 +148,7 @@ impl Healer {
                 store,
                 index: Mutex::new(Index::default()),
                 syncs: Mutex::new(HashMap::new()),
+                scope,
                 watches: Mutex::new(HashMap::new()),
                 permits: Semaphore::new(PARALLEL_HEALS),
             }),
@@ -228,20 +231,21 @@ impl Healer {
         lock(&self.shared.index).in_sync(sync)
     }
 
-    /// Starts a watch for each kind under self-heal that has none; stops those no longer needed.
+    /// Starts a watch for each kind (or kind and namespace, see [`WatchScope`]) under self-heal
+    /// that has none; stops those no longer needed.
     fn sync_watches(&self, kinds: &Kinds) {
         let (wanted, objects) = {
             let index = lock(&self.shared.index);
-            (index.kinds(), index.len())
+            (index.watches(self.shared.scope), index.len())
         };
         self.shared.metrics.objects.set(objects as i64);
         let mut watches = lock(&self.shared.watches);
-        let keys: HashSet<&KindKey> = wanted.iter().map(|(key, _)| key).collect();
+        let keys: HashSet<&WatchKey> = wanted.iter().map(|(key, _)| key).collect();
         watches.retain(|key, (handle, _)| {
             let keep = keys.contains(key);
             if !keep {
                 handle.abort();
-                tracing::debug!(group = %key.0, kind = %key.1, "self-heal watch stopped");
+                tracing::debug!(group = %key.group, kind = %key.kind, namespace = %key.namespace, "self-heal watch stopped");
             }
             keep
         });
@@ -249,12 +253,12 @@ impl Healer {
             if watches.contains_key(key) {
                 continue;
             }
-            let Some(resolved) = kinds.resolve(&key.0, api_version, &key.1) else {
+            let Some(resolved) = kinds.resolve(&key.group, api_version, &key.kind) else {
                 continue;
             };
             let task = tokio::spawn(watch(self.clone(), key.clone(), resolved.resource.clone()));
             watches.insert(key.clone(), (task.abort_handle(), Arc::new(resolved)));
-            tracing::debug!(group = %key.0, kind = %key.1, "self-heal watch started");
+            tracing::debug!(group = %key.group, kind = %key.kind, namespace = %key.namespace, "self-heal watch started");
         }
         self.shared.metrics.watches.set(watches.len() as i64);
     }
@@ -366,7 +370,7 @@ impl Healer {
             source: String::new(),
         };
         let resolved = lock(&self.shared.watches)
-            .get(&kind_of(id))
+            .get(&WatchKey::of(id, self.shared.scope))
             .map(|(_, resolved)| resolved.clone())
             .ok_or_else(|| (Problem::UnknownKind, format!("no watch serves {}", id.kind)))?;
         apply_object(writer, &resolved, &apply)
@@ -422,19 +426,24 @@ pub fn key_of(sync: &GitSync) -> String {
     )
 }
 
-/// Watches one kind's metadata in every namespace and reports each change to the healer. After
-/// a (re)list, objects under self-heal that the list did not return were deleted meanwhile.
-async fn watch(healer: Healer, kind: KindKey, resource: ApiResource) {
-    let api: Api<PartialObjectMeta<DynamicObject>> =
-        Api::all_with(healer.shared.client.clone(), &resource);
+/// Watches one kind's metadata in one namespace or all (see [`WatchKey`]) and reports each
+/// change to the healer. After a (re)list, objects under self-heal that the list did not return
+/// were deleted meanwhile.
+async fn watch(healer: Healer, key: WatchKey, resource: ApiResource) {
+    let client = healer.shared.client.clone();
+    let api: Api<PartialObjectMeta<DynamicObject>> = if key.namespace.is_empty() {
+        Api::all_with(client, &resource)
+    } else {
+        Api::namespaced_with(client, &key.namespace, &resource)
+    };
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
     let mut listed: Option<HashSet<ObjectRef>> = None;
     while let Some(event) = events.next().await {
         let id_of = |meta: &PartialObjectMeta<DynamicObject>| ObjectRef {
-            group: kind.0.clone(),
-            kind: kind.1.clone(),
+            group: key.group.clone(),
+            kind: key.kind.clone(),
             namespace: meta.namespace().unwrap_or_default(),
             name: meta.name_any(),
         };
@@ -449,7 +458,7 @@ async fn watch(healer: Healer, kind: KindKey, resource: ApiResource) {
             }
             Ok(watcher::Event::InitDone) => {
                 let listed = listed.take().unwrap_or_default();
-                let owned = lock(&healer.shared.index).ids_of(&kind);
+                let owned = lock(&healer.shared.index).ids_of(&key);
                 for id in owned.iter().filter(|id| !listed.contains(id)) {
                     healer.observe(id, None);
                 }
@@ -459,7 +468,7 @@ async fn watch(healer: Healer, kind: KindKey, resource: ApiResource) {
             }
             Ok(watcher::Event::Delete(object)) => healer.observe(&id_of(&object), None),
             Err(error) => {
-                tracing::warn!(group = %kind.0, kind = %kind.1, %error, "self-heal watch failed; retrying");
+                tracing::warn!(group = %key.group, kind = %key.kind, namespace = %key.namespace, %error, "self-heal watch failed; retrying");
             }
         }
     }

@@ -176,7 +176,8 @@ fn a_new_registration_replaces_the_old_one() {
     assert_eq!(index.len(), 1);
     // "a" was pruned: its deletion is not healed.
     assert_eq!(index.observe(&id("a"), None, Instant::now()), None);
-    assert_eq!(index.ids_of(&("".into(), "ConfigMap".into())), [id("c")]);
+    let config_maps = WatchKey::of(&id("c"), WatchScope::Cluster);
+    assert_eq!(index.ids_of(&config_maps), [id("c")]);
 }
 
 #[test]
@@ -210,10 +211,71 @@ fn a_fighting_actor_is_healed_with_backoff() {
 }
 
 #[test]
-fn kinds_list_what_is_watched() {
-    let (index, _) = registered(&["a", "b"]);
-    let kinds: Vec<_> = index.kinds().into_iter().collect();
-    assert_eq!(kinds, [(("".into(), "ConfigMap".into()), "v1".into())]);
+fn one_watch_per_kind_or_per_kind_and_namespace() {
+    let (mut index, _) = registered(&["a", "b"]);
+    let watch = |group: &str, kind: &str, namespace: &str| WatchKey {
+        group: group.into(),
+        kind: kind.into(),
+        namespace: namespace.into(),
+    };
+    let watches: Vec<_> = index.watches(WatchScope::Cluster).into_iter().collect();
+    assert_eq!(watches, [(watch("", "ConfigMap", ""), "v1".into())]);
+
+    // A second sync's objects: a ConfigMap in another namespace, and a cluster-scoped kind.
+    let elsewhere = ObjectRef {
+        namespace: "billing".into(),
+        ..id("c")
+    };
+    let role = ObjectRef {
+        group: "rbac.authorization.k8s.io".into(),
+        kind: "ClusterRole".into(),
+        namespace: String::new(),
+        name: "reader".into(),
+    };
+    let (d, r) = (desired("c"), returned("c", 3));
+    index.register(
+        "billing/api",
+        [elsewhere.clone(), role.clone()].map(|id| Applied {
+            id,
+            api_version: "v1".into(),
+            desired: &d,
+            returned: &r,
+        }),
+    );
+    let keys = |scope| -> Vec<WatchKey> {
+        index
+            .watches(scope)
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect()
+    };
+    assert_eq!(
+        keys(WatchScope::Cluster),
+        [
+            watch("", "ConfigMap", ""),
+            watch("rbac.authorization.k8s.io", "ClusterRole", "")
+        ]
+    );
+    assert_eq!(
+        keys(WatchScope::Namespace),
+        [
+            watch("", "ConfigMap", "billing"),
+            watch("", "ConfigMap", "shop"),
+            watch("rbac.authorization.k8s.io", "ClusterRole", ""),
+        ]
+    );
+    // A namespace's watch lists only that namespace's objects; a cluster-wide one all of them.
+    assert_eq!(
+        index.ids_of(&watch("", "ConfigMap", "billing")),
+        [elsewhere]
+    );
+    let mut all = index.ids_of(&watch("", "ConfigMap", ""));
+    all.sort();
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        index.ids_of(&watch("rbac.authorization.k8s.io", "ClusterRole", "")),
+        [role]
+    );
 }
 
 #[test]
