@@ -84,6 +84,30 @@ impl TestNamespace {
     {
         apply_yaml(&self.api::<K>(), yaml).await
     }
+
+    /// Role `role` of `rules` (RBAC's JSON shape) in this namespace, bound to its ServiceAccount
+    /// `account`, as an admin grants a tenant's identity.
+    pub async fn grant(&self, account: &str, role: &str, rules: serde_json::Value) {
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        let role_object: Role =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": role}, "rules": rules}))
+                .expect("a Role");
+        let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("{account}-{role}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": self.name}]
+        }))
+        .expect("a RoleBinding");
+        let post = PostParams::default();
+        self.api::<Role>()
+            .create(&post, &role_object)
+            .await
+            .expect("creating the Role");
+        self.api::<RoleBinding>()
+            .create(&post, &binding)
+            .await
+            .expect("creating the RoleBinding");
+    }
 }
 
 /// Server-side applies a YAML manifest of kind `K` through `api`, with field manager `sluice`,

@@ -7,7 +7,6 @@ mod sync_support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
@@ -88,26 +87,13 @@ async fn writes_are_made_as_the_named_service_account() {
     );
 
     // Let the ServiceAccount manage ConfigMaps: the retry applies the commit.
-    let role: Role = serde_json::from_value(json!({
-        "metadata": {"name": "configmap-writer"},
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"],
-                   "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]}]
-    }))
-    .unwrap();
-    ns.api::<Role>()
-        .create(&Default::default(), &role)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "deployer-writes-configmaps"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmap-writer"},
-        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns.name()}]
-    }))
-    .unwrap();
-    ns.api::<RoleBinding>()
-        .create(&Default::default(), &binding)
-        .await
-        .unwrap();
+    ns.grant(
+        "deployer",
+        "configmap-writer",
+        json!([{"apiGroups": [""], "resources": ["configmaps"],
+                "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]}]),
+    )
+    .await;
     wait_until(
         "the commit to be applied as the ServiceAccount",
         Duration::from_secs(60),

@@ -9,7 +9,6 @@ mod sync_support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
@@ -28,32 +27,18 @@ data:
 /// ServiceAccount `synchronizer` with a Role of every verb on every resource of `ns`, and
 /// nothing else.
 async fn namespaced_identity(ns: &TestNamespace) {
-    let post = PostParams::default();
     let account: ServiceAccount =
         serde_json::from_value(json!({"metadata": {"name": "synchronizer"}})).unwrap();
     ns.api::<ServiceAccount>()
-        .create(&post, &account)
+        .create(&PostParams::default(), &account)
         .await
         .expect("the ServiceAccount");
-    let role: Role = serde_json::from_value(json!({
-        "metadata": {"name": "synchronizer"},
-        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
-    }))
-    .unwrap();
-    ns.api::<Role>()
-        .create(&post, &role)
-        .await
-        .expect("the Role");
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "synchronizer"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "synchronizer"},
-        "subjects": [{"kind": "ServiceAccount", "name": "synchronizer", "namespace": ns.name()}]
-    }))
-    .unwrap();
-    ns.api::<RoleBinding>()
-        .create(&post, &binding)
-        .await
-        .expect("the RoleBinding");
+    ns.grant(
+        "synchronizer",
+        "synchronizer",
+        json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]),
+    )
+    .await;
 }
 
 async fn plan(ns: &TestNamespace) -> Option<String> {
