@@ -1,5 +1,5 @@
-//! Self-heal by watching: one metadata-only watch per kind under management, shared by every
-//! GitSync, feeds the [`Index`]; a drifted or deleted object is re-applied at once with the
+//! Self-heal by watching: one metadata-only watch per kind under management (or per kind and
+//! namespace, see [`WatchScope`]), shared by every GitSync, feeds the [`Index`]; a drifted or deleted object is re-applied at once with the
 //! manifest its sync applied last (no fetch, render or dry-run: the revision did not change, and
 //! that manifest passed its dry-run), through the sync's writer, so impersonation holds.
 //!
@@ -56,7 +56,8 @@ pub struct HealLabel {
 pub struct HealMetrics {
     heals: Family<HealLabel, Counter>,
     duration: Histogram,
-    /// Watches running: one per kind under self-heal, however many syncs hold objects of it.
+    /// Watches running: one per kind under self-heal (per kind and namespace with
+    /// [`WatchScope::Namespace`]), however many syncs hold objects of it.
     watches: Gauge,
     /// Objects under self-heal.
     objects: Gauge,
