@@ -9,6 +9,23 @@ use sluice_e2e::apiserver::ExtraApiserver;
 use sluice_e2e::bench::{Memory, Process, bench_file, free_addr};
 use sluice_e2e::{World, http, wait_until};
 
+/// `binary`, or `binary` under the command in `SLUICE_BENCH_WRAPPER` (split at spaces), to
+/// profile the daemon through a run: `SLUICE_BENCH_WRAPPER="valgrind --tool=massif
+/// --massif-out-file=/tmp/massif.out"`. The figures of a wrapped run are the wrapper's, not the
+/// daemon's own.
+fn wrapped(binary: &Path) -> Command {
+    let wrapper = std::env::var("SLUICE_BENCH_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        None => Command::new(binary),
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(binary);
+            command
+        }
+    }
+}
+
 /// The secret the bench signs its push webhooks with.
 pub const WEBHOOK_SECRET: &[u8] = b"bench-webhook-secret";
 
@@ -45,7 +62,7 @@ impl Daemon {
         let secret = work.path().join("github-secret");
         std::fs::write(&secret, WEBHOOK_SECRET).expect("the webhook secret");
         let addr = free_addr();
-        let mut command = Command::new(binary);
+        let mut command = wrapped(binary);
         command
             .args(["--log-format", "json", "--log-level"])
             .arg("info,deploy_synchronizer=debug")
