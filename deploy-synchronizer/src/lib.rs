@@ -10,6 +10,7 @@ pub mod diffcmd;
 pub mod drift;
 pub mod heal;
 pub mod health;
+pub mod listing;
 pub mod object;
 pub mod plan;
 pub mod reconcile;

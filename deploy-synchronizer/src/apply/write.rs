@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sluice_shared::naming::FIELD_MANAGER;
 
 use super::{ApplyError, Kinds, ObjectFailure, PARALLELISM, Problem, RECREATE_TIMEOUT, Resolved};
+use crate::listing;
 use crate::object::ObjectRef;
 use crate::plan::{Apply, LiveFacts};
 
@@ -142,51 +143,26 @@ pub(super) async fn await_established(
 }
 
 /// The live facts (owner annotation, prune opt-out) of those of `ids` that exist. Kinds the
-/// cluster does not serve yet have no live objects. A kind with at least
-/// [`LIST_AT`](crate::assess::LIST_AT) objects in one namespace is read with one metadata list
-/// instead of one request an object.
+/// cluster does not serve yet have no live objects. Big groups (see [`listing::groups`]) are read
+/// with one paged metadata list instead of one request an object.
 pub async fn read_live_facts(
     reader: &Client,
     kinds: &Kinds,
     ids: impl IntoIterator<Item = ObjectRef>,
 ) -> Result<BTreeMap<ObjectRef, LiveFacts>, ApplyError> {
-    let mut groups: BTreeMap<(String, String, String), Vec<ObjectRef>> = BTreeMap::new();
-    for id in ids {
-        groups
-            .entry((id.group.clone(), id.kind.clone(), id.namespace.clone()))
-            .or_default()
-            .push(id);
-    }
-    let mut listed = Vec::new();
-    let mut singles = Vec::new();
-    for (_, ids) in groups {
-        if ids.len() >= crate::assess::LIST_AT {
-            listed.push(ids);
-        } else {
-            singles.extend(ids);
-        }
-    }
+    let (listed, singles) = listing::groups(ids);
     let mut live = BTreeMap::new();
     for ids in listed {
         let Some(resolved) = kinds.resolve(&ids[0].group, "", &ids[0].kind) else {
             continue;
         };
         let api = resolved.api(reader.clone(), &ids[0]);
-        let list = api
-            .list_metadata(&kube::api::ListParams::default())
+        let by_name = listing::list_pages(&api, &resolved.resource, true)
             .await
             .map_err(ApplyError::Read)?;
-        let by_name: BTreeMap<String, Value> = list
-            .items
-            .into_iter()
-            .filter_map(|meta| {
-                let name = meta.metadata.name.clone()?;
-                Some((name, serde_json::to_value(&meta.metadata).ok()?))
-            })
-            .collect();
         for id in ids {
-            if let Some(metadata) = by_name.get(&id.name) {
-                live.insert(id, LiveFacts::of(&json!({ "metadata": metadata })));
+            if let Some(object) = by_name.get(&id.name) {
+                live.insert(id, LiveFacts::of(object));
             }
         }
     }
