@@ -104,7 +104,7 @@ pub struct RunArgs {
         value_name = "SCOPE",
         default_value = "cluster"
     )]
-    pub heal_watch_scope: HealWatchScope,
+    pub heal_watch_scope: deploy_synchronizer::heal::WatchScope,
 
     /// Serve POST /webhook/PROVIDER for git pushes, verified with the secret in PATH; a push
     /// syncs the GitSyncs of that repository and ref at once (repeatable; providers: github,
@@ -215,22 +215,6 @@ async fn diff(
     print!("{}", report.render());
     tracing::info!("{}", report.summary());
     Ok(code)
-}
-
-/// `--heal-watch-scope`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum HealWatchScope {
-    Cluster,
-    Namespace,
-}
-
-impl From<HealWatchScope> for deploy_synchronizer::heal::WatchScope {
-    fn from(scope: HealWatchScope) -> Self {
-        match scope {
-            HealWatchScope::Cluster => Self::Cluster,
-            HealWatchScope::Namespace => Self::Namespace,
-        }
-    }
 }
 
 #[cfg(test)]

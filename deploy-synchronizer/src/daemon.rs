@@ -25,7 +25,7 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         cache_dir: args.cache_dir.clone(),
         instance: std::env::var("POD_NAME").ok(),
         pushes: Some(pushes_rx),
-        heal_scope: args.heal_watch_scope.into(),
+        heal_scope: args.heal_watch_scope,
     };
     let controller = tokio::spawn(controller::run(
         client,

@@ -13,8 +13,8 @@ use crate::drift::fight::Fight;
 use crate::drift::{AppliedFields, Check, check};
 use crate::object::ObjectRef;
 
-/// How far one watch reaches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How far one watch reaches (`--heal-watch-scope cluster|namespace`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatchScope {
     /// One watch per kind, in every namespace: the fewest watches, and it needs `list` and
     /// `watch` on the kind cluster-wide.
