@@ -79,7 +79,15 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
         return Ok(Action::await_change());
     }
     let generation = update.metadata.generation;
-    let status = update.status.clone().unwrap_or_default();
+    // Decided on the status as stored, not on the controller's copy: that copy can lag this
+    // reconciler's own last write (an ImagePolicy's change can start the next reconcile before
+    // the watch brings the write back), and a decision on it would undo the write, say a push's
+    // PushedWithProblems replaced by "nothing to write".
+    let api: Api<ImageUpdate> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(stored) = api.get_opt(&update.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    let status = stored.status.unwrap_or_default();
     let mut next = status.clone();
     next.observed_generation = generation;
 
