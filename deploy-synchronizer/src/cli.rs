@@ -104,7 +104,7 @@ pub struct RunArgs {
         value_name = "SCOPE",
         default_value = "cluster"
     )]
-    pub heal_watch_scope: deploy_synchronizer::heal::WatchScope,
+    pub heal_watch_scope: deploy_synchronizer::controller::WatchScope,
 
     /// Serve POST /webhook/PROVIDER for git pushes, verified with the secret in PATH; a push
     /// syncs the GitSyncs of that repository and ref at once (repeatable; providers: github,

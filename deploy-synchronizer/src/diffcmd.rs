@@ -12,12 +12,13 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde_json::{Value, json};
 
-use crate::apply::{Kinds, ObjectFailure, PARALLELISM, Problem, dry_run_apply, impersonating};
+use crate::apply::{Kinds, ObjectFailure, PARALLELISM, Problem, dry_run_apply};
 use crate::diff::{DiffReport, ObjectDiff, diff_objects};
-use crate::plan::{Apply, Desired, Inventory, PlanError, Scope, ScopeLookup, Settings, prepare};
-use crate::render::{self, RenderErrors, RenderOptions};
+use crate::plan::{Apply, Deletion, Desired, Inventory, PlanError, Scope, ScopeLookup};
+use crate::render::RenderErrors;
 use crate::resource::{GitSync, RenderMode};
-use crate::source::{self, SourceError};
+use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
+use crate::source::SourceError;
 
 /// What to diff.
 #[derive(Clone, Debug)]
@@ -67,6 +68,19 @@ pub enum Error {
     Objects(Vec<ObjectFailure>),
 }
 
+/// A revision that could not be planned fails the diff as the stage that refused it.
+impl From<revision::Error> for Error {
+    fn from(error: revision::Error) -> Self {
+        match error {
+            revision::Error::Render(errors) => Self::Render(errors),
+            revision::Error::Discovery(error) => Self::Discovery(error),
+            revision::Error::Plan(error) => Self::Plan(error),
+            revision::Error::Read(error) => Self::Read(error),
+            revision::Error::Impersonation { name, error } => Self::Impersonation { name, error },
+        }
+    }
+}
+
 fn listed(failures: &[ObjectFailure]) -> String {
     failures
         .iter()
@@ -88,8 +102,7 @@ pub async fn run(
             dir,
             target_namespace,
         } => {
-            let manifests = render::render(dir, Path::new(""), &RenderOptions::default()).await?;
-            let desired = to_desired(manifests);
+            let desired = revision::render(dir, Path::new(""), RenderMode::Auto).await?;
             let kinds = Kinds::discover(client).await.map_err(Error::Discovery)?;
             let namespace = target_namespace
                 .clone()
@@ -120,55 +133,41 @@ async fn diff_git_sync(
         name: name.to_owned(),
         error,
     })?;
-    let spec = &sync.spec;
-    let auth = source::auth_of(client, namespace, &spec.source).await?;
-    let cache = source::cache_dir(cache_root, namespace, name, &spec.source.url);
-    let checkout = source::fetch(
-        &spec.source.url,
-        auth,
-        source::revision_of(&spec.source),
-        cache,
+    let of = SyncOf {
+        namespace,
+        name,
         cache_root,
-    )
-    .await?;
-    tracing::info!(sync = %format!("{namespace}/{name}"), revision = %checkout.commit, "fetched");
-    let options = RenderOptions {
-        mode: match spec.render {
-            RenderMode::Auto => render::RenderMode::Auto,
-            RenderMode::Plain => render::RenderMode::Plain,
-            RenderMode::Kustomize => render::RenderMode::Kustomize,
-        },
-        ..RenderOptions::default()
     };
-    let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
-    let manifests = render::render(checkout.root(), sub_path, &options).await?;
-    drop(checkout);
-
-    let settings = Settings::from_spec(namespace, name, spec);
-    let kinds = Kinds::discover(client).await.map_err(Error::Discovery)?;
-    let prepared = prepare(to_desired(manifests), &kinds, &settings);
+    let checkout = revision::fetch(client, of, &sync.spec).await?;
+    tracing::info!(sync = %format!("{namespace}/{name}"), revision = %checkout.commit, "fetched");
     let inventory: Inventory = sync
         .status
         .as_ref()
         .map(|status| status.inventory.iter().cloned().collect())
         .unwrap_or_default();
-    let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
-    let live = crate::apply::read_live_facts(client, &kinds, ids).await?;
-    let plan = prepared.plan(&inventory, &live)?;
+    let cluster = Cluster { client, config };
+    let PlannedRevision {
+        plan,
+        kinds,
+        writer,
+    } = revision::plan(cluster, of, &sync.spec, checkout, &inventory).await?;
 
-    let writer = match &spec.service_account_name {
-        Some(account) if !account.is_empty() => {
-            impersonating(config, namespace, account).map_err(|error| Error::Impersonation {
-                name: account.clone(),
-                error,
-            })?
-        }
-        _ => client.clone(),
-    };
     let applies: Vec<Apply> = plan.applies().cloned().collect();
     let mut objects = diff_applies(client, &writer, &kinds, &applies).await?;
+    objects.extend(diff_prunes(client, &kinds, &plan.prune).await?);
+    Ok(DiffReport::new(objects))
+}
+
+/// The live objects `prune` would delete, each diffed against nothing. Any that cannot be read
+/// fails the diff, naming each.
+async fn diff_prunes(
+    client: &Client,
+    kinds: &Kinds,
+    prune: &[Deletion],
+) -> Result<Vec<ObjectDiff>, Error> {
+    let mut objects = Vec::new();
     let mut failures = Vec::new();
-    for deletion in &plan.prune {
+    for deletion in prune {
         let Some(resolved) =
             kinds.resolve(&deletion.id.group, &deletion.api_version, &deletion.id.kind)
         else {
@@ -192,21 +191,11 @@ async fn diff_git_sync(
             }),
         }
     }
-    if !failures.is_empty() {
-        return Err(Error::Objects(failures));
+    if failures.is_empty() {
+        Ok(objects)
+    } else {
+        Err(Error::Objects(failures))
     }
-    Ok(DiffReport::new(objects))
-}
-
-fn to_desired(manifests: Vec<render::Manifest>) -> Vec<Desired> {
-    manifests
-        .into_iter()
-        .map(|m| Desired {
-            id: m.object_ref,
-            object: m.object,
-            source: m.source.to_string(),
-        })
-        .collect()
 }
 
 /// A local directory's objects, placed without a GitSync: namespaced objects that name no

@@ -1,22 +1,52 @@
-//! The Deploy Synchronizer's pure core: it renders the config repository into objects, plans what
-//! to apply and prune against the live cluster, diffs and assesses health. The daemon (`main.rs`)
-//! executes those plans against the Kubernetes API.
+//! The Deploy Synchronizer: it renders a GitSync's source into objects, plans what to apply and
+//! prune against the live cluster, applies the plan with server-side apply, heals drift, assesses
+//! health and proposes rollbacks.
+//!
+//! **Decide in pure code, act in thin shells.** The modules that decide do no I/O and are
+//! unit-tested on values; the modules that act read and write the cluster and git, and leave every
+//! decision to the first kind.
+//!
+//! | module | | what |
+//! | --- | --- | --- |
+//! | `plan` | pure | `(desired, live facts, inventory) -> Plan`: placement, ownership, stages, prune |
+//! | `status` | pure | `(status, outcome, now) -> (status, verdict)`: conditions, history, health verdict |
+//! | `health` | pure | live objects (and pods) -> health, as kstatus and Argo CD read it |
+//! | `drift` | pure | `managedFields` -> drifted or not; how hard an actor fights a field |
+//! | `heal::index` | pure | what each sync applied, and which watch covers which object |
+//! | [`diff`] | pure | dry-run result against live object -> normalized diff, Secrets masked |
+//! | `rollback` | pure | failed revision -> the revert to propose (its git shell: `rollback::git`) |
+//! | `object` | pure | object identity and the `sluice.dev/` marks |
+//! | [`resource`] | types | the GitSync CRD |
+//! | `render` | acts | the checkout -> objects: files read, kustomize run (parsing in pure `documents`) |
+//! | `source` | acts | git: credentials, the bare cache, a revision checked out |
+//! | `revision` | acts | the revision pipeline: fetch -> render -> plan, shared by sync and diff |
+//! | `apply` | acts | executes a plan: dry-run of the whole set, staged apply, prune |
+//! | `listing`, `assess` | acts | reads of live objects for the plan and for health |
+//! | `heal` | acts | the watches that feed `heal::index`, and the re-applies |
+//! | `reconcile`, `context`, [`controller`] | acts | one reconcile; what reconciles share; the controller |
+//! | [`diffcmd`] | acts | `deploy-synchronizer diff` |
+//! | [`webhook`] | acts | push webhooks (parsing and matching are pure) |
+//!
+//! The public surface is what the binary and the end-to-end tests use: [`controller::run`] with
+//! its options and metrics, the [`resource`] types, [`diffcmd`] and [`diff`], and [`webhook`].
 
-pub mod apply;
-pub mod assess;
+pub(crate) mod apply;
+pub(crate) mod assess;
+pub(crate) mod context;
 pub mod controller;
 pub mod diff;
 pub mod diffcmd;
-pub mod drift;
-pub mod heal;
-pub mod health;
-pub mod listing;
-pub mod object;
-pub mod plan;
-pub mod reconcile;
-pub mod render;
+pub(crate) mod drift;
+pub(crate) mod heal;
+pub(crate) mod health;
+pub(crate) mod listing;
+pub(crate) mod object;
+pub(crate) mod plan;
+pub(crate) mod reconcile;
+pub(crate) mod render;
 pub mod resource;
-pub mod rollback;
-pub mod source;
-pub mod status;
+pub(crate) mod revision;
+pub(crate) mod rollback;
+pub(crate) mod source;
+pub(crate) mod status;
 pub mod webhook;

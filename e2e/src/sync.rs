@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::in_process::InProcess;
 use crate::{TestNamespace, World, install_crd_yaml, wait_until};
+use deploy_synchronizer::controller::WatchScope;
 use deploy_synchronizer::controller::{self, Metrics, Options};
-use deploy_synchronizer::heal::WatchScope;
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;

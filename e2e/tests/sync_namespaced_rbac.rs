@@ -99,7 +99,7 @@ async fn a_synchronizer_with_a_namespaced_role_heals_by_watching_its_namespace()
     let synchronizer = Synchronizer::start_scoped(
         tenant,
         ns.name(),
-        deploy_synchronizer::heal::WatchScope::Namespace,
+        deploy_synchronizer::controller::WatchScope::Namespace,
     );
     wait_applied(&ns, "tenant", &seed).await;
 

@@ -71,6 +71,7 @@ impl Fight {
     }
 
     /// Whether a fight is on (heals are being delayed).
+    #[cfg(test)]
     pub fn fighting(&self, now: Instant) -> bool {
         self.streak_at(now) >= FREE_HEALS
     }

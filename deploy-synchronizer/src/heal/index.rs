@@ -294,6 +294,7 @@ impl Index {
         self.objects.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
     }

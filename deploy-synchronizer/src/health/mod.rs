@@ -33,7 +33,6 @@ use serde_json::Value;
 
 use crate::object::{ObjectRef, group_of};
 
-pub use pods::assess_pod;
 pub use workloads::explain_workload;
 
 /// How an object is doing, from best to worst; `Ord` is severity.

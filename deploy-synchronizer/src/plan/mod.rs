@@ -9,7 +9,7 @@
 //! 2. [`Prepared::plan`] adds what the live cluster and the previous inventory say: ownership
 //!    conflicts, the empty-render guard and prune selection.
 //!
-//! [`plan`] does both at once. Any refusal refuses the whole render, with all reasons at once.
+//! `plan` does both at once, for the tests. Any refusal refuses the whole render, with all reasons at once.
 //!
 //! **Namespaces** follow Argo CD's destination semantics rather than Flux's `targetNamespace`:
 //! the target namespace (default: the sync's own) fills in only objects that name none; an object
@@ -45,10 +45,16 @@ use crate::object::{OWNER_ANNOTATION, ObjectRef, PRUNE_ANNOTATION, PRUNE_DISABLE
 use crate::resource::GitSyncSpec;
 
 pub use inventory::Inventory;
-pub use order::{Stage, StageName, kind_rank};
-pub use prune::{Deletion, KeepReason, Kept};
+#[cfg(test)]
+pub use order::kind_rank;
+pub use order::{Stage, StageName};
+#[cfg(test)]
+pub use prune::KeepReason;
+pub use prune::{Deletion, Kept};
 pub use refusal::{PlanError, Refusal};
-pub use scope::{Scope, ScopeLookup, builtin_scope};
+#[cfg(test)]
+pub use scope::builtin_scope;
+pub use scope::{Scope, ScopeLookup};
 
 /// One object of the render.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +67,7 @@ pub struct Desired {
 
 impl Desired {
     /// A rendered object with its identity; `None` without apiVersion, kind or name.
+    #[cfg(test)]
     pub fn new(object: Value, source: impl Into<String>) -> Option<Self> {
         Some(Self {
             id: ObjectRef::of(&object)?,
@@ -340,7 +347,8 @@ impl Prepared {
     }
 }
 
-/// Both steps at once, for callers that already have every live fact at hand.
+/// Both steps at once, for callers that already have every live fact at hand (the tests).
+#[cfg(test)]
 pub fn plan(
     desired: Vec<Desired>,
     inventory: &Inventory,

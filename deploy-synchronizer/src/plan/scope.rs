@@ -26,7 +26,7 @@ impl Scope {
 
 /// Answers `(group, kind) -> scope` for the kinds the cluster serves; `None` for kinds it does not
 /// know. The daemon backs it with API discovery; tests and offline commands with a closure such as
-/// [`builtin_scope`].
+/// `builtin_scope` (the tests').
 pub trait ScopeLookup {
     fn scope_of(&self, group: &str, kind: &str) -> Option<Scope>;
 }
@@ -87,6 +87,7 @@ impl Resolver<'_> {
 
 /// The scope of the built-in kinds of Kubernetes (1.3x), for planning without a cluster (the CLI,
 /// tests). Custom resources are unknown here: pair it with discovery or a CRD in the render.
+#[cfg(test)]
 pub fn builtin_scope(group: &str, kind: &str) -> Option<Scope> {
     use Scope::{Cluster, Namespaced};
     let scope = match (group, kind) {

@@ -9,7 +9,6 @@
 mod report;
 mod rollback;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,13 +17,15 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::apply::{Applier, ApplyError, Kinds, Report, impersonating, read_live_facts};
+use crate::apply::{Applier, ApplyError, Kinds, Report};
 use crate::assess::assess_inventory;
-use crate::controller::Context;
-use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
-use crate::render::{self, RenderErrors, RenderOptions};
-use crate::resource::{GitSync, GitSyncStatus, RenderMode};
-use crate::source::{self, Checkout, SourceError};
+use crate::context::Context;
+use crate::object::RECONCILE_REQUESTED_AT;
+use crate::plan::{Inventory, PlanError};
+use crate::render::RenderErrors;
+use crate::resource::{GitSync, GitSyncStatus};
+use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
+use crate::source::{Checkout, SourceError};
 use crate::status::{
     self, FailureReason, READY, Verdict, health_pending, parse_duration, record_applied,
     record_health, short,
@@ -55,6 +56,19 @@ pub enum Error {
     },
     #[error("cannot write the status: {0}")]
     Status(#[source] kube::Error),
+}
+
+/// A revision that could not be planned fails as the stage that refused it.
+impl From<revision::Error> for Error {
+    fn from(error: revision::Error) -> Self {
+        match error {
+            revision::Error::Render(errors) => Self::Render(errors),
+            revision::Error::Discovery(error) => Self::Apply(ApplyError::Discovery(error)),
+            revision::Error::Plan(error) => Self::Plan(error),
+            revision::Error::Read(error) => Self::Apply(error),
+            revision::Error::Impersonation { name, error } => Self::Impersonation { name, error },
+        }
+    }
 }
 
 impl Error {
@@ -163,7 +177,7 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     // (kube-runtime reconciles on any change, annotations too; this makes it not a no-op).
     let requested_at = sync
         .annotations()
-        .get(crate::controller::RECONCILE_REQUESTED_AT)
+        .get(RECONCILE_REQUESTED_AT)
         .map(String::as_str);
     let now_requested = ctx.sync_requested(&target.key, requested_at);
     let may_wait = status.observed_generation == target.generation && !now_requested;
@@ -258,21 +272,12 @@ async fn sync_once(
     requested: bool,
 ) -> Result<Option<Outcome>, Error> {
     let spec = &target.sync.spec;
-    let auth = source::auth_of(&ctx.client, &target.namespace, &spec.source).await?;
-    let cache = source::cache_dir(
-        &ctx.options.cache_dir,
-        &target.namespace,
-        &target.name,
-        &spec.source.url,
-    );
-    let fetched = source::fetch(
-        &spec.source.url,
-        auth,
-        source::revision_of(&spec.source),
-        cache,
-        &ctx.options.cache_dir,
-    )
-    .await;
+    let of = SyncOf {
+        namespace: &target.namespace,
+        name: &target.name,
+        cache_root: &ctx.options.cache_dir,
+    };
+    let fetched = revision::fetch(&ctx.client, of, spec).await;
     if let Err(SourceError::UnsafeTree {
         commit, subject, ..
     }) = &fetched
@@ -287,53 +292,21 @@ async fn sync_once(
         return Ok(None);
     }
 
-    let options = RenderOptions {
-        mode: match spec.render {
-            RenderMode::Auto => render::RenderMode::Auto,
-            RenderMode::Plain => render::RenderMode::Plain,
-            RenderMode::Kustomize => render::RenderMode::Kustomize,
-        },
-        ..RenderOptions::default()
-    };
-    let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
-    let manifests = render::render(checkout.root(), sub_path, &options).await?;
-    drop(checkout);
-    let desired: Vec<Desired> = manifests
-        .into_iter()
-        .map(|m| Desired {
-            id: m.object_ref,
-            object: m.object,
-            source: m.source.to_string(),
-        })
-        .collect();
-
-    let settings = Settings::from_spec(&target.namespace, &target.name, spec);
-    let kinds = Kinds::discover(&ctx.client)
-        .await
-        .map_err(ApplyError::Discovery)?;
-    let prepared = prepare(desired, &kinds, &settings);
     let inventory: Inventory = status.inventory.iter().cloned().collect();
-    let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
-    let live = read_live_facts(&ctx.client, &kinds, ids).await?;
-    let plan: Plan = prepared.plan(&inventory, &live)?;
-
-    let writer = match &spec.service_account_name {
-        Some(account) if !account.is_empty() => {
-            impersonating(&ctx.config, &target.namespace, account).map_err(|error| {
-                Error::Impersonation {
-                    name: account.clone(),
-                    error,
-                }
-            })?
-        }
-        _ => ctx.client.clone(),
+    let cluster = Cluster {
+        client: &ctx.client,
+        config: &ctx.config,
     };
+    let PlannedRevision {
+        plan,
+        mut kinds,
+        writer,
+    } = revision::plan(cluster, of, spec, checkout, &inventory).await?;
     let applier = Applier {
         reader: ctx.client.clone(),
         writer,
         recreate_on_immutable_change: spec.recreate_on_immutable_change,
     };
-    let mut kinds = kinds;
     ctx.healer.hold(&target.key);
     let result = applier.execute(&plan, &mut kinds).await;
     match &result {

@@ -9,7 +9,7 @@ use kube::{Api, Resource};
 use serde_json::json;
 
 use super::{Error, Target};
-use crate::controller::Context;
+use crate::context::Context;
 use crate::resource::{GitSync, GitSyncStatus};
 use crate::status::record_failure;
 

@@ -6,7 +6,7 @@ use kube::runtime::events::EventType;
 
 use super::Target;
 use super::report::publish;
-use crate::controller::Context;
+use crate::context::Context;
 use crate::resource::GitSyncStatus;
 use crate::rollback::{self, RollbackError, Skip};
 use crate::source;

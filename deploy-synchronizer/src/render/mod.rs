@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use documents::parse_documents;
-pub use kustomize::{KustomizeTool, render_kustomize};
+pub use kustomize::render_kustomize;
 pub use walk::{RenderTarget, render_plain};
 
 use crate::object::ObjectRef;

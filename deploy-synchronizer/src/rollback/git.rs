@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use git2::{Oid, Signature};
-use sluice_shared::git::{self, GitError, Remote};
+use git2::Oid;
+use sluice_shared::git::{self, Author, GitError, Remote};
 
 use super::Plan;
 
@@ -38,7 +38,8 @@ pub enum RollbackError {
 }
 
 /// Clones or updates `work_dir` at `plan.base`, reverts `plan.revision` on its tip (which must
-/// be that revision), commits on branch `plan.branch` and pushes that branch — never the base,
+/// be that revision), commits on branch `plan.branch` through the shared write path
+/// ([`git::commit_tree`]) and pushes that branch — never the base,
 /// never forced. Pushing the same revert again is a no-op.
 pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal, RollbackError> {
     let repo = git::clone_or_open(remote, &plan.base, work_dir)?;
@@ -77,15 +78,20 @@ pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal
     }
     let tree_id = index.write_tree_to(&repo).map_err(GitError::from)?;
     let tree = repo.find_tree(tree_id).map_err(GitError::from)?;
-    let signature =
-        Signature::now(&plan.author_name, &plan.author_email).map_err(GitError::from)?;
-    let commit = repo
-        .commit(None, &signature, &signature, &plan.message, &tree, &[&head])
-        .map_err(GitError::from)?;
-    let reference = format!("refs/heads/{}", plan.branch);
-    repo.reference(&reference, commit, true, "sluice: rollback proposal")
-        .map_err(GitError::from)?;
-    match git::push_refs(&repo, remote, &[&reference]) {
+    let author = Author {
+        name: plan.author_name.clone(),
+        email: plan.author_email.clone(),
+    };
+    let commit = git::commit_tree(
+        &repo,
+        &plan.branch,
+        &tree,
+        &[&head],
+        &author,
+        &plan.message,
+        None,
+    )?;
+    match git::push(&repo, remote, &plan.branch) {
         Ok(()) => Ok(Proposal {
             branch: plan.branch.clone(),
             commit: commit.to_string(),

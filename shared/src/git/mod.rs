@@ -12,6 +12,9 @@
 //!   [`GitError::NonFastForward`], after which the caller fetches and re-applies).
 //!   [`commit_signed`] signs the commit with an SSH key ([`CommitSigner`], as
 //!   `git -c gpg.format=ssh commit -S` does).
+//! - The Deploy Synchronizer's rollback proposals use the same write path: a revert's tree is
+//!   committed with [`commit_tree`] (which every commit goes through, signed or not) and
+//!   pushed with [`push`].
 //!
 //! Process-wide settings, for start-up: [`set_network_timeouts`] (libgit2 waits forever on a
 //! stalled server otherwise) and [`trust_ca_file_process_wide`] (a CA for every https remote,
@@ -35,7 +38,9 @@ pub use auth::{Credentials, GitAuth, SecretError, SshKey, TOKEN_USERNAME};
 pub use error::{GitError, Refusals, classify, push_refused, scrub};
 pub use fetch::{Fetched, Revision, checkout_tree, fetch_revision};
 pub use known_hosts::KnownHosts;
-pub use push::{Author, FileChange, clone_or_open, commit, commit_signed, push, push_refs};
+pub use push::{
+    Author, FileChange, clone_or_open, commit, commit_signed, commit_tree, push, push_refs,
+};
 pub use remote::{Remote, Transcript, set_network_timeouts};
 pub use sign::{CommitSigner, GIT_NAMESPACE, SIGNATURE_HEADER};
 pub use tls::{CaCerts, trust_ca_file_process_wide};

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
-use git2::{FileMode, Oid, Repository, Signature};
+use git2::{Commit, FileMode, Oid, Repository, Signature, Tree};
 
 use super::GitError;
 use super::fetch::refname;
@@ -131,11 +131,28 @@ pub fn commit_signed(
     if tree.id() == base.id() {
         return Ok(None);
     }
+    commit_tree(repo, branch, &tree, &[&parent], author, message, signer).map(Some)
+}
+
+/// Writes a commit of `tree` with `parents` (signed with `signer` when given) and points
+/// `branch` at it, whatever it pointed at before: the one place both daemons make commits (the
+/// Config Updater's bumps through [`commit_signed`], the synchronizer's reverts directly). When
+/// `branch` is checked out, the work tree is updated to the commit.
+pub fn commit_tree(
+    repo: &Repository,
+    branch: &str,
+    tree: &Tree<'_>,
+    parents: &[&Commit<'_>],
+    author: &Author,
+    message: &str,
+    signer: Option<&CommitSigner>,
+) -> Result<Oid, GitError> {
+    let local = refname("heads", branch)?;
     let who = Signature::now(&author.name, &author.email)?;
     let id = match signer {
-        None => repo.commit(Some(&local), &who, &who, message, &tree, &[&parent])?,
+        None => repo.commit(None, &who, &who, message, tree, parents)?,
         Some(signer) => {
-            let buffer = repo.commit_create_buffer(&who, &who, message, &tree, &[&parent])?;
+            let buffer = repo.commit_create_buffer(&who, &who, message, tree, parents)?;
             let buffer = std::str::from_utf8(&buffer).map_err(|_| GitError::Invalid {
                 what: "the commit".into(),
                 reason: "its author or message is not UTF-8 text; it cannot be signed".into(),
@@ -146,12 +163,11 @@ pub fn commit_signed(
                     what: format!("signing the commit with {}", signer.fingerprint()),
                     reason,
                 })?;
-            let id = repo.commit_signed(buffer, &signature, Some(SIGNATURE_HEADER))?;
-            let summary = message.lines().next().unwrap_or_default();
-            repo.reference(&local, id, true, &format!("commit: {summary}"))?;
-            id
+            repo.commit_signed(buffer, &signature, Some(SIGNATURE_HEADER))?
         }
     };
+    let summary = message.lines().next().unwrap_or_default();
+    repo.reference(&local, id, true, &format!("commit: {summary}"))?;
     let head_is_branch = repo
         .head()
         .ok()
@@ -160,7 +176,7 @@ pub fn commit_signed(
     if head_is_branch && !repo.is_bare() {
         repo.checkout_head(Some(CheckoutBuilder::new().force()))?;
     }
-    Ok(Some(id))
+    Ok(id)
 }
 
 fn check_path(path: &str) -> Result<(), GitError> {

@@ -1,0 +1,258 @@
+//! What every reconcile of the GitSync controller shares: the [`Context`] (clients, event
+//! recorder, metrics, options, self-heal, and the per-sync record of attempts, pushes and
+//! requests that decides when a sync is due), the [`Options`] the controller runs with and its
+//! [`Metrics`]. The controller (`controller.rs`) builds it; the reconcile (`reconcile/`) reads
+//! it. Neither depends on the other through it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::sync::mpsc;
+
+use crate::heal::{HealMetrics, Healer, WatchScope};
+use crate::resource::GitSync;
+use crate::status::backoff;
+use crate::webhook::PushEvent;
+
+/// The name events are reported under.
+pub const REPORTER: &str = "sluice-deploy-synchronizer";
+/// The default of `--cache-dir`.
+pub const DEFAULT_CACHE_DIR: &str = "/tmp/sluice-synchronizer";
+/// The longest wait between retries of a failing sync.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How the controller runs.
+#[derive(Debug)]
+pub struct Options {
+    /// Watch GitSyncs in this namespace only; `None`: every namespace.
+    pub namespace: Option<String>,
+    /// Git caches and checkouts live below it.
+    pub cache_dir: PathBuf,
+    /// The pod name, for events.
+    pub instance: Option<String>,
+    /// Verified pushes from the webhook receiver: every GitSync whose source a push
+    /// [`crate::webhook::matches`] is synced at once. Polling stays the fallback.
+    pub pushes: Option<mpsc::Receiver<PushEvent>>,
+    /// How far each self-heal watch reaches: one per kind cluster-wide, or one per kind and
+    /// namespace (for RBAC granted namespace by namespace).
+    pub heal_scope: WatchScope,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            cache_dir: PathBuf::from(DEFAULT_CACHE_DIR),
+            instance: None,
+            pushes: None,
+            heal_scope: WatchScope::default(),
+        }
+    }
+}
+
+/// The `result` label of the reconcile metrics: `success` or the error's kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+/// `sluice_reconcile_total{result}` and `sluice_reconcile_duration_seconds`.
+#[derive(Clone)]
+pub struct Metrics {
+    reconciles: Family<ResultLabel, Counter>,
+    duration: Histogram,
+    /// Self-heal's own metrics.
+    pub heal: HealMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            reconciles: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            heal: HealMetrics::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Metrics registered in `registry` (whose prefix makes them `sluice_…`).
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "reconcile",
+            "GitSync reconciles, by result: success or the kind of error",
+            metrics.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long one GitSync reconcile took",
+            metrics.duration.clone(),
+        );
+        metrics.heal.register(registry);
+        metrics
+    }
+
+    pub(crate) fn observe(&self, result: &str, took: Duration) {
+        self.reconciles
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+        self.duration.observe(took.as_secs_f64());
+    }
+}
+
+/// When a sync last ran and how many times in a row it failed, per GitSync.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    at: Instant,
+    failures: u32,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    /// The client's configuration, to build impersonating clients from.
+    pub config: kube::Config,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub options: Options,
+    /// Self-heal: the watches and the index of what each sync applied.
+    pub healer: Healer,
+    attempts: Mutex<HashMap<String, Attempt>>,
+    /// GitSyncs a webhook push asked to sync now.
+    pushed: Mutex<HashSet<String>>,
+    /// The last [`RECONCILE_REQUESTED_AT`](crate::object::RECONCILE_REQUESTED_AT) value acted on, per GitSync.
+    requests: Mutex<HashMap<String, String>>,
+}
+
+impl Context {
+    /// `store` is the controller's view of the GitSyncs.
+    pub fn new(
+        client: Client,
+        config: kube::Config,
+        options: Options,
+        metrics: Metrics,
+        store: Store<GitSync>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: REPORTER.to_owned(),
+            instance: options.instance.clone(),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Self {
+            healer: Healer::new(
+                client.clone(),
+                recorder.clone(),
+                metrics.heal.clone(),
+                store,
+                options.heal_scope,
+            ),
+            recorder,
+            client,
+            config,
+            metrics,
+            options,
+            attempts: Mutex::new(HashMap::new()),
+            pushed: Mutex::new(HashSet::new()),
+            requests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Marks `key` to sync at its next reconcile, whether it is due or not.
+    pub(crate) fn push_received(&self, key: &str) {
+        lock(&self.pushed).insert(key.to_owned());
+    }
+
+    /// Whether this reconcile of `key` must sync now, due or not: a push was received for it,
+    /// or its [`RECONCILE_REQUESTED_AT`](crate::object::RECONCILE_REQUESTED_AT) annotation has a value not acted on yet. Consumes both.
+    pub(crate) fn sync_requested(&self, key: &str, requested_at: Option<&str>) -> bool {
+        let pushed = lock(&self.pushed).remove(key);
+        let annotated = requested_at.is_some_and(|value| {
+            let mut requests = lock(&self.requests);
+            let new = requests.get(key).map(String::as_str) != Some(value);
+            if new {
+                requests.insert(key.to_owned(), value.to_owned());
+            }
+            new
+        });
+        pushed || annotated
+    }
+
+    fn attempts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Attempt>> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How long until `key` is due for a sync again: `None` when it is due now (or never ran).
+    pub(crate) fn not_due_for(&self, key: &str, interval: Duration) -> Option<Duration> {
+        let attempt = *self.attempts().get(key)?;
+        let wait = if attempt.failures > 0 {
+            backoff(
+                attempt.failures,
+                interval.clamp(Duration::from_secs(1), MAX_BACKOFF),
+            )
+        } else {
+            interval
+        };
+        wait.checked_sub(attempt.at.elapsed())
+            .filter(|left| !left.is_zero())
+    }
+
+    pub(crate) fn succeeded(&self, key: &str) {
+        self.attempts().insert(
+            key.to_owned(),
+            Attempt {
+                at: Instant::now(),
+                failures: 0,
+            },
+        );
+    }
+
+    /// Records a failure; returns the backoff before the next try.
+    pub(crate) fn failed(&self, key: &str, interval: Duration) -> Duration {
+        let mut attempts = self.attempts();
+        let failures = attempts.get(key).map_or(0, |a| a.failures) + 1;
+        attempts.insert(
+            key.to_owned(),
+            Attempt {
+                at: Instant::now(),
+                failures,
+            },
+        );
+        backoff(
+            failures,
+            interval.clamp(Duration::from_secs(1), MAX_BACKOFF),
+        )
+    }
+
+    pub(crate) fn backoff_of(&self, key: &str, interval: Duration) -> Duration {
+        let failures = self.attempts().get(key).map_or(1, |a| a.failures.max(1));
+        backoff(
+            failures,
+            interval.clamp(Duration::from_secs(1), MAX_BACKOFF),
+        )
+    }
+
+    pub(crate) fn forget(&self, key: &str) {
+        self.attempts().remove(key);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,156 @@
+//! The revision pipeline: a GitSync's source at its ref, rendered into objects and planned against
+//! the live cluster, with the client that will write the plan. A sync and `deploy-synchronizer
+//! diff` both run it, so what a revision becomes is decided in one place: a render mode or a
+//! planning input is added here once, and the diff shows exactly what the sync would do.
+//!
+//! Two stages, because the reconcile looks at the fetched commit before it renders (an applied,
+//! unchanged revision is not rendered again):
+//!
+//! 1. [`fetch`]: the source's credentials, its bare cache, the commit at its ref, checked out.
+//! 2. [`plan`]: render the checkout ([`render`]), then the pure planner's two steps with the I/O
+//!    between them, reading only what the plan needs: discovery, [`prepare`], the live facts of the
+//!    prepared and inventoried objects, [`Prepared::plan`](crate::plan::Prepared::plan); last the
+//!    writer, impersonating `spec.serviceAccountName` when set.
+//!
+//! This module acts (git, the API server); every decision in it is the planner's.
+
+use std::path::Path;
+
+use kube::Client;
+
+use crate::apply::{ApplyError, Kinds, impersonating, read_live_facts};
+use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
+use crate::render::{self, RenderErrors, RenderOptions};
+use crate::resource::{GitSyncSpec, RenderMode};
+use crate::source::{self, Checkout, SourceError};
+
+/// Whose revision: a GitSync's namespace and name, and where its git caches live.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncOf<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub cache_root: &'a Path,
+}
+
+/// The cluster a revision is planned against: `client` reads (and writes, unless impersonating);
+/// `config` is its configuration, to impersonate a ServiceAccount with.
+#[derive(Clone, Copy)]
+pub struct Cluster<'a> {
+    pub client: &'a Client,
+    pub config: &'a kube::Config,
+}
+
+/// A revision planned against the cluster, ready to execute or to diff.
+pub struct PlannedRevision {
+    pub plan: Plan,
+    /// The kinds discovery found, for resolving each object's API.
+    pub kinds: Kinds,
+    /// The client the plan is written with: the sync's ServiceAccount's or the daemon's own.
+    pub writer: Client,
+}
+
+/// Why a fetched revision could not be planned. Nothing has been written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Render(#[from] RenderErrors),
+    #[error("cannot discover the cluster's kinds: {0}")]
+    Discovery(#[source] kube::Error),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The live facts of the objects concerned could not be read.
+    #[error(transparent)]
+    Read(#[from] ApplyError),
+    #[error("cannot create a client impersonating ServiceAccount {name}: {error}")]
+    Impersonation {
+        name: String,
+        #[source]
+        error: kube::Error,
+    },
+}
+
+/// Fetches `spec.source` at its ref (with the credentials its Secret holds) into the sync's
+/// cache and checks the commit out into a temporary directory.
+pub async fn fetch(
+    client: &Client,
+    sync: SyncOf<'_>,
+    spec: &GitSyncSpec,
+) -> Result<Checkout, SourceError> {
+    let auth = source::auth_of(client, sync.namespace, &spec.source).await?;
+    let cache = source::cache_dir(sync.cache_root, sync.namespace, sync.name, &spec.source.url);
+    source::fetch(
+        &spec.source.url,
+        auth,
+        source::revision_of(&spec.source),
+        cache,
+        sync.cache_root,
+    )
+    .await
+}
+
+/// Renders `sub_path` of the tree at `root` as `mode` says, into the planner's input.
+pub async fn render(
+    root: &Path,
+    sub_path: &Path,
+    mode: RenderMode,
+) -> Result<Vec<Desired>, RenderErrors> {
+    let options = RenderOptions {
+        mode: match mode {
+            RenderMode::Auto => render::RenderMode::Auto,
+            RenderMode::Plain => render::RenderMode::Plain,
+            RenderMode::Kustomize => render::RenderMode::Kustomize,
+        },
+        ..RenderOptions::default()
+    };
+    let manifests = render::render(root, sub_path, &options).await?;
+    Ok(manifests
+        .into_iter()
+        .map(|m| Desired {
+            id: m.object_ref,
+            object: m.object,
+            source: m.source.to_string(),
+        })
+        .collect())
+}
+
+/// Renders `checkout` as `spec` says and plans it against the cluster and `inventory` (what the
+/// sync applied before). The checkout is removed as soon as it is rendered.
+pub async fn plan(
+    cluster: Cluster<'_>,
+    sync: SyncOf<'_>,
+    spec: &GitSyncSpec,
+    checkout: Checkout,
+    inventory: &Inventory,
+) -> Result<PlannedRevision, Error> {
+    let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
+    let desired = render(checkout.root(), sub_path, spec.render).await?;
+    drop(checkout);
+
+    let settings = Settings::from_spec(sync.namespace, sync.name, spec);
+    let kinds = Kinds::discover(cluster.client)
+        .await
+        .map_err(Error::Discovery)?;
+    let prepared = prepare(desired, &kinds, &settings);
+    let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
+    let live = read_live_facts(cluster.client, &kinds, ids).await?;
+    let plan = prepared.plan(inventory, &live)?;
+    let writer = writer(cluster, sync.namespace, spec)?;
+    Ok(PlannedRevision {
+        plan,
+        kinds,
+        writer,
+    })
+}
+
+/// The client a sync writes with: impersonating `spec.serviceAccountName` of the sync's
+/// namespace when set (dry-runs too), else the daemon's own.
+pub fn writer(cluster: Cluster<'_>, namespace: &str, spec: &GitSyncSpec) -> Result<Client, Error> {
+    match &spec.service_account_name {
+        Some(account) if !account.is_empty() => impersonating(cluster.config, namespace, account)
+            .map_err(|error| Error::Impersonation {
+                name: account.clone(),
+                error,
+            }),
+        _ => Ok(cluster.client.clone()),
+    }
+}
