@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::{OciDistributionError, OciEnvelope, OciErrorCode};
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
@@ -73,98 +73,19 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// Sorts an oci-client error into the faults a scan reports (with one attempt counted).
 pub fn classify(error: &OciDistributionError, registry: &str, repository: &str) -> ScanError {
-    let registry_s = registry.to_owned();
-    let unauthorized = || ScanError::Unauthorized {
-        registry: registry_s.clone(),
-        repository: repository.to_owned(),
-    };
-    let not_found = || ScanError::NotFound {
-        registry: registry_s.clone(),
-        repository: repository.to_owned(),
-    };
-    let malformed = |reason: String| ScanError::Malformed {
-        registry: registry_s.clone(),
-        reason,
+    let at = Scanned {
+        registry,
+        repository,
     };
     match error {
         OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => unauthorized(),
-        OciDistributionError::ImageManifestNotFoundError(_) => not_found(),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
-            if codes
-                .iter()
-                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
-            {
-                unauthorized()
-            } else if codes
-                .iter()
-                .any(|c| matches!(c, OciErrorCode::Toomanyrequests))
-            {
-                ScanError::RateLimited {
-                    registry: registry_s.clone(),
-                    retry_after: None,
-                    attempts: 1,
-                }
-            } else if codes.iter().any(|c| {
-                matches!(
-                    c,
-                    OciErrorCode::NameUnknown
-                        | OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NotFound
-                )
-            }) {
-                not_found()
-            } else {
-                ScanError::Rejected {
-                    registry: registry_s.clone(),
-                    status: 400,
-                    message: envelope.to_string(),
-                }
-            }
-        }
-        OciDistributionError::ServerError { code, message, .. } => {
-            let message: String = message.chars().take(200).collect();
-            match code {
-                401 | 403 => unauthorized(),
-                404 => not_found(),
-                429 => ScanError::RateLimited {
-                    registry: registry_s.clone(),
-                    retry_after: None,
-                    attempts: 1,
-                },
-                500..=599 => ScanError::Server {
-                    registry: registry_s.clone(),
-                    status: *code,
-                    attempts: 1,
-                    message,
-                },
-                _ => ScanError::Rejected {
-                    registry: registry_s.clone(),
-                    status: *code,
-                    message,
-                },
-            }
-        }
-        OciDistributionError::RequestError(e) => {
-            let chain = error_chain(e);
-            if chain.to_ascii_lowercase().contains("certificate") {
-                ScanError::Tls {
-                    registry: registry_s.clone(),
-                    reason: chain,
-                }
-            } else if e.is_decode() {
-                malformed(chain)
-            } else {
-                ScanError::Unreachable {
-                    registry: registry_s.clone(),
-                    attempts: 1,
-                    reason: chain,
-                }
-            }
-        }
+        | OciDistributionError::AuthenticationFailure(_) => at.unauthorized(),
+        OciDistributionError::ImageManifestNotFoundError(_) => at.not_found(),
+        OciDistributionError::RegistryError { envelope, .. } => at.refused(envelope),
+        OciDistributionError::ServerError { code, message, .. } => at.status(*code, message),
+        OciDistributionError::RequestError(e) => at.request_failed(e),
         OciDistributionError::IoError(e) => ScanError::Unreachable {
-            registry: registry_s.clone(),
+            registry: registry.to_owned(),
             attempts: 1,
             reason: e.to_string(),
         },
@@ -175,11 +96,112 @@ pub fn classify(error: &OciDistributionError, registry: &str, repository: &str) 
         | OciDistributionError::RegistryTokenDecodeError(_)
         | OciDistributionError::SpecViolationError(_)
         | OciDistributionError::DigestError(_)
-        | OciDistributionError::RegistryNoDigestError => malformed(error.to_string()),
+        | OciDistributionError::RegistryNoDigestError => at.malformed(error.to_string()),
         other => ScanError::Other {
-            registry: registry_s.clone(),
+            registry: registry.to_owned(),
             reason: other.to_string(),
         },
+    }
+}
+
+/// The repository a failed request was for, and the faults [`classify`] names it in.
+struct Scanned<'a> {
+    registry: &'a str,
+    repository: &'a str,
+}
+
+impl Scanned<'_> {
+    fn unauthorized(&self) -> ScanError {
+        ScanError::Unauthorized {
+            registry: self.registry.to_owned(),
+            repository: self.repository.to_owned(),
+        }
+    }
+
+    fn not_found(&self) -> ScanError {
+        ScanError::NotFound {
+            registry: self.registry.to_owned(),
+            repository: self.repository.to_owned(),
+        }
+    }
+
+    fn malformed(&self, reason: String) -> ScanError {
+        ScanError::Malformed {
+            registry: self.registry.to_owned(),
+            reason,
+        }
+    }
+
+    fn rate_limited(&self) -> ScanError {
+        ScanError::RateLimited {
+            registry: self.registry.to_owned(),
+            retry_after: None,
+            attempts: 1,
+        }
+    }
+
+    /// An error envelope (`{"errors": [{"code": …}]}`): its codes say which fault.
+    fn refused(&self, envelope: &OciEnvelope) -> ScanError {
+        let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+        let any = |wanted: &dyn Fn(&OciErrorCode) -> bool| codes.iter().any(|c| wanted(c));
+        if any(&|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied)) {
+            self.unauthorized()
+        } else if any(&|c| matches!(c, OciErrorCode::Toomanyrequests)) {
+            self.rate_limited()
+        } else if any(&|c| {
+            matches!(
+                c,
+                OciErrorCode::NameUnknown | OciErrorCode::ManifestUnknown | OciErrorCode::NotFound
+            )
+        }) {
+            self.not_found()
+        } else {
+            ScanError::Rejected {
+                registry: self.registry.to_owned(),
+                status: 400,
+                message: envelope.to_string(),
+            }
+        }
+    }
+
+    /// An HTTP status without an error envelope.
+    fn status(&self, code: u16, message: &str) -> ScanError {
+        let message: String = message.chars().take(200).collect();
+        match code {
+            401 | 403 => self.unauthorized(),
+            404 => self.not_found(),
+            429 => self.rate_limited(),
+            500..=599 => ScanError::Server {
+                registry: self.registry.to_owned(),
+                status: code,
+                attempts: 1,
+                message,
+            },
+            _ => ScanError::Rejected {
+                registry: self.registry.to_owned(),
+                status: code,
+                message,
+            },
+        }
+    }
+
+    /// No answer to read: TLS, an undecodable body, or the connection itself.
+    fn request_failed(&self, error: &reqwest::Error) -> ScanError {
+        let chain = error_chain(error);
+        if chain.to_ascii_lowercase().contains("certificate") {
+            ScanError::Tls {
+                registry: self.registry.to_owned(),
+                reason: chain,
+            }
+        } else if error.is_decode() {
+            self.malformed(chain)
+        } else {
+            ScanError::Unreachable {
+                registry: self.registry.to_owned(),
+                attempts: 1,
+                reason: chain,
+            }
+        }
     }
 }
 

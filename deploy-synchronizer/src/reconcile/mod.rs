@@ -141,21 +141,7 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     let now = Timestamp::now();
 
     if sync.spec.suspend {
-        let message = "spec.suspend is true: nothing is applied or pruned until it is set to false";
-        status.observed_generation = target.generation;
-        status::set_condition(
-            &mut status.conditions,
-            READY,
-            false,
-            "Suspended",
-            message,
-            target.generation,
-            now,
-        );
-        write_status(ctx, &target, &status).await?;
-        ctx.forget(&target.key);
-        ctx.healer.forget(&target.key);
-        return Ok(Action::await_change());
+        return suspend(ctx, &target, &mut status, now).await;
     }
     let (interval, health_timeout) = match durations(sync) {
         Ok(durations) => durations,
@@ -199,37 +185,14 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
         }
         Ok(Some(outcome)) => {
             ctx.succeeded(&target.key);
-            let (commit, subject) = revision.unwrap_or_default();
-            let previous = status.last_applied_revision.clone();
-            let ready_before =
-                status::condition(&status, READY).is_some_and(|c| c.status == "True");
-            let message = applied_message(&commit, &outcome.report, outcome.inventory.len());
-            status.inventory = outcome.inventory.to_entries();
-            record_applied(
+            record_sync(
+                ctx,
+                &target,
                 &mut status,
-                &commit,
-                &subject,
-                &message,
-                target.generation,
-                Timestamp::now(),
-            );
-            if previous.as_deref() != Some(commit.as_str()) || !ready_before {
-                publish(ctx, sync, EventType::Normal, "Synced", "Sync", &message).await;
-            }
-            if !outcome.report.pruned.is_empty() {
-                let pruned: Vec<String> = outcome
-                    .report
-                    .pruned
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
-                let note = format!("pruned {} object(s): {}", pruned.len(), pruned.join(", "));
-                publish(ctx, sync, EventType::Normal, "Pruned", "Prune", &note).await;
-            }
-            tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
-                pruned = outcome.report.pruned.len(), "applied");
-            // Said at once; health (a read of every object) follows in a second write.
-            write_status(ctx, &target, &status).await?;
+                outcome,
+                revision.unwrap_or_default(),
+            )
+            .await?;
             check_health(ctx, &target, &mut status, interval, health_timeout).await
         }
         Err(error) => {
@@ -239,6 +202,71 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
             Err(error)
         }
     }
+}
+
+/// Records a successful sync in `status` (applied revision, inventory, history), says so in
+/// events and the log, and writes the status at once: health, a read of every object, follows
+/// in a second write.
+async fn record_sync(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    outcome: Outcome,
+    (commit, subject): (String, String),
+) -> Result<(), Error> {
+    let sync = target.sync;
+    let previous = status.last_applied_revision.clone();
+    let ready_before = status::condition(status, READY).is_some_and(|c| c.status == "True");
+    let message = applied_message(&commit, &outcome.report, outcome.inventory.len());
+    status.inventory = outcome.inventory.to_entries();
+    record_applied(
+        status,
+        &commit,
+        &subject,
+        &message,
+        target.generation,
+        Timestamp::now(),
+    );
+    if previous.as_deref() != Some(commit.as_str()) || !ready_before {
+        publish(ctx, sync, EventType::Normal, "Synced", "Sync", &message).await;
+    }
+    if !outcome.report.pruned.is_empty() {
+        let pruned: Vec<String> = outcome
+            .report
+            .pruned
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let note = format!("pruned {} object(s): {}", pruned.len(), pruned.join(", "));
+        publish(ctx, sync, EventType::Normal, "Pruned", "Prune", &note).await;
+    }
+    tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
+            pruned = outcome.report.pruned.len(), "applied");
+    write_status(ctx, target, status).await
+}
+
+/// A suspended sync applies, prunes and heals nothing until it is resumed; its status says so.
+async fn suspend(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let message = "spec.suspend is true: nothing is applied or pruned until it is set to false";
+    status.observed_generation = target.generation;
+    status::set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        "Suspended",
+        message,
+        target.generation,
+        now,
+    );
+    write_status(ctx, target, status).await?;
+    ctx.forget(&target.key);
+    ctx.healer.forget(&target.key);
+    Ok(Action::await_change())
 }
 
 fn durations(sync: &GitSync) -> Result<(Duration, Duration), String> {

@@ -8,7 +8,7 @@ use super::Target;
 use super::report::publish;
 use crate::context::Context;
 use crate::resource::GitSyncStatus;
-use crate::rollback::{self, RollbackError, Skip};
+use crate::rollback::{self, Plan, Proposal, RollbackError, Skip};
 use crate::source;
 use crate::status::short;
 use sluice_shared::git::Remote;
@@ -21,11 +21,10 @@ pub(super) async fn propose(
     status: &mut GitSyncStatus,
     reason: &str,
 ) -> bool {
-    let spec = &target.sync.spec;
     let Some(failed) = status.history.first().cloned() else {
         return false;
     };
-    let plan = match rollback::plan(spec, &failed, reason) {
+    let plan = match rollback::plan(&target.sync.spec, &failed, reason) {
         Ok(plan) => plan,
         Err(Skip::Disabled | Skip::AlreadyProposed) => return false,
         Err(Skip::NotABranch) => {
@@ -33,50 +32,7 @@ pub(super) async fn propose(
             return false;
         }
     };
-    let mut source = spec.source.clone();
-    if let Some(secret) = spec.rollback.as_ref().and_then(|r| r.secret_ref.clone()) {
-        source.secret_ref = Some(secret);
-    }
-    let outcome = match source::auth_of(&ctx.client, &target.namespace, &source).await {
-        Ok(auth) => {
-            let work_dir = ctx
-                .options
-                .cache_dir
-                .join("rollback")
-                .join(&target.namespace)
-                .join(&target.name);
-            let url = source.url.clone();
-            let plan = plan.clone();
-            tokio::task::spawn_blocking(move || {
-                let remote = Remote::new(url, auth)?;
-                rollback::propose(&remote, &plan, &work_dir)
-            })
-            .await
-            .unwrap_or_else(|error| {
-                Err(RollbackError::Git(sluice_shared::git::GitError::Invalid {
-                    what: "rollback worker".into(),
-                    reason: error.to_string(),
-                }))
-            })
-        }
-        Err(error) => {
-            let note = format!(
-                "cannot propose the rollback of {}: {error}",
-                short(&failed.revision)
-            );
-            publish(
-                ctx,
-                target.sync,
-                EventType::Warning,
-                "RollbackFailed",
-                "Rollback",
-                &note,
-            )
-            .await;
-            return false;
-        }
-    };
-    let branch = match outcome {
+    let branch = match push_revert(ctx, target, plan).await {
         Ok(proposal) => {
             let note = format!(
                 "revision {} failed its health check; its revert ({}) is on branch {}: merge it to roll back",
@@ -127,4 +83,38 @@ pub(super) async fn propose(
         }
         _ => false,
     }
+}
+
+/// Pushes the revert `plan` describes, with the credentials of `spec.rollback.secretRef` (else
+/// the source's), from a work clone of the sync's own below the cache directory.
+async fn push_revert(
+    ctx: &Context,
+    target: &Target<'_>,
+    plan: Plan,
+) -> Result<Proposal, RollbackError> {
+    let spec = &target.sync.spec;
+    let mut source = spec.source.clone();
+    if let Some(secret) = spec.rollback.as_ref().and_then(|r| r.secret_ref.clone()) {
+        source.secret_ref = Some(secret);
+    }
+    let auth = source::auth_of(&ctx.client, &target.namespace, &source)
+        .await
+        .map_err(|error| RollbackError::Credentials(Box::new(error)))?;
+    let work_dir = ctx
+        .options
+        .cache_dir
+        .join("rollback")
+        .join(&target.namespace)
+        .join(&target.name);
+    tokio::task::spawn_blocking(move || {
+        let remote = Remote::new(source.url, auth)?;
+        rollback::propose(&remote, &plan, &work_dir)
+    })
+    .await
+    .unwrap_or_else(|error| {
+        Err(RollbackError::Git(sluice_shared::git::GitError::Invalid {
+            what: "rollback worker".into(),
+            reason: error.to_string(),
+        }))
+    })
 }

@@ -20,6 +20,9 @@ pub struct Proposal {
 pub enum RollbackError {
     #[error(transparent)]
     Git(#[from] GitError),
+    /// The Secret with the credentials to push with cannot be used.
+    #[error(transparent)]
+    Credentials(Box<crate::source::SourceError>),
     #[error(
         "{base} moved on to {head} since the failed revision: that newer revision is applied \
          instead, so no rollback is proposed"

@@ -11,7 +11,7 @@ mod git;
 use crate::resource::{GitRef, GitSyncSpec, HistoryEntry};
 use crate::status::short;
 
-pub use git::{RollbackError, propose};
+pub use git::{Proposal, RollbackError, propose};
 
 /// The trailer naming the revision a rollback reverts.
 pub const TRAILER: &str = "Sluice-Rollback-Of";
