@@ -66,11 +66,23 @@ pub struct ResultLabel {
     pub result: String,
 }
 
-/// `sluice_reconcile_total{result}` and `sluice_reconcile_duration_seconds`.
+/// The labels of `sluice_sync_applies_total`: `scope` is `changes` (only what changed was sent)
+/// or `full`; `reason` says why a full apply was needed (`no_record`, `spec_changed`,
+/// `discovery_changed`, `heal_failed`), empty for `changes`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SendLabels {
+    pub scope: &'static str,
+    pub reason: &'static str,
+}
+
+/// `sluice_reconcile_total{result}`, `sluice_reconcile_duration_seconds`, and what the syncs
+/// sent: `sluice_sync_applies_total{scope,reason}` and `sluice_sync_objects_sent_total`.
 #[derive(Clone)]
 pub struct Metrics {
     reconciles: Family<ResultLabel, Counter>,
     duration: Histogram,
+    sends: Family<SendLabels, Counter>,
+    objects_sent: Counter,
     /// Self-heal's own metrics.
     pub heal: HealMetrics,
 }
@@ -80,6 +92,8 @@ impl Default for Metrics {
         Self {
             reconciles: Family::default(),
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            sends: Family::default(),
+            objects_sent: Counter::default(),
             heal: HealMetrics::default(),
         }
     }
@@ -99,8 +113,35 @@ impl Metrics {
             "How long one GitSync reconcile took",
             metrics.duration.clone(),
         );
+        registry.register(
+            "sync_applies",
+            "Applies of a new revision or spec, by scope: only the changed objects, or all of them \
+             (with the reason)",
+            metrics.sends.clone(),
+        );
+        registry.register(
+            "sync_objects_sent",
+            "Objects dry-run and applied by syncs (not counting self-heal's re-applies)",
+            metrics.objects_sent.clone(),
+        );
         metrics.heal.register(registry);
         metrics
+    }
+
+    /// A sync sends `objects` objects: all of them for `full` (`Some(reason)`), or its changes.
+    pub(crate) fn sent(&self, full: Option<&'static str>, objects: usize) {
+        let labels = match full {
+            Some(reason) => SendLabels {
+                scope: "full",
+                reason,
+            },
+            None => SendLabels {
+                scope: "changes",
+                reason: "",
+            },
+        };
+        self.sends.get_or_create(&labels).inc();
+        self.objects_sent.inc_by(objects as u64);
     }
 
     pub(crate) fn observe(&self, result: &str, took: Duration) {

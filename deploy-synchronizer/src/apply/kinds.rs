@@ -1,6 +1,8 @@
 //! The kinds the cluster serves, from API discovery: what plan/ asks (`(group, kind) -> scope`)
 //! and what the applier needs to address an object (`ApiResource` and scope).
 
+use std::hash::{Hash, Hasher};
+
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::GroupVersionKind;
@@ -27,6 +29,30 @@ impl Kinds {
             }
         };
         Ok(Self { discovery })
+    }
+
+    /// A fingerprint of every kind served (group, version, kind, plural, scope): equal for two
+    /// discoveries of the same kinds, whatever order the apiserver listed them in.
+    pub fn fingerprint(&self) -> u64 {
+        let mut served: Vec<String> = Vec::new();
+        for group in self.discovery.groups() {
+            for version in group.versions() {
+                for (resource, capabilities) in group.versioned_resources(version) {
+                    served.push(format!(
+                        "{}/{}/{}/{}/{:?}",
+                        resource.group,
+                        resource.version,
+                        resource.kind,
+                        resource.plural,
+                        capabilities.scope
+                    ));
+                }
+            }
+        }
+        served.sort_unstable();
+        let mut hasher = std::hash::DefaultHasher::new();
+        served.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// The resource of `kind` in `group` at `api_version` (`apps/v1`, `v1`), or at the group's

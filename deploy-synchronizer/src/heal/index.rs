@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::drift::fight::Fight;
 use crate::drift::{AppliedFields, Check, check};
 use crate::object::ObjectRef;
+use crate::plan::{Record, Recorded};
 
 /// How far one watch reaches (`--heal-watch-scope cluster|namespace`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -99,10 +100,41 @@ pub struct Target {
 
 #[derive(Default)]
 struct SyncState {
-    /// An apply of the sync is running: its own writes are not drift.
-    holding: bool,
+    /// An apply of the sync is running: its own writes to these objects are not drift.
+    holding: Holding,
     /// A heal failed: the next sync must apply in full (and report what fails).
     stale: bool,
+    /// What the last registered apply was made for; `None` until one is registered.
+    made: Option<Made>,
+}
+
+/// Which of a sync's objects an apply in progress writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Holding {
+    /// No apply in progress.
+    #[default]
+    Nothing,
+    /// Every object of the sync.
+    Everything,
+    /// Only these (the changes of a revision): the others are still healed meanwhile.
+    Only(BTreeSet<ObjectRef>),
+}
+
+impl Holding {
+    fn holds(&self, id: &ObjectRef) -> bool {
+        match self {
+            Self::Nothing => false,
+            Self::Everything => true,
+            Self::Only(ids) => ids.contains(id),
+        }
+    }
+}
+
+/// What a registered apply was made for: the spec's generation and the cluster's kinds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    pub generation: Option<i64>,
+    pub discovery: u64,
 }
 
 /// Every object under self-heal, by id.
@@ -113,36 +145,39 @@ pub struct Index {
 }
 
 impl Index {
-    /// An apply of `sync` starts: its objects are not healed until [`Index::register`] or
-    /// [`Index::release`].
-    pub fn hold(&mut self, sync: &str) {
-        self.syncs.entry(sync.to_owned()).or_default().holding = true;
+    /// An apply of `sync` starts, writing `objects`: those are not healed until
+    /// [`Index::register`] or [`Index::release`].
+    pub fn hold(&mut self, sync: &str, objects: Holding) {
+        self.syncs.entry(sync.to_owned()).or_default().holding = objects;
     }
 
     /// The apply of `sync` wrote nothing (it was refused before any write): heal what was
     /// registered before, as before.
     pub fn release(&mut self, sync: &str) {
         if let Some(state) = self.syncs.get_mut(sync) {
-            state.holding = false;
+            state.holding = Holding::Nothing;
         }
     }
 
-    /// `sync` applied `objects`: from now on, they are what is healed for it, and nothing else.
-    /// An object whose response carries no field set of Sluice's cannot be watched for drift
-    /// and is left out (returned).
+    /// `sync` applied `objects` (made as `made` says): from now on, they and the objects in
+    /// `unchanged` (registered before, not sent again) are what is healed for it, and nothing
+    /// else. An object whose response carries no field set of Sluice's cannot be watched for
+    /// drift and is left out (returned).
     pub fn register<'a>(
         &mut self,
         sync: &str,
         objects: impl IntoIterator<Item = Applied<'a>>,
+        unchanged: &BTreeSet<ObjectRef>,
+        made: Made,
     ) -> Vec<ObjectRef> {
         // A fight outlives a re-apply: the other actor does not stop because Git was applied.
         let mut fights: HashMap<ObjectRef, Fight> = HashMap::new();
         self.objects.retain(|id, owned| {
-            if owned.sync == sync {
+            if owned.sync != sync || unchanged.contains(id) {
+                true
+            } else {
                 fights.insert(id.clone(), owned.fight);
                 false
-            } else {
-                true
             }
         });
         let mut unwatchable = Vec::new();
@@ -165,8 +200,39 @@ impl Index {
                 },
             );
         }
-        self.syncs.insert(sync.to_owned(), SyncState::default());
+        self.syncs.insert(
+            sync.to_owned(),
+            SyncState {
+                made: Some(made),
+                ..SyncState::default()
+            },
+        );
         unwatchable
+    }
+
+    /// The record of `sync`'s last registered apply, for [`crate::plan::to_send`]: `None` when
+    /// there is none (never registered, or forgotten since).
+    pub fn record(&self, sync: &str) -> Option<Record> {
+        let state = self.syncs.get(sync)?;
+        let made = state.made?;
+        let objects = self
+            .objects
+            .iter()
+            .filter(|(_, owned)| owned.sync == sync)
+            .map(|(id, owned)| {
+                let recorded = Recorded {
+                    manifest: owned.desired.clone(),
+                    in_sync: !owned.pending,
+                };
+                (id.clone(), recorded)
+            })
+            .collect();
+        Some(Record {
+            generation: made.generation,
+            discovery: made.discovery,
+            stale: state.stale,
+            objects,
+        })
     }
 
     /// Stops healing `sync` (suspended, self-heal off, deleted, or its objects unknown after a
@@ -182,7 +248,7 @@ impl Index {
     pub fn in_sync(&self, sync: &str) -> bool {
         self.syncs
             .get(sync)
-            .is_some_and(|state| !state.holding && !state.stale)
+            .is_some_and(|state| state.holding == Holding::Nothing && !state.stale)
     }
 
     /// The watches `scope` needs for the objects under self-heal, with an apiVersion of each
@@ -218,7 +284,7 @@ impl Index {
         if self
             .syncs
             .get(&owned.sync)
-            .is_none_or(|state| state.holding)
+            .is_none_or(|state| state.holding.holds(id))
             || owned.pending
         {
             return None;
@@ -254,7 +320,7 @@ impl Index {
         if self
             .syncs
             .get(&owned.sync)
-            .is_none_or(|state| state.holding)
+            .is_none_or(|state| state.holding.holds(id))
         {
             owned.pending = false;
             return None;

@@ -9,7 +9,7 @@
 
 mod index;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,9 +33,9 @@ use tokio::task::AbortHandle;
 use crate::apply::{Kinds, Problem, Resolved, apply_object};
 use crate::drift::Check;
 use crate::object::ObjectRef;
-use crate::plan::Apply;
+use crate::plan::{Apply, Record};
 use crate::resource::GitSync;
-pub use index::{Applied, Heal, Index, Target, WatchKey, WatchScope};
+pub use index::{Applied, Heal, Holding, Index, Made, Target, WatchKey, WatchScope};
 
 /// How many heals run at once.
 const PARALLEL_HEALS: usize = 8;
@@ -156,9 +156,15 @@ impl Healer {
         }
     }
 
-    /// An apply of `sync` starts; its writes are not drift.
-    pub fn hold(&self, sync: &str) {
-        lock(&self.shared.index).hold(sync);
+    /// An apply of `sync` starts, writing `objects`; its writes are not drift.
+    pub fn hold(&self, sync: &str, objects: Holding) {
+        lock(&self.shared.index).hold(sync, objects);
+    }
+
+    /// The record of `sync`'s last apply, to send only what changed since (see
+    /// [`crate::plan::to_send`]).
+    pub fn record(&self, sync: &str) -> Option<Record> {
+        lock(&self.shared.index).record(sync)
     }
 
     /// The apply of `sync` was refused before any write: keep healing what it had.
@@ -166,14 +172,16 @@ impl Healer {
         lock(&self.shared.index).release(sync);
     }
 
-    /// `sync` applied `applied` (the objects as returned) from `applies` (the manifests): heal
-    /// those from now on, writing as `writer`.
+    /// `sync` applied `applied` (the objects as returned) from `applies` (the manifests), and
+    /// left the objects in `unchanged` as they were: heal those from now on, writing as
+    /// `writer`. `kinds` is the discovery after the apply.
     pub fn register(
         &self,
         sync: &GitSync,
         writer: Client,
         applies: &[&Apply],
         applied: &[(ObjectRef, Value)],
+        unchanged: &BTreeSet<ObjectRef>,
         kinds: &Kinds,
     ) {
         let key = key_of(sync);
@@ -188,7 +196,11 @@ impl Healer {
                 returned,
             })
         });
-        let left_out = lock(&self.shared.index).register(&key, objects);
+        let made = Made {
+            generation: sync.metadata.generation,
+            discovery: kinds.fingerprint(),
+        };
+        let left_out = lock(&self.shared.index).register(&key, objects, unchanged, made);
         if !left_out.is_empty() {
             tracing::warn!(sync = %key, objects = ?left_out.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "no field set of sluice on these objects: their drift cannot be seen");

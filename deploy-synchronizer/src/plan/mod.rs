@@ -29,6 +29,7 @@
 //! an annotation naming another sync is a conflict.
 
 mod admit;
+mod changes;
 mod inventory;
 mod order;
 mod prune;
@@ -44,6 +45,9 @@ use serde_json::Value;
 use crate::object::{OWNER_ANNOTATION, ObjectRef, PRUNE_ANNOTATION, PRUNE_DISABLED};
 use crate::resource::GitSyncSpec;
 
+#[cfg(test)]
+pub use changes::FullReason;
+pub use changes::{Record, Recorded, Send, to_send};
 pub use inventory::Inventory;
 #[cfg(test)]
 pub use order::kind_rank;

@@ -9,6 +9,7 @@
 mod report;
 mod rollback;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,10 @@ use kube::runtime::events::EventType;
 use crate::apply::{Applier, ApplyError, Kinds, Report};
 use crate::assess::assess_inventory;
 use crate::context::Context;
+use crate::heal::Holding;
+use crate::object::ObjectRef;
 use crate::object::RECONCILE_REQUESTED_AT;
-use crate::plan::{Inventory, PlanError};
+use crate::plan::{Inventory, Plan, PlanError, Send, to_send};
 use crate::render::RenderErrors;
 use crate::resource::{GitSync, GitSyncStatus};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
@@ -335,23 +338,7 @@ async fn sync_once(
         writer,
         recreate_on_immutable_change: spec.recreate_on_immutable_change,
     };
-    ctx.healer.hold(&target.key);
-    let result = applier.execute(&plan, &mut kinds).await;
-    match &result {
-        Ok(report) if spec.self_heal => {
-            let applies: Vec<_> = plan.applies().collect();
-            ctx.healer.register(
-                target.sync,
-                applier.writer.clone(),
-                &applies,
-                &report.applied,
-                &kinds,
-            );
-        }
-        Err(ApplyError::Validation { written: false, .. }) => ctx.healer.release(&target.key),
-        _ => ctx.healer.forget(&target.key),
-    }
-    match result {
+    match send(ctx, target, &plan, &applier, &mut kinds).await {
         Ok(report) => {
             let mut next = plan.next_inventory();
             for failed in &report.prune_failed {
@@ -378,6 +365,66 @@ async fn sync_once(
             Err(error.into())
         }
     }
+}
+
+/// Dry-runs and applies what of `plan` must be sent (only what changed since the last apply,
+/// when self-heal's record of it can be trusted: see [`to_send`]), prunes, and hands what was
+/// applied to self-heal. `kinds` is the discovery the plan was made with; on return, the one
+/// after the apply.
+async fn send(
+    ctx: &Context,
+    target: &Target<'_>,
+    plan: &Plan,
+    applier: &Applier,
+    kinds: &mut Kinds,
+) -> Result<Report, ApplyError> {
+    let record = ctx.healer.record(&target.key);
+    let to_send = to_send(
+        plan,
+        record.as_ref(),
+        target.generation,
+        kinds.fingerprint(),
+    );
+    drop(record);
+    let (cut, unchanged) = match to_send {
+        Send::All(reason) => {
+            let objects = plan.applies().count();
+            tracing::info!(sync = %target.key, %reason, objects, "sending every object");
+            ctx.metrics.sent(Some(reason.label()), objects);
+            ctx.healer.hold(&target.key, Holding::Everything);
+            (None, BTreeSet::new())
+        }
+        Send::Changes { objects, unchanged } => {
+            tracing::debug!(sync = %target.key, sent = objects.len(), unchanged, "sending the changes");
+            ctx.metrics.sent(None, objects.len());
+            let cut = plan.only(&objects);
+            let unchanged: BTreeSet<ObjectRef> = plan
+                .applies()
+                .map(|apply| &apply.id)
+                .filter(|id| !objects.contains(id))
+                .cloned()
+                .collect();
+            ctx.healer.hold(&target.key, Holding::Only(objects));
+            (Some(cut), unchanged)
+        }
+    };
+    let result = applier.execute(cut.as_ref().unwrap_or(plan), kinds).await;
+    match &result {
+        Ok(report) if target.sync.spec.self_heal => {
+            let applies: Vec<_> = plan.applies().collect();
+            ctx.healer.register(
+                target.sync,
+                applier.writer.clone(),
+                &applies,
+                &report.applied,
+                &unchanged,
+                kinds,
+            );
+        }
+        Err(ApplyError::Validation { written: false, .. }) => ctx.healer.release(&target.key),
+        _ => ctx.healer.forget(&target.key),
+    }
+    result
 }
 
 /// Whether `commit` is what is applied, as applied: same revision, same spec, Ready, and

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, ObjectMeta};
@@ -74,6 +75,8 @@ fn registered(names: &[&str]) -> (Index, Vec<(Value, Value)>) {
             desired: d,
             returned: r,
         }),
+        &BTreeSet::new(),
+        Made::default(),
     );
     assert!(left_out.is_empty());
     (index, objects)
@@ -136,7 +139,7 @@ fn events_older_than_the_apply_are_stale() {
 #[test]
 fn nothing_is_healed_while_the_sync_applies() {
     let (mut index, _) = registered(&["a"]);
-    index.hold("shop/web");
+    index.hold("shop/web", Holding::Everything);
     assert!(!index.in_sync("shop/web"));
     assert_eq!(
         index.observe(&id("a"), Some(&edited(12)), Instant::now()),
@@ -156,7 +159,7 @@ fn a_heal_scheduled_before_an_apply_is_dropped() {
     index
         .observe(&id("a"), Some(&edited(12)), Instant::now())
         .unwrap();
-    index.hold("shop/web");
+    index.hold("shop/web", Holding::Everything);
     assert_eq!(index.target(&id("a")), None);
 }
 
@@ -172,6 +175,8 @@ fn a_new_registration_replaces_the_old_one() {
             desired: &d,
             returned: &r,
         }],
+        &BTreeSet::new(),
+        Made::default(),
     );
     assert_eq!(index.len(), 1);
     // "a" was pruned: its deletion is not healed.
@@ -241,6 +246,8 @@ fn one_watch_per_kind_or_per_kind_and_namespace() {
             desired: &d,
             returned: &r,
         }),
+        &BTreeSet::new(),
+        Made::default(),
     );
     let keys = |scope| -> Vec<WatchKey> {
         index
@@ -290,6 +297,8 @@ fn an_object_without_our_field_set_is_left_out() {
             desired: &d,
             returned: &d,
         }],
+        &BTreeSet::new(),
+        Made::default(),
     );
     assert_eq!(left_out, [id("a")]);
     assert!(index.in_sync("shop/web"));
@@ -311,6 +320,8 @@ fn a_failed_heal_asks_for_a_full_sync() {
             desired: d,
             returned: r,
         }],
+        &BTreeSet::new(),
+        Made::default(),
     );
     assert!(index.in_sync("shop/web"));
 }
@@ -334,7 +345,62 @@ fn a_fight_outlives_a_re_apply() {
             desired: d,
             returned: r,
         }],
+        &BTreeSet::new(),
+        Made::default(),
     );
     let heal = index.observe(&id("a"), Some(&edited(15)), now).unwrap();
     assert_eq!(heal.delay, Duration::from_secs(2));
+}
+
+#[test]
+fn an_apply_of_the_changes_holds_only_them_and_keeps_the_rest_registered() {
+    let (mut index, _) = registered(&["a", "b"]);
+    let made = Made {
+        generation: Some(2),
+        discovery: 7,
+    };
+    index.hold("shop/web", Holding::Only(BTreeSet::from([id("b")])));
+    assert!(!index.in_sync("shop/web"));
+    // "a" is not being written: drift on it is still healed meanwhile.
+    assert!(
+        index
+            .observe(&id("a"), Some(&edited(12)), Instant::now())
+            .is_some()
+    );
+    assert_eq!(
+        index.observe(&id("b"), Some(&edited(12)), Instant::now()),
+        None
+    );
+
+    let (d, r) = (desired("b"), returned("b", 20));
+    index.register(
+        "shop/web",
+        [Applied {
+            id: id("b"),
+            api_version: "v1".into(),
+            desired: &d,
+            returned: &r,
+        }],
+        &BTreeSet::from([id("a")]),
+        made,
+    );
+    assert_eq!(index.len(), 2, "the unchanged object stays under self-heal");
+    let record = index.record("shop/web").unwrap();
+    assert_eq!((record.generation, record.discovery), (Some(2), 7));
+    assert_eq!(record.objects.len(), 2);
+    // "a" has a heal pending: it is not as applied, so the next sync sends it.
+    assert!(!record.objects[&id("a")].in_sync);
+    assert!(record.objects[&id("b")].in_sync);
+    assert_eq!(&*record.objects[&id("b")].manifest, d.to_string());
+}
+
+#[test]
+fn there_is_no_record_before_a_registration_or_after_forgetting() {
+    let mut index = Index::default();
+    index.hold("shop/web", Holding::Everything);
+    assert_eq!(index.record("shop/web"), None);
+    let (mut index, _) = registered(&["a"]);
+    assert!(index.record("shop/web").is_some());
+    index.forget("shop/web");
+    assert_eq!(index.record("shop/web"), None);
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 
 mod apply;
+mod changes;
 mod prune;
 
 const SYNC: &str = "shop/web";
