@@ -9,10 +9,11 @@
 //! git helpers ([`git_support`]), the synchronizer stories' setup ([`sync`]), the Config Updater
 //! stories' setup ([`updater`]), either daemon's controllers in-process ([`in_process`]), the
 //! daemon binaries run as an operator runs them ([`daemon`]), an apiserver of a test's own to
-//! kill and restart ([`apiserver`]), a bare HTTP client for webhooks ([`http`]) and, for the
+//! kill and restart ([`apiserver`]) and the writes it served ([`apimetrics`]), a bare HTTP client for webhooks ([`http`]) and, for the
 //! world benchmarks, the release daemons and their figures ([`bench`]).
 //! The tests themselves are in `tests/`, one user story per file.
 
+pub mod apimetrics;
 pub mod apiserver;
 pub mod bench;
 pub mod daemon;

@@ -116,7 +116,8 @@ pub enum Holding {
     Nothing,
     /// Every object of the sync.
     Everything,
-    /// Only these (the changes of a revision): the others are still healed meanwhile.
+    /// Only these (the changes of a revision, and what it prunes): the others are still
+    /// healed meanwhile.
     Only(BTreeSet<ObjectRef>),
 }
 

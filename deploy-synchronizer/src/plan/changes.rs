@@ -127,6 +127,25 @@ pub fn to_send(
 }
 
 impl Plan {
+    /// What carrying this plan out writes: the objects it applies and those it prunes (a
+    /// deletion of ours is not drift for self-heal to undo).
+    pub fn writes(&self) -> BTreeSet<ObjectRef> {
+        self.applies()
+            .map(|apply| &apply.id)
+            .chain(self.prune.iter().map(|deletion| &deletion.id))
+            .cloned()
+            .collect()
+    }
+
+    /// The objects of this plan not in `sent`: applied before, and left as they are.
+    pub fn unchanged(&self, sent: &BTreeSet<ObjectRef>) -> BTreeSet<ObjectRef> {
+        self.applies()
+            .map(|apply| &apply.id)
+            .filter(|id| !sent.contains(id))
+            .cloned()
+            .collect()
+    }
+
     /// This plan with only the objects in `ids` to apply (stages and the CRDs to await kept in
     /// order; stages left empty dropped). Prune is kept whole.
     pub fn only(&self, ids: &BTreeSet<ObjectRef>) -> Plan {

@@ -22,7 +22,6 @@ use crate::apply::{Applier, ApplyError, Kinds, Report};
 use crate::assess::assess_inventory;
 use crate::context::Context;
 use crate::heal::Holding;
-use crate::object::ObjectRef;
 use crate::object::RECONCILE_REQUESTED_AT;
 use crate::plan::{Inventory, Plan, PlanError, Send, to_send};
 use crate::render::RenderErrors;
@@ -398,13 +397,8 @@ async fn send(
             tracing::debug!(sync = %target.key, sent = objects.len(), unchanged, "sending the changes");
             ctx.metrics.sent(None, objects.len());
             let cut = plan.only(&objects);
-            let unchanged: BTreeSet<ObjectRef> = plan
-                .applies()
-                .map(|apply| &apply.id)
-                .filter(|id| !objects.contains(id))
-                .cloned()
-                .collect();
-            ctx.healer.hold(&target.key, Holding::Only(objects));
+            let unchanged = plan.unchanged(&objects);
+            ctx.healer.hold(&target.key, Holding::Only(cut.writes()));
             (Some(cut), unchanged)
         }
     };

@@ -13,10 +13,10 @@ use serde_json::json;
 use sluice_e2e::bench::{mib, ms};
 use sluice_e2e::{TestNamespace, World, unique_name};
 
-use crate::apimetrics;
 use crate::daemon::Daemon;
 use crate::manifests::{BULK_OBJECTS, BULK_PATH, write_bulk};
 use crate::sync_support::{create_git_sync_spec, describe, status};
+use sluice_e2e::apimetrics;
 
 const NAME: &str = "bulk";
 const INTERVAL: &str = "30s";

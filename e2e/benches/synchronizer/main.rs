@@ -21,7 +21,6 @@
 //! the figures and writes them to `target/bench/deploy-synchronizer-world.txt`; the daemon's log
 //! goes beside it. Nothing asserts on a time: shared machines vary.
 
-mod apimetrics;
 mod bulk;
 mod daemon;
 mod latency;

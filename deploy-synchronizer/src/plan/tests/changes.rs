@@ -186,4 +186,26 @@ fn a_plan_cut_to_its_changes_keeps_stage_order_and_prune() {
     assert_eq!(both.stages[0].await_established, [crd_id]);
     // What the next inventory holds is the whole plan's, not the cut one's.
     assert_eq!(plan.next_inventory().len(), 3);
+    // Self-heal holds what the cut plan writes, the deletion too (or it would re-create it).
+    let retired = id("", "ConfigMap", "shop", "retired");
+    assert_eq!(
+        only_widget
+            .writes()
+            .into_iter()
+            .map(|id| id.name)
+            .collect::<Vec<_>>(),
+        ["retired", "blue"]
+    );
+    assert!(only_widget.writes().contains(&retired));
+    let unchanged: Vec<_> = plan
+        .unchanged(&BTreeSet::from([plan
+            .applies()
+            .find(|a| a.id.kind == "Widget")
+            .unwrap()
+            .id
+            .clone()]))
+        .into_iter()
+        .map(|id| id.name)
+        .collect();
+    assert_eq!(unchanged, ["settings", "widgets.shop.example"]);
 }

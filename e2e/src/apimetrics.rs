@@ -1,6 +1,8 @@
 //! Write requests a kube-apiserver served, from its own `/metrics`: `apiserver_request_total`
-//! by `group`, `resource`, `subresource` and `verb`, dry runs left out. The counter has no
-//! client or namespace label: who wrote is known only by which apiserver served it.
+//! by `group`, `resource`, `subresource` and `verb`, dry runs apart. The counter has no client or
+//! namespace label: who wrote is known only by which apiserver served it, so the stories and
+//! benches that count writes give the synchronizer an apiserver of its own
+//! ([`crate::apiserver::ExtraApiserver`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -55,6 +57,15 @@ fn sample(line: &str, name: &str) -> Option<(BTreeMap<String, String>, f64)> {
 
 /// The non-dry-run writes to `resources` in a `/metrics` text.
 pub fn parse(text: &str, resources: &[&str]) -> Writes {
+    parse_requests(text, resources, false)
+}
+
+/// The dry-run writes to `resources` in a `/metrics` text.
+pub fn parse_dry_runs(text: &str, resources: &[&str]) -> Writes {
+    parse_requests(text, resources, true)
+}
+
+fn parse_requests(text: &str, resources: &[&str], dry_runs: bool) -> Writes {
     let mut writes = Writes::new();
     for line in text.lines() {
         let Some((labels, value)) = sample(line, "apiserver_request_total") else {
@@ -62,7 +73,7 @@ pub fn parse(text: &str, resources: &[&str]) -> Writes {
         };
         let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
         if !WRITE_VERBS.contains(&label("verb").as_str())
-            || !label("dry_run").is_empty()
+            || label("dry_run").is_empty() == dry_runs
             || !resources.contains(&label("resource").as_str())
         {
             continue;
@@ -78,16 +89,29 @@ pub fn parse(text: &str, resources: &[&str]) -> Writes {
     writes
 }
 
-/// The apiserver's `/metrics`, parsed.
-pub async fn writes(client: &Client) -> Result<Writes, String> {
+/// The apiserver's `/metrics` text.
+pub async fn metrics_text(client: &Client) -> Result<String, String> {
     let request = axum::http::Request::get("/metrics")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
-    let text = client
+    client
         .request_text(request)
         .await
-        .map_err(|e| format!("GET /metrics: {e}"))?;
-    Ok(parse(&text, WATCHED))
+        .map_err(|e| format!("GET /metrics: {e}"))
+}
+
+/// The apiserver's writes to [`WATCHED`] resources, dry runs left out.
+pub async fn writes(client: &Client) -> Result<Writes, String> {
+    Ok(parse(&metrics_text(client).await?, WATCHED))
+}
+
+/// How many requests of `verb` to `resource` `writes` holds (every group and subresource).
+pub fn count(writes: &Writes, resource: &str, verb: &str) -> u64 {
+    writes
+        .iter()
+        .filter(|((_, r, _, v), _)| r == resource && v == verb)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// `after - before`, only what grew.
