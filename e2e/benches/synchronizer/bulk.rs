@@ -13,12 +13,15 @@ use serde_json::json;
 use sluice_e2e::bench::{mib, ms};
 use sluice_e2e::{TestNamespace, World, unique_name};
 
+use crate::commits;
 use crate::daemon::Daemon;
-use crate::manifests::{BULK_OBJECTS, BULK_PATH, write_bulk};
+use crate::manifests::{BULK_CHANGED, BULK_OBJECTS, BULK_PATH, write_bulk};
 use crate::sync_support::{create_git_sync_spec, describe, status};
 use sluice_e2e::apimetrics;
 
 const NAME: &str = "bulk";
+/// Commits that each change one object of the 1,000.
+const COMMITS: usize = 15;
 const INTERVAL: &str = "30s";
 /// After Healthy, before the window: the last Deployment status updates land.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -102,7 +105,7 @@ pub async fn run(
     );
     let repo = unique_name("bench-sync-bulk");
     let dir = tempfile::tempdir().expect("a work tree");
-    write_bulk(dir.path(), world.registry());
+    write_bulk(dir.path(), world.registry(), "v1");
     let seed = world
         .git_seed(&repo, Some(dir.path()))
         .await
@@ -269,5 +272,32 @@ pub async fn run(
         syncs.items.len(),
         mib(max_rest)
     );
+
+    // One object of the 1,000 changes per commit: the daemon sends that one.
+    let target = commits::Target {
+        world,
+        ns,
+        daemon,
+        apiserver: extra,
+        repo: &repo,
+        sync: NAME,
+        dir: dir.path(),
+        config_map: BULK_CHANGED,
+    };
+    let _ = writeln!(
+        report,
+        "one object of {BULK_OBJECTS} changed per commit ({BULK_CHANGED}, the last in file order):"
+    );
+    let timings = commits::run(&target, COMMITS, |dir, value| {
+        write_bulk(dir, world.registry(), value)
+    })
+    .await;
+    commits::report(
+        &mut report,
+        &timings,
+        "target p50 < 100 ms",
+        "target p50 < 200 ms",
+    );
+    let _ = writeln!(report, "memory after the commits: {}\n", daemon.memory());
     (report, repo)
 }

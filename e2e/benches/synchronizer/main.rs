@@ -10,7 +10,9 @@
 //!   Healthy; then an at-rest window (`SLUICE_BENCH_REST_SECS`, default 300) counting the write
 //!   requests the apiserver served for the managed resources and `gitsyncs`, and the
 //!   `resourceVersion`s of the GitSync and every object before and after; the daemon's VmRSS and
-//!   VmHWM throughout.
+//!   VmHWM throughout; then ~15 commits that each change one ConfigMap of the 1,000 (the last in
+//!   file order), webhook-triggered, timed as in **latency** and with the daemon's writes and dry
+//!   runs per commit.
 //!
 //! The daemon talks to a kube-apiserver of the bench's own over the world's etcd (the world's
 //! flags, another port), so that apiserver's `apiserver_request_total` counts the daemon's
@@ -22,6 +24,7 @@
 //! goes beside it. Nothing asserts on a time: shared machines vary.
 
 mod bulk;
+mod commits;
 mod daemon;
 mod latency;
 mod manifests;
@@ -76,14 +79,14 @@ fn main() {
             apiserver.port()
         ));
         let mut repos = Vec::new();
+        let extra = kube::Client::try_from(apiserver.kube_config(world).await)
+            .expect("a client for the bench's apiserver");
         if run("latency") {
-            let (text, repo) = latency::run(world, &ns, &daemon).await;
+            let (text, repo) = latency::run(world, &ns, &daemon, &extra).await;
             section(text);
             repos.push(repo);
         }
         if run("bulk") {
-            let extra = kube::Client::try_from(apiserver.kube_config(world).await)
-                .expect("a client for the bench's apiserver");
             let (text, repo) = bulk::run(world, &ns, &daemon, &extra, rest_window()).await;
             section(text);
             repos.push(repo);

@@ -46,8 +46,12 @@ pub fn write_small(dir: &Path, value: &str, registry: &str) {
     }
 }
 
-/// Writes the bulk repository below `dir`.
-pub fn write_bulk(dir: &Path, registry: &str) {
+/// The ConfigMap of the bulk repository whose `value` the bench's commits change: the last one in
+/// file order.
+pub const BULK_CHANGED: &str = "app-199-routes";
+
+/// Writes the bulk repository below `dir`, with [`BULK_CHANGED`]'s `value` `value`.
+pub fn write_bulk(dir: &Path, registry: &str, value: &str) {
     let base = dir.join(BULK_PATH);
     std::fs::create_dir_all(&base).expect("the bulk directory");
     for i in 0..BULK_APPS {
@@ -58,6 +62,12 @@ pub fn write_bulk(dir: &Path, registry: &str) {
                 text,
                 "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}-{concern}\n  labels:\n    app.kubernetes.io/name: {name}\ndata:\n  concern: {concern}\n  index: \"{j}\"\n  payload: >-\n    {name} {concern} settings, folded\n    onto one line by YAML\n"
             );
+            if format!("{name}-{concern}") == BULK_CHANGED {
+                let _ = writeln!(
+                    text,
+                    "  value: \"{value}\"   # what the bench's commits change"
+                );
+            }
         }
         text.push_str(&app(&name, "bulk", registry));
         std::fs::write(base.join(format!("{name}.yaml")), text).expect("an app file");
