@@ -201,10 +201,14 @@ impl Index {
                 },
             );
         }
+        // A heal that failed while only the changes were applied failed on an object that was
+        // not re-applied: the next sync must still send everything.
+        let stale = !unchanged.is_empty() && self.syncs.get(sync).is_some_and(|s| s.stale);
         self.syncs.insert(
             sync.to_owned(),
             SyncState {
                 made: Some(made),
+                stale,
                 ..SyncState::default()
             },
         );

@@ -404,3 +404,33 @@ fn there_is_no_record_before_a_registration_or_after_forgetting() {
     index.forget("shop/web");
     assert_eq!(index.record("shop/web"), None);
 }
+
+#[test]
+fn a_heal_failed_during_an_apply_of_the_changes_is_still_on_record() {
+    let (mut index, _) = registered(&["a", "b"]);
+    index.hold("shop/web", Holding::Only(BTreeSet::from([id("b")])));
+    index
+        .observe(&id("a"), Some(&edited(12)), Instant::now())
+        .unwrap();
+    index.heal_failed(&id("a"));
+    let (d, r) = (desired("b"), returned("b", 20));
+    let b = || Applied {
+        id: id("b"),
+        api_version: "v1".into(),
+        desired: &d,
+        returned: &r,
+    };
+    index.register(
+        "shop/web",
+        [b()],
+        &BTreeSet::from([id("a")]),
+        Made::default(),
+    );
+    assert!(
+        index.record("shop/web").unwrap().stale,
+        "a was not re-applied"
+    );
+    // A full apply re-applies "a" too: the record is clean again.
+    index.register("shop/web", [b()], &BTreeSet::new(), Made::default());
+    assert!(!index.record("shop/web").unwrap().stale);
+}
