@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{Kinds, ObjectFailure, PARALLELISM, Problem, dry_run_apply};
 use crate::diff::{DiffReport, ObjectDiff, diff_objects};
-use crate::plan::{Apply, Deletion, Desired, Inventory, PlanError, Scope, ScopeLookup};
-use crate::render::RenderErrors;
+use crate::plan::{Apply, Deletion, Desired, Inventory, Scope, ScopeLookup};
 use crate::resource::{GitSync, RenderMode};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
 use crate::source::SourceError;
@@ -41,8 +40,7 @@ pub enum Target {
 /// Why a diff could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(transparent)]
-    Render(#[from] RenderErrors),
+    /// The source could not be fetched.
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("cannot read GitSync {namespace}/{name}: {error}")]
@@ -52,33 +50,11 @@ pub enum Error {
         #[source]
         error: kube::Error,
     },
-    #[error("cannot discover the cluster's kinds: {0}")]
-    Discovery(#[source] kube::Error),
-    #[error("cannot impersonate ServiceAccount {name}: {error}")]
-    Impersonation {
-        name: String,
-        #[source]
-        error: kube::Error,
-    },
+    /// The revision could not be rendered or planned, as a sync would fail on it.
     #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Read(#[from] crate::apply::ApplyError),
+    Revision(#[from] revision::Error),
     #[error("{} object(s) cannot be diffed: {}", .0.len(), listed(.0))]
     Objects(Vec<ObjectFailure>),
-}
-
-/// A revision that could not be planned fails the diff as the stage that refused it.
-impl From<revision::Error> for Error {
-    fn from(error: revision::Error) -> Self {
-        match error {
-            revision::Error::Render(errors) => Self::Render(errors),
-            revision::Error::Discovery(error) => Self::Discovery(error),
-            revision::Error::Plan(error) => Self::Plan(error),
-            revision::Error::Read(error) => Self::Read(error),
-            revision::Error::Impersonation { name, error } => Self::Impersonation { name, error },
-        }
-    }
 }
 
 fn listed(failures: &[ObjectFailure]) -> String {
@@ -102,8 +78,12 @@ pub async fn run(
             dir,
             target_namespace,
         } => {
-            let desired = revision::render(dir, Path::new(""), RenderMode::Auto).await?;
-            let kinds = Kinds::discover(client).await.map_err(Error::Discovery)?;
+            let desired = revision::render(dir, Path::new(""), RenderMode::Auto)
+                .await
+                .map_err(revision::Error::from)?;
+            let kinds = Kinds::discover(client)
+                .await
+                .map_err(revision::Error::Discovery)?;
             let namespace = target_namespace
                 .clone()
                 .filter(|ns| !ns.is_empty())
