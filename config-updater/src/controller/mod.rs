@@ -21,6 +21,7 @@ pub mod repository;
 mod state;
 mod status;
 pub mod update;
+mod update_status;
 
 use std::future::Future;
 use std::path::PathBuf;
