@@ -10,6 +10,7 @@ use std::path::Path;
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_shared::git::{self, GitError, Remote};
 
+use super::plan::is_config_file;
 use super::{Chosen, TrailerChange, WritePlan, plan_except, reverted_changes, rolled_back};
 use crate::edit::PolicyId;
 use crate::resource::ImageUpdateSpec;
@@ -89,7 +90,8 @@ fn prepare(
     Ok((repo, base))
 }
 
-/// The files of `commit` under `paths` (all when empty) that are YAML, as `(path, bytes)`.
+/// The files of `commit` under `paths` (all when empty) that a round edits (YAML files and
+/// kustomization files, see [`is_config_file`]), as `(path, bytes)`.
 pub(super) fn read_files(
     repo: &Repository,
     commit: Oid,
@@ -111,8 +113,7 @@ pub(super) fn read_files(
         let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
         if let (Some(ObjectType::Blob), true, Ok(name)) = (entry.kind(), regular, entry.name()) {
             let path = format!("{dir}{name}");
-            let lower = name.to_ascii_lowercase();
-            if (lower.ends_with(".yaml") || lower.ends_with(".yml")) && wanted(&path) {
+            if is_config_file(&path) && wanted(&path) {
                 found.push((path, entry.id()));
             }
         }
@@ -136,4 +137,67 @@ fn history(repo: &Repository, tip: Oid, limit: usize) -> Result<Vec<(String, Str
         out.push((commit.id().to_string(), message));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository with one commit of `files` (`(path, text)`), and that commit.
+    fn committed(dir: &Path, files: &[(&str, &str)]) -> (Repository, Oid) {
+        let repo = Repository::init(dir).unwrap();
+        let mut index = repo.index().unwrap();
+        for (path, text) in files {
+            let full = dir.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, text).unwrap();
+            index.add_path(Path::new(path)).unwrap();
+        }
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let who = git2::Signature::now("Dev", "dev@example.com").unwrap();
+        let commit = repo
+            .commit(Some("HEAD"), &who, &who, "config", &tree, &[])
+            .unwrap();
+        drop(tree);
+        (repo, commit)
+    }
+
+    #[test]
+    fn yaml_and_kustomization_files_under_the_paths_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let kustomization = "images:\n  - name: web\n    newTag: 1.4.2\n";
+        let (repo, commit) = committed(
+            dir.path(),
+            &[
+                ("apps/web/Kustomization", kustomization),
+                ("apps/web/deployment.yaml", "kind: Deployment\n"),
+                ("apps/api/kustomization.yml", kustomization),
+                ("apps/api/README.md", "# api\n"),
+                ("apps/api/kustomization", kustomization),
+                ("infra/Kustomization", kustomization),
+            ],
+        );
+        let paths = |files: Vec<(String, Vec<u8>)>| -> Vec<String> {
+            files.into_iter().map(|(path, _)| path).collect()
+        };
+        let all = read_files(&repo, commit, &[]).unwrap();
+        assert_eq!(
+            paths(all),
+            [
+                "apps/api/kustomization.yml",
+                "apps/web/Kustomization",
+                "apps/web/deployment.yaml",
+                "infra/Kustomization",
+            ]
+        );
+        let apps = read_files(&repo, commit, &["./apps/web/".to_owned()]).unwrap();
+        assert_eq!(
+            apps[0],
+            (
+                "apps/web/Kustomization".to_owned(),
+                kustomization.as_bytes().to_vec()
+            )
+        );
+        assert_eq!(apps.len(), 2);
+    }
 }
