@@ -2,7 +2,7 @@
 //! changing anything. For every `ImageUpdate` it scans the repositories its namespace's
 //! `ImagePolicies` name, chooses as the policy controller does (honouring `status.blockedTags`),
 //! clones the config repository into a temporary directory and plans the round as the
-//! write-back does ([`crate::writeback::plan_except`], rolled-back versions included). Nothing
+//! write-back does (`writeback::plan_round`, the same round, rolled-back versions left out). Nothing
 //! is committed, pushed or written to any status.
 
 use std::collections::{BTreeMap, HashSet};

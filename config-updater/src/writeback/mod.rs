@@ -10,10 +10,10 @@
 //! - [`parse_trailers`] and [`reverted_changes`] (pure): what later tooling reads back, and the
 //!   changes a person rolled back with `git revert` (their tags go to `status.blockedTags`, so
 //!   the updater never re-commits a rolled-back tag).
-//! - [`plan_round`] (the shell's reading half): clone or open, read the files and the history,
+//! - `plan_round` (the shell's reading half): clone or open, read the files and the history,
 //!   plan with the rolled-back versions left out; the push, the preview of `status.pending`
 //!   and `scan --dry-run` all plan the round there.
-//! - [`push_update`] (the shell): [`plan_round`], commit, push; on a non-fast-forward it
+//! - [`push_update`] (the shell): `plan_round`, commit, push; on a non-fast-forward it
 //!   fetches, re-plans on the new head (the human's commit wins, our edits re-apply where still
 //!   needed) and pushes again, a bounded number of times. Never forced. [`push_update_signed`]
 //!   signs each commit with an SSH key (`spec.git.commit.signingKeyRef`). It also reads the

@@ -11,7 +11,7 @@ use crate::edit::{
 };
 
 /// Plans one round. `files` are `(path relative to the repository root, bytes)`; files that
-/// are neither `*.yaml`/`*.yml` nor a kustomization file (see [`is_config_file`]) are ignored. `chosen`: the image each policy chose. With
+/// are neither `*.yaml`/`*.yml` nor a kustomization file (see `is_config_file`) are ignored. `chosen`: the image each policy chose. With
 /// `update_unmarked`, unmarked `image:` fields and kustomize `images:` entries naming the
 /// repository of exactly one policy (`chosen[..].image.name()`, Docker Hub's `docker.io/` and
 /// `library/` spellings being equal) are updated too, keeping the repository as written.

@@ -52,7 +52,7 @@ impl Outcome {
     }
 
     /// The changes of Sluice's commits in the branch's recent history (the last
-    /// [`HISTORY_LIMIT`] commits) that a person rolled back with `git revert`: the caller puts
+    /// [`HISTORY_LIMIT`](super::HISTORY_LIMIT) commits) that a person rolled back with `git revert`: the caller puts
     /// each [`TrailerChange::new_tag`] into its policy's `status.blockedTags`.
     pub fn reverted(&self) -> &[TrailerChange] {
         match self {
