@@ -76,6 +76,19 @@ fn pending_web(since: DateTime<Utc>) -> Pending<PolicyId, Chosen> {
     pending
 }
 
+/// The status stored while one change waits for the batch delay, and what [`decide`] says
+/// when its time came: the same, the change still listed.
+fn batching_one() -> (ImageUpdateStatus, ImageUpdateStatus) {
+    let mut was = stored(
+        true,
+        "Batching",
+        "1 change(s) go out together at 2026-11-23T10:00:00Z",
+    );
+    was.pending = facts(1).waiting;
+    was.pending_count = 1;
+    (was.clone(), was)
+}
+
 fn change() -> Change {
     Change {
         policy: id("web"),
@@ -287,14 +300,7 @@ fn a_window_that_closed_before_the_round_started_requeues_its_changes_until_it_o
 #[test]
 fn a_push_clears_the_pending_changes_and_names_them() {
     let now = at(MONDAY_TEN);
-    let was = stored(
-        true,
-        "Batching",
-        "1 change(s) go out together at 2026-11-23T10:00:00Z",
-    );
-    let mut next = was.clone();
-    next.pending = facts(1).waiting;
-    next.pending_count = 1;
+    let (was, next) = batching_one();
     let verdict = record(
         &was,
         next,
@@ -343,38 +349,21 @@ fn a_push_with_problems_names_them_once_per_new_list() {
         problems: vec![broken_file()],
         reverted: Vec::new(),
     };
-    let first = record(
-        &verdict.next,
-        verdict.next.clone(),
-        &up_to_date,
-        &BTreeSet::new(),
-        MINUTE,
-        now,
-    );
+    let round_on = |stored: &ImageUpdateStatus| {
+        let known = BTreeSet::new();
+        record(stored, stored.clone(), &up_to_date, &known, MINUTE, now)
+    };
+    let first = round_on(&verdict.next);
     assert_eq!(ready(&first.next).1, "UpToDateWithProblems");
     assert_eq!(first.events.len(), 1);
-    let again = record(
-        &first.next,
-        first.next.clone(),
-        &up_to_date,
-        &BTreeSet::new(),
-        MINUTE,
-        now,
-    );
+    let again = round_on(&first.next);
     assert!(again.events.is_empty());
     assert_eq!(again.next, first.next);
 }
 
 #[test]
 fn an_up_to_date_branch_settles_the_pending_changes() {
-    let was = stored(
-        true,
-        "Batching",
-        "1 change(s) go out together at 2026-11-23T10:00:00Z",
-    );
-    let mut next = was.clone();
-    next.pending = facts(1).waiting;
-    next.pending_count = 1;
+    let (was, next) = batching_one();
     let up_to_date = Outcome::UpToDate {
         problems: Vec::new(),
         reverted: Vec::new(),
@@ -397,15 +386,19 @@ fn an_up_to_date_branch_settles_the_pending_changes() {
 
 #[test]
 fn a_git_failure_lists_the_changes_again_and_warns_once_per_reason() {
-    let was = stored(
-        true,
-        "Batching",
-        "1 change(s) go out together at 2026-11-23T10:00:00Z",
-    );
-    let waiting = facts(1).waiting;
+    let (was, next) = batching_one();
+    // The round's changes wait again, listed without their files.
+    let waiting: Vec<PendingEntry> = facts(1)
+        .waiting
+        .into_iter()
+        .map(|e| PendingEntry {
+            file: String::new(),
+            ..e
+        })
+        .collect();
     let verdict = failed(
         &was,
-        was.clone(),
+        next,
         waiting.clone(),
         "GitAuth",
         "authentication failed",
@@ -489,7 +482,6 @@ fn a_revert_seen_blocks_its_tags_in_the_namespace() {
 
 #[test]
 fn the_branch_is_read_again_once_the_interval_has_passed() {
-    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
     let minute = Duration::from_secs(60);
     let now = at("2026-11-23T10:00:00Z");
     assert_eq!(interval_left(None, now, minute), Duration::ZERO);
@@ -514,10 +506,6 @@ fn the_branch_is_read_again_once_the_interval_has_passed() {
 
 #[test]
 fn a_marker_of_a_policy_that_has_not_chosen_yet_is_no_problem() {
-    let id = |name: &str| PolicyId {
-        namespace: "shop".into(),
-        name: name.into(),
-    };
     let unknown = |name: &str| Problem {
         file: "apps/web.yaml".into(),
         line: Some(12),
@@ -527,15 +515,7 @@ fn a_marker_of_a_policy_that_has_not_chosen_yet_is_no_problem() {
             policy: format!("shop:{name}"),
         },
     };
-    let broken = Problem {
-        file: "apps/values.yaml".into(),
-        line: Some(4),
-        column: Some(9),
-        policy: None,
-        kind: ProblemKind::Unparsable {
-            message: "unclosed flow sequence".into(),
-        },
-    };
+    let broken = broken_file();
     let known: BTreeSet<PolicyId> = [id("web")].into();
     let reported = reportable(&[unknown("web"), unknown("ghost"), broken], &known);
     assert_eq!(reported.len(), 2, "{reported:?}");
