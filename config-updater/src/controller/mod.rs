@@ -1,7 +1,7 @@
 //! The Config Updater's controllers: thin kube-runtime shells over the pure parts.
 //!
 //! - `repository`: an `ImageRepository` is scanned ([`crate::scan::scan`]) every interval, or
-//!   at once when a verified webhook event names it; its tags go into the shared [`State`] and a
+//!   at once when a verified webhook event names it; its tags go into the shared `State` and a
 //!   summary into its status.
 //! - `policy`: an `ImagePolicy` chooses ([`crate::policy::CompiledPolicy::choose`]) from its
 //!   repository's tags whenever the repository's status changes (a watch), pins the digest for
@@ -42,7 +42,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
-pub use state::State;
+pub(crate) use state::State;
 
 use crate::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use crate::scan::{ScanError, ScanMetrics};
@@ -175,7 +175,7 @@ impl Error {
 }
 
 /// What every reconcile shares.
-pub struct Context {
+pub(crate) struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Metrics,
