@@ -2,7 +2,7 @@
 //! changing anything. For every `ImageUpdate` it scans the repositories its namespace's
 //! `ImagePolicies` name, chooses as the policy controller does (honouring `status.blockedTags`),
 //! clones the config repository into a temporary directory and plans the round as the
-//! write-back does ([`crate::writeback::plan_except`], rolled-back versions included). Nothing
+//! write-back does (`writeback::plan_round`, the same round, rolled-back versions left out). Nothing
 //! is committed, pushed or written to any status.
 
 use std::collections::{BTreeMap, HashSet};
@@ -14,15 +14,13 @@ use kube::{Api, Client, ResourceExt};
 use similar::TextDiff;
 use sluice_shared::git::Remote;
 
+use crate::controller::policy::{Picked, choose_and_pin};
 use crate::controller::{Context, Error as ControllerError, Options};
 use crate::edit::{ImageRef, PolicyId};
-use crate::policy::{Choice, CompiledPolicy, pick_index_digest};
+use crate::policy::CompiledPolicy;
 use crate::resource::{ImagePolicy, ImageRepository, ImageUpdate};
-use crate::scan::{TagCache, resolve_digest};
-use crate::writeback::{
-    Change, Chosen, Problem, WritePlan, history, plan_except, prepare, read_files,
-    reverted_changes, rolled_back,
-};
+use crate::scan::TagCache;
+use crate::writeback::{Change, Chosen, Problem, WritePlan, plan_round};
 
 /// The dry run could not even list the resources.
 #[derive(Debug, thiserror::Error)]
@@ -258,7 +256,8 @@ async fn scan_repository(
     })
 }
 
-/// The policy's choice, as the policy controller makes it; `None` when no tag qualifies.
+/// The policy's choice, as the policy controller makes it ([`choose_and_pin`]); `None` when no
+/// tag qualifies.
 async fn choose(policy: &ImagePolicy, scanned: &ScannedRepo) -> Result<Option<Chosen>, String> {
     let compiled = CompiledPolicy::new(&policy.spec.policy).map_err(|e| e.to_string())?;
     let blocked: HashSet<String> = policy
@@ -266,31 +265,15 @@ async fn choose(policy: &ImagePolicy, scanned: &ScannedRepo) -> Result<Option<Ch
         .as_ref()
         .map(|s| s.blocked_tags.iter().cloned().collect())
         .unwrap_or_default();
-    let (tag, pin) = match compiled.choose(&scanned.tags, &blocked) {
-        Choice::Chosen {
-            tag,
-            resolve_digest: pin,
-            ..
-        } => (tag, pin),
-        Choice::NoMatch { .. } => return Ok(None),
-    };
-    let digest = if pin {
-        let resolved = resolve_digest(&scanned.client, &tag)
-            .await
-            .map_err(|e| e.to_string())?;
-        let picked = pick_index_digest(
-            &resolved.manifest,
-            &resolved.media_type,
-            &resolved.digest,
-            compiled.platforms(),
-        )
+    let client = Some(scanned.client.as_ref());
+    let latest =
+        match choose_and_pin(&compiled, &scanned.image, &scanned.tags, &blocked, client).await {
+            Picked::Chosen { latest, .. } => latest,
+            Picked::NoMatch { .. } => return Ok(None),
+            Picked::Unpinned { error, .. } => return Err(error.to_string()),
+        };
+    let image = ImageRef::new(&latest.name, Some(&latest.tag), latest.digest.as_deref())
         .map_err(|e| e.to_string())?;
-        Some(picked.digest)
-    } else {
-        None
-    };
-    let image =
-        ImageRef::new(&scanned.image, Some(&tag), digest.as_deref()).map_err(|e| e.to_string())?;
     Ok(Some(Chosen { image }))
 }
 
@@ -308,17 +291,8 @@ async fn plan_update(
         let dir = tempfile::tempdir().map_err(|e| {
             ControllerError::Invalid(format!("cannot create a temporary directory: {e}"))
         })?;
-        let (repo, base) = prepare(
-            &remote,
-            &spec.git.branch,
-            spec.git.push_branch.as_deref(),
-            dir.path(),
-        )?;
-        let files = read_files(&repo, base, &spec.paths)?;
-        let reverted = reverted_changes(&history(&repo, base, crate::writeback::HISTORY_LIMIT)?);
-        let blocked = rolled_back(&chosen, &reverted);
-        let planned = plan_except(&files, &chosen, spec.update_unmarked, &blocked);
-        Ok((files, planned))
+        let round = plan_round(&remote, &spec, &chosen, dir.path())?;
+        Ok((round.files, round.plan))
     })
     .await
     .map_err(|e| ControllerError::Invalid(format!("the dry-run task failed: {e}")))?

@@ -15,9 +15,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
-use config_updater::scan::client::{ClientOptions, RegistryClient, list_all_tags, scan};
 use config_updater::scan::{
-    Credentials, ImageName, RegistryAccess, ScanError, ScanMetrics, TagCache,
+    ClientOptions, Credentials, ImageName, RegistryAccess, RegistryClient, ScanError, ScanMetrics,
+    TagCache, list_all_tags, scan,
 };
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;

@@ -10,12 +10,9 @@
 
 use std::time::Instant;
 
-use config_updater::scan::auth::credentials_from_dockerconfigjson;
-use config_updater::scan::client::{
-    ClientOptions, RegistryClient, list_all_tags, resolve_digest, scan,
-};
 use config_updater::scan::{
-    Credentials, ImageName, RegistryAccess, ScanError, ScanMetrics, TagCache,
+    ClientOptions, Credentials, ImageName, RegistryAccess, RegistryClient, ScanError, ScanMetrics,
+    TagCache, credentials_from_dockerconfigjson, list_all_tags, resolve_digest, scan,
 };
 use sluice_e2e::{World, unique_name};
 

@@ -1,6 +1,7 @@
 //! User story: a config repository the way teams really write it — a Helm values file with
 //! Flux's `:name`, `:tag` and `:digest` setter markers, a kustomization with `images:` entries
-//! (`newTag`, `digest`) and a plain workload whose `image:` fields carry no marker at all — and
+//! (`newTag`, `digest`; one named `kustomization.yaml`, one `Kustomization`, both names kustomize
+//! accepts) and a plain workload whose `image:` fields carry no marker at all — and
 //! image policies of every kind: semver with a leading `v` (pre-releases only where asked), a
 //! regex filter with a named capture in numerical order, alphabetical order, and a mutable tag
 //! pinned by its (multi-arch index) digest after a required-platform check.
@@ -23,6 +24,8 @@ use update_support::{DEADLINE, Updater, file, image_update, seed, tip, trailers}
 
 const VALUES: &str = "apps/shop/values.yaml";
 const KUSTOMIZATION: &str = "apps/shop/kustomization.yaml";
+/// The same kustomization in another overlay, under the name without an extension.
+const KUSTOMIZATION_BARE: &str = "apps/edge/Kustomization";
 const WORKLOAD: &str = "apps/shop/worker.yaml";
 
 /// Helm values: `:name`/`:tag` markers (the repository moved), a whole-image marker on a
@@ -207,6 +210,10 @@ async fn markers_kustomize_entries_and_unmarked_images_get_each_policy_kinds_cho
             values(&reg, &ns, (&legacy, "v1.2.0"), "v1.2.0", &old_proxy),
         ),
         (KUSTOMIZATION, kustomization(&reg, "2026.10.31", &old_proxy)),
+        (
+            KUSTOMIZATION_BARE,
+            kustomization(&reg, "2026.10.31", &old_proxy),
+        ),
         (WORKLOAD, workload(&reg, "main-2-1a2b3c4")),
         ("README.md", "The shop's config.\n".to_owned()),
     ];
@@ -305,6 +312,10 @@ async fn markers_kustomize_entries_and_unmarked_images_get_each_policy_kinds_cho
             values(&reg, &ns, (&app, "v1.3.0"), "v1.4.0-rc.1", &stable),
         ),
         (KUSTOMIZATION, kustomization(&reg, "2026.11.20", &stable)),
+        (
+            KUSTOMIZATION_BARE,
+            kustomization(&reg, "2026.11.20", &stable),
+        ),
         (WORKLOAD, workload(&reg, "main-10-9a8b7c6")),
     ];
     wait_until("every file bumped", DEADLINE, || async {
@@ -349,6 +360,8 @@ async fn markers_kustomize_entries_and_unmarked_images_get_each_policy_kinds_cho
         ("proxy", VALUES),
         ("proxy", KUSTOMIZATION),
         ("docs", KUSTOMIZATION),
+        ("proxy", KUSTOMIZATION_BARE),
+        ("docs", KUSTOMIZATION_BARE),
         ("worker", WORKLOAD),
     ]
     .iter()

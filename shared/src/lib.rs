@@ -1,4 +1,4 @@
-//! What both Sluice daemons share: the project's fixed names, logging setup,
+//! What both Sluice daemons share: the project's fixed names, kustomize's file names, logging setup,
 //! kubectl-compatible cluster access, the metrics/health HTTP endpoint,
 //! shutdown signals, the process exit convention, and the git layer (fetch, commit,
 //! push with credentials, known_hosts and clear errors).
@@ -8,6 +8,7 @@ pub mod duration;
 pub mod exit;
 pub mod git;
 pub mod kubeconfig;
+pub mod kustomize;
 pub mod memory;
 pub mod naming;
 pub mod serve;

@@ -1,14 +1,16 @@
 //! The Config Updater's controllers: thin kube-runtime shells over the pure parts.
 //!
-//! - [`repository`]: an `ImageRepository` is scanned ([`crate::scan::scan`]) every interval, or
-//!   at once when a verified webhook event names it; its tags go into the shared [`State`] and a
+//! - `repository`: an `ImageRepository` is scanned ([`crate::scan::scan`]) every interval, or
+//!   at once when a verified webhook event names it; its tags go into the shared `State` and a
 //!   summary into its status.
-//! - [`policy`]: an `ImagePolicy` chooses ([`crate::policy::CompiledPolicy::choose`]) from its
+//! - `policy`: an `ImagePolicy` chooses ([`crate::policy::CompiledPolicy::choose`]) from its
 //!   repository's tags whenever the repository's status changes (a watch), pins the digest for
 //!   `digest` policies, and writes `status.latestRef`.
-//! - [`update`]: an `ImageUpdate` gathers the chosen images of its namespace, lets the
+//! - `update`: an `ImageUpdate` gathers the chosen images of its namespace, lets the
 //!   [`crate::schedule::Batcher`] decide when, and pushes one commit
 //!   ([`crate::writeback::push_update`]); rolled-back tags go to the policies' `blockedTags`.
+//!   What its status says is decided in pure code (`update_status`: the batcher's decision,
+//!   then the round's outcome, into the next status and events) and written in one place.
 //!
 //! Each reconcile counts in `sluice_reconcile_total{kind, result}` (result: `success` or the
 //! error's kind). Failures are retried with exponential backoff. [`run`] starts all three; the
@@ -16,11 +18,12 @@
 
 pub(crate) mod credentials;
 mod pending;
-pub mod policy;
-pub mod repository;
+pub(crate) mod policy;
+pub(crate) mod repository;
 mod state;
 mod status;
-pub mod update;
+mod update;
+mod update_status;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -39,7 +42,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
-pub use state::State;
+pub(crate) use state::State;
 
 use crate::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use crate::scan::{ScanError, ScanMetrics};
@@ -172,7 +175,7 @@ impl Error {
 }
 
 /// What every reconcile shares.
-pub struct Context {
+pub(crate) struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Metrics,

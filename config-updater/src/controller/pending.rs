@@ -16,10 +16,7 @@ use super::Error;
 use super::status::timestamp;
 use crate::edit::PolicyId;
 use crate::resource::{ImageUpdateSpec, PendingChange};
-use crate::writeback::{
-    Change, Chosen, HISTORY_LIMIT, history, plan_except, prepare, read_files, reverted_changes,
-    rolled_back,
-};
+use crate::writeback::{Change, Chosen, plan_round};
 
 /// One policy whose chosen image is not written yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,16 +113,7 @@ pub(crate) async fn preview(
     work_dir: PathBuf,
 ) -> Result<Vec<Change>, Error> {
     tokio::task::spawn_blocking(move || {
-        let (repo, base) = prepare(
-            &remote,
-            &spec.git.branch,
-            spec.git.push_branch.as_deref(),
-            &work_dir,
-        )?;
-        let files = read_files(&repo, base, &spec.paths)?;
-        let reverted = reverted_changes(&history(&repo, base, HISTORY_LIMIT)?);
-        let blocked = rolled_back(&chosen, &reverted);
-        Ok(plan_except(&files, &chosen, spec.update_unmarked, &blocked).changes)
+        Ok(plan_round(&remote, &spec, &chosen, &work_dir)?.plan.changes)
     })
     .await
     .map_err(|e| Error::Invalid(format!("the preview task failed: {e}")))?

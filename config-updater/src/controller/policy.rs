@@ -1,5 +1,6 @@
 //! The `ImagePolicy` reconciler: choose from the repository's last scanned tags (minus
-//! `status.blockedTags`), pin the digest for `digest` policies, write `status.latestRef`.
+//! `status.blockedTags`), pin the digest for `digest` policies ([`choose_and_pin`], shared with
+//! `scan --dry-run`), write `status.latestRef`.
 //! Runs whenever its `ImageRepository` changes (the controller watches them); writes status
 //! only when something changed, so its own status updates settle.
 
@@ -14,9 +15,11 @@ use serde_json::json;
 
 use super::status::{publish, set_ready};
 use super::{Context, Error, key_of};
-use crate::policy::{Choice, CompiledPolicy, NoMatchReason, Tally, pick_index_digest};
+use crate::policy::{
+    Choice, CompiledPolicy, NoMatchReason, PlatformError, Tally, pick_index_digest,
+};
 use crate::resource::{ImagePolicy, ImagePolicyStatus, ImageRefStatus, ImageRepository};
-use crate::scan::resolve_digest;
+use crate::scan::{RegistryClient, ScanError, resolve_digest};
 
 pub async fn reconcile(policy: Arc<ImagePolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
@@ -65,50 +68,22 @@ async fn reconcile_inner(policy: &ImagePolicy, ctx: &Context) -> Result<Action, 
         .and_then(|s| s.last_scan_time);
 
     let blocked: HashSet<String> = status.blocked_tags.iter().cloned().collect();
-    let choice = compiled.choose(scanned.tags.as_slice(), &blocked);
+    let picked = choose_and_pin(
+        &compiled,
+        &scanned.image,
+        scanned.tags.as_slice(),
+        &blocked,
+        scanned.client.as_deref(),
+    )
+    .await;
     next.last_scan_time = last_scan;
-    next.tags_seen = Some(choice.tally().considered as i64);
-    match choice {
-        Choice::Chosen {
-            tag,
-            resolve_digest: pin,
+    next.tags_seen = Some(picked.tally().considered as i64);
+    match picked {
+        Picked::Chosen {
+            latest,
             blocked_skipped,
             ..
         } => {
-            let digest = if pin {
-                let client = scanned
-                    .client
-                    .clone()
-                    .ok_or_else(|| Error::Digest("no registry client yet".to_owned()))?;
-                let resolved = resolve_digest(&client, &tag).await?;
-                let picked = pick_index_digest(
-                    &resolved.manifest,
-                    &resolved.media_type,
-                    &resolved.digest,
-                    compiled.platforms(),
-                );
-                match picked {
-                    Ok(p) => Some(p.digest),
-                    Err(e) => {
-                        next.conditions = set_ready(
-                            &status.conditions,
-                            false,
-                            "DigestRefused",
-                            &e.to_string(),
-                            generation,
-                        );
-                        write(ctx, policy, &status, &next).await?;
-                        return Err(Error::Digest(e.to_string()));
-                    }
-                }
-            } else {
-                None
-            };
-            let latest = ImageRefStatus {
-                name: scanned.image.clone(),
-                tag: tag.clone(),
-                digest,
-            };
             if status.latest_ref.as_ref() != Some(&latest) {
                 next.observed_previous_ref = status.latest_ref.clone();
                 next.latest_ref = Some(latest.clone());
@@ -126,13 +101,128 @@ async fn reconcile_inner(policy: &ImagePolicy, ctx: &Context) -> Result<Action, 
                 publish(ctx, policy, false, "Chosen", &message).await;
             }
         }
-        Choice::NoMatch { tally, reason } => {
+        Picked::NoMatch { tally, reason } => {
             let message = no_match_message(&tally, &reason);
             next.conditions = set_ready(&status.conditions, false, "NoMatch", &message, generation);
         }
+        Picked::Unpinned { error, .. } => match error {
+            PinError::NoClient => return Err(Error::Digest("no registry client yet".to_owned())),
+            PinError::Registry(e) => return Err(e.into()),
+            PinError::Refused(e) => {
+                next.conditions = set_ready(
+                    &status.conditions,
+                    false,
+                    "DigestRefused",
+                    &e.to_string(),
+                    generation,
+                );
+                write(ctx, policy, &status, &next).await?;
+                return Err(Error::Digest(e.to_string()));
+            }
+        },
     }
     write(ctx, policy, &status, &next).await?;
     Ok(Action::await_change())
+}
+
+/// What a policy decides on its repository's tags: the policy controller writes it into
+/// `status.latestRef`, `scan --dry-run` plans with it.
+#[derive(Debug)]
+pub(crate) enum Picked {
+    /// The image chosen: the tag, with the digest pinned for `digest` policies.
+    Chosen {
+        latest: ImageRefStatus,
+        tally: Tally,
+        /// Blocked tags (rolled back in git) that would have ranked above the chosen one.
+        blocked_skipped: Vec<String>,
+    },
+    /// No tag is allowed.
+    NoMatch { tally: Tally, reason: NoMatchReason },
+    /// A tag was chosen but its digest could not be pinned.
+    Unpinned { tally: Tally, error: PinError },
+}
+
+impl Picked {
+    /// How the tags fared.
+    pub(crate) fn tally(&self) -> &Tally {
+        match self {
+            Picked::Chosen { tally, .. }
+            | Picked::NoMatch { tally, .. }
+            | Picked::Unpinned { tally, .. } => tally,
+        }
+    }
+}
+
+/// Why a chosen tag's digest could not be pinned.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PinError {
+    /// The repository has not been scanned by this process yet: no client to ask.
+    #[error("no registry client yet")]
+    NoClient,
+    /// The registry could not say what the tag points at.
+    #[error(transparent)]
+    Registry(#[from] ScanError),
+    /// The manifest does not satisfy the policy (a required platform missing, no digest).
+    #[error(transparent)]
+    Refused(#[from] PlatformError),
+}
+
+/// The policy's decision: chooses from `tags` of the repository `image` (minus `blocked`, see
+/// [`CompiledPolicy::choose`], pure), then for `digest` policies asks the registry through
+/// `client` what the tag points at and pins the digest [`pick_index_digest`] picks. The one
+/// place a policy decides, for the controller and for `scan --dry-run`.
+pub(crate) async fn choose_and_pin(
+    compiled: &CompiledPolicy,
+    image: &str,
+    tags: &[String],
+    blocked: &HashSet<String>,
+    client: Option<&RegistryClient>,
+) -> Picked {
+    let (tag, pin, tally, blocked_skipped) = match compiled.choose(tags, blocked) {
+        Choice::Chosen {
+            tag,
+            resolve_digest,
+            tally,
+            blocked_skipped,
+            ..
+        } => (tag, resolve_digest, tally, blocked_skipped),
+        Choice::NoMatch { tally, reason } => return Picked::NoMatch { tally, reason },
+    };
+    let digest = if pin {
+        match pin_digest(compiled, &tag, client).await {
+            Ok(digest) => Some(digest),
+            Err(error) => return Picked::Unpinned { tally, error },
+        }
+    } else {
+        None
+    };
+    let latest = ImageRefStatus {
+        name: image.to_owned(),
+        tag,
+        digest,
+    };
+    Picked::Chosen {
+        latest,
+        tally,
+        blocked_skipped,
+    }
+}
+
+/// The digest of `tag` to pin, as [`pick_index_digest`] picks it from what the registry says.
+async fn pin_digest(
+    compiled: &CompiledPolicy,
+    tag: &str,
+    client: Option<&RegistryClient>,
+) -> Result<String, PinError> {
+    let client = client.ok_or(PinError::NoClient)?;
+    let resolved = resolve_digest(client, tag).await?;
+    let picked = pick_index_digest(
+        &resolved.manifest,
+        &resolved.media_type,
+        &resolved.digest,
+        compiled.platforms(),
+    )?;
+    Ok(picked.digest)
 }
 
 /// Why there are no tags to choose from: the repository is missing, cannot be scanned (its

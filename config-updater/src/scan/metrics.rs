@@ -34,7 +34,7 @@ impl ScanMetrics {
         metrics
     }
 
-    /// Counts one request with an `outcome` label (see [`outcome`]; also `auth_challenge`).
+    /// Counts one request with an `outcome` label (see `outcome`; also `auth_challenge`).
     pub fn observe_outcome(&self, registry: &str, outcome: &str) {
         self.requests
             .get_or_create(&RequestLabels {

@@ -1,16 +1,19 @@
 //! Registry scanning: complete, paged, rate-limited tag listing with a tag cache.
 //!
-//! Pure parts decide; a thin shell talks to registries through oci-client:
-//! - [`config`]: where and how to reach a repository (the `ImageRepository` spec), image names;
-//! - [`auth`]: credentials from a dockerconfigjson Secret (Debug redacts them);
-//! - [`pager`]: the paging loop over a [`pager::PageSource`], with the cache shortcut;
-//! - [`tags`]: tag grammar, exclusions, fingerprints and the [`tags::TagCache`];
-//! - [`retry`]: error classification, backoff, `Retry-After`, the per-registry [`retry::RequestBudget`];
-//! - [`client`]: the shell: [`client::RegistryClient`], [`client::list_all_tags`], [`client::scan`],
-//!   [`client::resolve_digest`];
-//! - [`metrics`]: `sluice_registry_requests_total{registry, outcome}`.
+//! Its API is the items re-exported here (the modules are the crate's own). Pure parts decide;
+//! a thin shell talks to registries through oci-client:
+//! - `config` (pure): where and how to reach a repository ([`RegistryAccess`], the
+//!   `ImageRepository` spec), image names ([`ImageName`]);
+//! - `auth` (pure, but for the local docker config it reads): credentials from a
+//!   dockerconfigjson Secret ([`credentials_from_dockerconfigjson`]; Debug redacts them);
+//! - `pager` (pure): the paging loop over a [`PageSource`], with the cache shortcut;
+//! - `tags` (pure): tag grammar, exclusions, fingerprints and the [`TagCache`];
+//! - `retry` (pure): error classification, backoff, `Retry-After`, the per-registry
+//!   [`RequestBudget`];
+//! - `client` (acts: HTTP): [`RegistryClient`], [`list_all_tags`], [`scan`], [`resolve_digest`];
+//! - `metrics`: `sluice_registry_requests_total{registry, outcome}`.
 //!
-//! - [`http_pages`]: tag-list pages by hand (see below);
+//! - `http_pages` (acts: HTTP): tag-list pages by hand (see below);
 //!
 //! What oci-client 0.18 cannot do, and what is done about it:
 //! - `list_tags` hides the response headers: `Retry-After` on a 429, `Link` (is there a next
@@ -24,21 +27,23 @@
 //!   a 429 there is retried on the exponential schedule. It does not return the `Content-Type`;
 //!   the document's own `mediaType` (then its shape) says whether it is an index.
 
-pub mod auth;
-pub mod client;
-pub mod config;
-pub mod http_pages;
-pub mod metrics;
-pub mod pager;
-pub mod retry;
-pub mod tags;
+pub(crate) mod auth;
+mod client;
+pub(crate) mod config;
+mod http_pages;
+mod metrics;
+mod pager;
+mod retry;
+pub(crate) mod tags;
 
 #[cfg(test)]
 mod tests;
 
 use std::time::Duration;
 
-pub use auth::Credentials;
+pub use auth::{
+    Credentials, credentials_from_dockerconfigjson, credentials_from_local_docker_config,
+};
 pub use client::{
     ClientOptions, RegistryClient, ResolvedDigest, ScanOutcome, list_all_tags, resolve_digest, scan,
 };

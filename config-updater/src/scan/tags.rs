@@ -19,7 +19,7 @@ pub struct TagList {
     pub malformed: usize,
     /// Valid tags that matched an exclusion; not stored.
     pub excluded: usize,
-    /// sha256 of `tags` (see [`fingerprint`]).
+    /// sha256 of `tags` (see the function `fingerprint`).
     pub fingerprint: String,
     /// sha256 of everything the registry listed, sorted: what the cache compares pages with.
     pub raw_fingerprint: String,

@@ -10,7 +10,10 @@
 //! - [`parse_trailers`] and [`reverted_changes`] (pure): what later tooling reads back, and the
 //!   changes a person rolled back with `git revert` (their tags go to `status.blockedTags`, so
 //!   the updater never re-commits a rolled-back tag).
-//! - [`push_update`] (the shell): clone or open, plan, commit, push; on a non-fast-forward it
+//! - `plan_round` (the shell's reading half): clone or open, read the files and the history,
+//!   plan with the rolled-back versions left out; the push, the preview of `status.pending`
+//!   and `scan --dry-run` all plan the round there.
+//! - [`push_update`] (the shell): `plan_round`, commit, push; on a non-fast-forward it
 //!   fetches, re-plans on the new head (the human's commit wins, our edits re-apply where still
 //!   needed) and pushes again, a bounded number of times. Never forced. [`push_update_signed`]
 //!   signs each commit with an SSH key (`spec.git.commit.signingKeyRef`). It also reads the
@@ -47,6 +50,7 @@
 mod message;
 mod plan;
 mod push;
+mod round;
 
 #[cfg(test)]
 mod tests;
@@ -56,10 +60,10 @@ use std::fmt;
 pub use message::{TrailerChange, commit_message, parse_trailers, reverted_changes, rolled_back};
 pub use plan::{plan, plan_except};
 pub use push::{
-    HISTORY_LIMIT, MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed,
-    push_update_signed,
+    MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed, push_update_signed,
 };
-pub(crate) use push::{history, prepare, read_files};
+pub use round::HISTORY_LIMIT;
+pub(crate) use round::plan_round;
 
 use crate::edit::{ImageRef, PolicyId};
 

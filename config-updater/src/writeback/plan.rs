@@ -2,14 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use sluice_shared::kustomize::is_kustomization_file;
+
 use super::{Change, Chosen, FileEdit, Problem, ProblemKind, WritePlan};
 use crate::edit::{
     Document, Edit, EditError, ImagePart, ImageRef, KustomizeImage, PolicyId, Reference,
     ScalarValue, SkipReason, Skipped,
 };
 
-/// Plans one round. `files` are `(path relative to the repository root, bytes)`; files not
-/// named `*.yaml` or `*.yml` are ignored. `chosen`: the image each policy chose. With
+/// Plans one round. `files` are `(path relative to the repository root, bytes)`; files that
+/// are neither `*.yaml`/`*.yml` nor a kustomization file (see `is_config_file`) are ignored. `chosen`: the image each policy chose. With
 /// `update_unmarked`, unmarked `image:` fields and kustomize `images:` entries naming the
 /// repository of exactly one policy (`chosen[..].image.name()`, Docker Hub's `docker.io/` and
 /// `library/` spellings being equal) are updated too, keeping the repository as written.
@@ -31,7 +33,8 @@ pub fn plan_except(
     rolled_back: &BTreeMap<PolicyId, String>,
 ) -> WritePlan {
     let mut out = WritePlan::default();
-    let mut files: Vec<&(String, Vec<u8>)> = files.iter().filter(|(p, _)| is_yaml(p)).collect();
+    let mut files: Vec<&(String, Vec<u8>)> =
+        files.iter().filter(|(p, _)| is_config_file(p)).collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, bytes) in files {
         plan_file(
@@ -46,9 +49,14 @@ pub fn plan_except(
     out
 }
 
-fn is_yaml(path: &str) -> bool {
+/// Whether the file at `path` is one a round reads and edits: YAML by its name (`*.yaml`,
+/// `*.yml`, any case), or a kustomization file by any of the names kustomize accepts
+/// ([`KUSTOMIZATION_FILES`](sluice_shared::kustomize::KUSTOMIZATION_FILES), `Kustomization`
+/// having no extension). A kustomization is told by
+/// its content (no `kind`, or `Kustomization`/`Component`), whatever its name.
+pub(super) fn is_config_file(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml")
+    lower.ends_with(".yaml") || lower.ends_with(".yml") || is_kustomization_file(path)
 }
 
 /// One planned edit with the change it makes.

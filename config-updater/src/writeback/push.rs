@@ -1,27 +1,22 @@
-//! The shell: clone or open the work clone, read the files, plan, commit, push; on a
-//! non-fast-forward, fetch, re-plan on the new head and push again. Never forced.
+//! The shell: plan the round ([`plan_round`]: clone or open the work clone, read the files,
+//! plan), commit, push; on a non-fast-forward, fetch, re-plan on the new head and push again.
+//! Never forced.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_shared::git::{self, Author, CommitSigner, FileChange, GitError, Remote};
 
-use super::{
-    Change, Chosen, Problem, TrailerChange, commit_message, plan_except, reverted_changes,
-    rolled_back,
-};
+use super::round::{Round, plan_round};
+use super::{Change, Chosen, Problem, TrailerChange, commit_message};
 use crate::edit::PolicyId;
 use crate::resource::ImageUpdateSpec;
 use crate::schedule::WindowError;
 
 /// How many times a round is planned and pushed before giving up on a busy branch.
 pub const MAX_ATTEMPTS: u32 = 5;
-
-/// How many commits of the branch's history are read to find reverted bumps.
-pub const HISTORY_LIMIT: usize = 500;
 
 /// What a write-back round did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +52,7 @@ impl Outcome {
     }
 
     /// The changes of Sluice's commits in the branch's recent history (the last
-    /// [`HISTORY_LIMIT`] commits) that a person rolled back with `git revert`: the caller puts
+    /// [`HISTORY_LIMIT`](super::HISTORY_LIMIT) commits) that a person rolled back with `git revert`: the caller puts
     /// each [`TrailerChange::new_tag`] into its policy's `status.blockedTags`.
     pub fn reverted(&self) -> &[TrailerChange] {
         match self {
@@ -184,16 +179,12 @@ fn push_blocking(
         email: spec.git.commit.author_email.clone(),
     };
     for attempt in 1..=MAX_ATTEMPTS {
-        let (repo, base) = prepare(
-            remote,
-            &spec.git.branch,
-            spec.git.push_branch.as_deref(),
-            work_dir,
-        )?;
-        let files = read_files(&repo, base, &spec.paths)?;
-        let reverted = reverted_changes(&history(&repo, base, HISTORY_LIMIT)?);
-        let blocked = rolled_back(chosen, &reverted);
-        let planned = plan_except(&files, chosen, spec.update_unmarked, &blocked);
+        let Round {
+            repo,
+            plan: planned,
+            reverted,
+            ..
+        } = plan_round(remote, spec, chosen, work_dir)?;
         if planned.files.is_empty() {
             return Ok(Outcome::UpToDate {
                 problems: planned.problems,
@@ -245,90 +236,4 @@ fn push_blocking(
         branch: target,
         attempts: MAX_ATTEMPTS,
     })
-}
-
-/// The work clone at the commit to build on, with the branch to commit on checked out there.
-/// Straight mode: the remote `branch`'s tip. `push_branch` mode: `branch`'s tip when the remote
-/// push branch is missing or behind it (a fast-forward), else the push branch's own tip (it
-/// has commits of its own: never overwritten).
-pub(crate) fn prepare(
-    remote: &Remote,
-    branch: &str,
-    push_branch: Option<&str>,
-    work_dir: &Path,
-) -> Result<(Repository, Oid), GitError> {
-    let Some(push_branch) = push_branch else {
-        let repo = git::clone_or_open(remote, branch, work_dir)?;
-        let head = repo.head()?.peel_to_commit()?.id();
-        return Ok((repo, head));
-    };
-    let pushed_tip = match git::clone_or_open(remote, push_branch, work_dir) {
-        Ok(repo) => Some(repo.head()?.peel_to_commit()?.id()),
-        Err(GitError::RefNotFound { .. }) => None,
-        Err(e) => return Err(e),
-    };
-    let repo = git::clone_or_open(remote, branch, work_dir)?;
-    let main_tip = repo.head()?.peel_to_commit()?.id();
-    let base = match pushed_tip {
-        Some(p) if p != main_tip && !repo.graph_descendant_of(main_tip, p)? => p,
-        _ => main_tip,
-    };
-    let local = format!("refs/heads/{push_branch}");
-    repo.reference(&local, base, true, "sluice: base of the push branch")?;
-    repo.set_head(&local)?;
-    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))?;
-    Ok((repo, base))
-}
-
-/// The files of `commit` under `paths` (all when empty) that are YAML, as `(path, bytes)`.
-pub(crate) fn read_files(
-    repo: &Repository,
-    commit: Oid,
-    paths: &[String],
-) -> Result<Vec<(String, Vec<u8>)>, GitError> {
-    let prefixes: Vec<String> = paths
-        .iter()
-        .map(|p| p.trim_start_matches("./").trim_matches('/').to_string())
-        .collect();
-    let wanted = |path: &str| {
-        prefixes.is_empty()
-            || prefixes.iter().any(|p| {
-                p.is_empty() || p == "." || path == p || path.starts_with(&format!("{p}/"))
-            })
-    };
-    let tree = repo.find_commit(commit)?.tree()?;
-    let mut found = Vec::new();
-    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-        let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
-        if let (Some(ObjectType::Blob), true, Ok(name)) = (entry.kind(), regular, entry.name()) {
-            let path = format!("{dir}{name}");
-            let lower = name.to_ascii_lowercase();
-            if (lower.ends_with(".yaml") || lower.ends_with(".yml")) && wanted(&path) {
-                found.push((path, entry.id()));
-            }
-        }
-        TreeWalkResult::Ok
-    })?;
-    found
-        .into_iter()
-        .map(|(path, id)| Ok((path, repo.find_blob(id)?.content().to_vec())))
-        .collect()
-}
-
-/// `(id, message)` of the last `limit` commits reachable from `tip`, newest first.
-pub(crate) fn history(
-    repo: &Repository,
-    tip: Oid,
-    limit: usize,
-) -> Result<Vec<(String, String)>, GitError> {
-    let mut walk = repo.revwalk()?;
-    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
-    walk.push(tip)?;
-    let mut out = Vec::new();
-    for id in walk.take(limit) {
-        let commit = repo.find_commit(id?)?;
-        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
-        out.push((commit.id().to_string(), message));
-    }
-    Ok(out)
 }

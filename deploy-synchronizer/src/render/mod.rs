@@ -24,6 +24,7 @@ use serde_json::Value;
 
 pub use documents::parse_documents;
 pub use kustomize::render_kustomize;
+pub use sluice_shared::kustomize::KUSTOMIZATION_FILES;
 pub use walk::{RenderTarget, render_plain};
 
 use crate::object::ObjectRef;
@@ -33,9 +34,6 @@ use crate::object::ObjectRef;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 /// How long `kustomize build` may run before it is killed.
 pub const DEFAULT_KUSTOMIZE_TIMEOUT: Duration = Duration::from_secs(60);
-/// File names that make a directory a Kustomization, as kustomize itself looks for them.
-pub const KUSTOMIZATION_FILES: [&str; 3] =
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// How to turn the target directory into objects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use config_updater::policy::{CompiledPolicy, Policy};
-use config_updater::scan::client::{ClientOptions, RegistryClient, list_all_tags};
-use config_updater::scan::{ImageName, TagList};
+use config_updater::scan::{ClientOptions, ImageName, RegistryClient, TagList, list_all_tags};
 use sluice_e2e::World;
 
 use sluice_e2e::bench::ms;

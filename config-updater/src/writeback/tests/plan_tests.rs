@@ -1,5 +1,5 @@
 use super::{DIGEST, chosen, file, policy};
-use crate::writeback::{Change, ProblemKind, plan};
+use crate::writeback::{Change, ProblemKind, WritePlan, plan};
 
 const DEPLOYMENT: &str = "---
 # The web app.
@@ -121,6 +121,33 @@ fn kustomize_entries_get_new_tag_and_digest_when_unmarked_updates_are_on() {
         );
     assert_eq!(text(&out.files[0].new_bytes), want);
     assert_eq!(out.changes.len(), 3);
+}
+
+#[test]
+fn a_kustomization_named_as_kustomize_allows_is_planned_whatever_its_name() {
+    // kustomize accepts `kustomization.yaml`, `kustomization.yml` and `Kustomization`: all
+    // three are bumped alike; a file of another name without a YAML extension is not read.
+    let chosen = chosen(&[("apps/web", "127.0.0.1:5000/demo/web:1.5.0")]);
+    let want = KUSTOMIZATION.replace("newTag: 1.4.2 #", "newTag: 1.5.0 #");
+    for path in [
+        "overlays/prod/kustomization.yaml",
+        "overlays/prod/kustomization.yml",
+        "overlays/prod/Kustomization",
+    ] {
+        let out = plan(&[file(path, KUSTOMIZATION)], &chosen, true);
+        assert_eq!(out.problems, vec![], "{path}");
+        assert_eq!(out.files.len(), 1, "{path}");
+        assert_eq!(out.files[0].path, path);
+        assert_eq!(text(&out.files[0].new_bytes), want, "{path}");
+        assert_eq!(out.changes[0].file, path);
+    }
+    for path in [
+        "overlays/prod/kustomization",
+        "overlays/prod/Kustomization.txt",
+    ] {
+        let out = plan(&[file(path, KUSTOMIZATION)], &chosen, true);
+        assert_eq!(out, WritePlan::default(), "{path}");
+    }
 }
 
 #[test]
