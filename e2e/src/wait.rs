@@ -1,8 +1,14 @@
-//! Polling with a deadline, instead of sleeping and hoping.
+//! Polling with a deadline, instead of sleeping and hoping: for anything ([`wait_until`]), or
+//! for the status of a resource to say what a story expects ([`wait_status`]).
 
-use std::fmt::Display;
+use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Api;
+use kube::core::object::HasStatus;
+use serde::de::DeserializeOwned;
 
 /// Polls `poll` until it returns `Ok`, and returns that value. `Err(why)` means "not yet",
 /// with `why` telling what was seen. After `timeout` it panics with `what` and the last `why`.
@@ -37,5 +43,71 @@ where
         }
         tokio::time::sleep(interval.min(timeout - elapsed)).await;
         interval = (interval * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Polls the status of the object `name` (its default while it has none yet) until `until`
+/// accepts it, and returns that status. After `timeout` it panics with `what` and the status
+/// last seen. The stories' predicates read as they say it, e.g.
+/// `|s| s.applied(&fix) && s.is("Ready=True")` (see [`Conditions`]).
+pub async fn wait_status<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    until: impl Fn(&K::Status) -> bool,
+) -> K::Status
+where
+    K: HasStatus + Clone + DeserializeOwned + Debug,
+    K::Status: Clone + Default + Seen,
+{
+    wait_until(what, timeout, || async {
+        let object = api.get(name).await.map_err(|e| e.to_string())?;
+        let status = object.status().cloned().unwrap_or_default();
+        if until(&status) {
+            Ok(status)
+        } else {
+            Err(status.seen())
+        }
+    })
+    .await
+}
+
+/// How a status reads in a timed-out wait's "last seen".
+pub trait Seen {
+    fn seen(&self) -> String;
+}
+
+/// The conditions of a status (a GitSync's, an ImageUpdate's, …), for wait predicates.
+pub trait Conditions {
+    fn conditions(&self) -> &[Condition];
+
+    /// Condition `type_`, if the status has one.
+    fn condition_of(&self, type_: &str) -> Option<&Condition> {
+        self.conditions().iter().find(|c| c.type_ == type_)
+    }
+
+    /// Whether a condition is as `spec` says: `"Ready=True"` (its status) or
+    /// `"Ready=False GitFailed"` (its status and reason).
+    fn is(&self, spec: &str) -> bool {
+        let (type_, rest) = spec
+            .split_once('=')
+            .unwrap_or_else(|| panic!("{spec:?}: not Type=Status [Reason]"));
+        let (status, reason) = match rest.split_once(' ') {
+            Some((status, reason)) => (status, Some(reason)),
+            None => (rest, None),
+        };
+        self.condition_of(type_)
+            .is_some_and(|c| c.status == status && reason.is_none_or(|r| c.reason == r))
+    }
+
+    /// The reason of condition `type_` ("" without one).
+    fn reason(&self, type_: &str) -> &str {
+        self.condition_of(type_).map_or("", |c| c.reason.as_str())
+    }
+
+    /// The message of condition `type_` ("" without one).
+    fn message(&self, type_: &str) -> &str {
+        self.condition_of(type_).map_or("", |c| c.message.as_str())
     }
 }
