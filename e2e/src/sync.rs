@@ -18,6 +18,10 @@ use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
+/// How long one step of a sync story may take: a commit applied, refused, healthy… Stories
+/// that assert a step is fast (a webhook's push) wait less.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
 pub const CRD_YAML: &str = include_str!("../../manifests/crds/gitsyncs.sluice.dev.yaml");
 
 /// Installs the GitSync CRD (server-side apply: idempotent, parallel tests agree) and waits until
@@ -207,11 +211,21 @@ pub fn git_in(world: &World, name: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// Waits until GitSync `name`'s status satisfies `until` (within `timeout`); returns it. `what`
-/// names the wait in the timeout's panic, with the status last seen ([`describe`]). `until` reads
-/// as the story says it: `|s| s.applied(&fix) && s.is("Ready=True")` ([`Revisions`],
-/// [`Conditions`]).
+/// Waits until GitSync `name`'s status satisfies `until` (within [`DEADLINE`]); returns it.
+/// `what` names the wait in the timeout's panic, with the status last seen ([`describe`]).
+/// `until` reads as the story says it: `|s| s.applied(&fix) && s.is("Ready=True")`
+/// ([`Revisions`], [`Conditions`]).
 pub async fn wait_status(
+    ns: &TestNamespace,
+    name: &str,
+    what: &str,
+    until: impl Fn(&GitSyncStatus) -> bool,
+) -> GitSyncStatus {
+    wait_status_within(ns, name, what, DEADLINE, until).await
+}
+
+/// [`wait_status`] with a deadline of the story's own (a step it says is fast, or slow).
+pub async fn wait_status_within(
     ns: &TestNamespace,
     name: &str,
     what: &str,
@@ -254,7 +268,7 @@ impl Seen for GitSyncStatus {
 /// Waits until GitSync `name` has applied `revision` and is Ready; returns its status.
 pub async fn wait_applied(ns: &TestNamespace, name: &str, revision: &str) -> GitSyncStatus {
     let what = format!("{name} to apply {revision}");
-    wait_status(ns, name, &what, Duration::from_secs(90), |s| {
+    wait_status(ns, name, &what, |s| {
         s.applied(revision) && s.is("Ready=True")
     })
     .await
@@ -264,7 +278,7 @@ pub async fn wait_applied(ns: &TestNamespace, name: &str, revision: &str) -> Git
 pub async fn wait_refused(ns: &TestNamespace, name: &str, reason: &str) -> GitSyncStatus {
     let refused = format!("Ready=False {reason}");
     let what = format!("{name} to be {refused}");
-    wait_status(ns, name, &what, Duration::from_secs(90), |s| s.is(&refused)).await
+    wait_status(ns, name, &what, |s| s.is(&refused)).await
 }
 
 /// Commits `dir`'s content as the new tip of `main` in the world's bare repository `name`, as a
@@ -339,7 +353,7 @@ pub async fn wait_health(
     check: impl Fn(&str, &str, &str) -> bool,
 ) -> (String, String, String) {
     let healthy = |s: &GitSyncStatus| condition(s, "Healthy");
-    let status = wait_status(ns, name, what, Duration::from_secs(120), |s| {
+    let status = wait_status_within(ns, name, what, Duration::from_secs(120), |s| {
         healthy(s).is_some_and(|(s, r, m)| check(&s, &r, &m))
     })
     .await;
