@@ -127,27 +127,18 @@ pub async fn git_secret(ns: &TestNamespace, world: &World, name: &str) {
 
 /// Creates GitSync `name` in the test namespace over `url`, path `path`, branch main.
 pub async fn create_git_sync(ns: &TestNamespace, name: &str, url: &str, path: &str, secret: &str) {
-    let sync: GitSync = serde_json::from_value(json!({
-        "apiVersion": "sluice.dev/v1alpha1",
-        "kind": "GitSync",
-        "metadata": {"name": name},
-        "spec": {
-            "source": {
-                "url": url,
-                "ref": {"branch": "main"},
-                "path": path,
-                "interval": "2s",
-                "secretRef": {"name": secret}
-            },
-            "targetNamespace": ns.name(),
-            "healthTimeout": "2m"
-        }
-    }))
-    .expect("a GitSync");
-    ns.api::<GitSync>()
-        .create(&PostParams::default(), &sync)
-        .await
-        .expect("creating the GitSync");
+    let spec = json!({
+        "source": {
+            "url": url,
+            "ref": {"branch": "main"},
+            "path": path,
+            "interval": "2s",
+            "secretRef": {"name": secret}
+        },
+        "targetNamespace": ns.name(),
+        "healthTimeout": "2m"
+    });
+    create_git_sync_spec(ns, name, spec).await;
 }
 
 /// Creates GitSync `name` in the test namespace with `spec` as given (JSON, the CRD's shape).
