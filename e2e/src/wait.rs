@@ -111,3 +111,47 @@ pub trait Conditions {
         self.condition_of(type_).map_or("", |c| c.message.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Status(Vec<Condition>);
+
+    impl Conditions for Status {
+        fn conditions(&self) -> &[Condition] {
+            &self.0
+        }
+    }
+
+    fn condition(type_: &str, status: &str, reason: &str, message: &str) -> Condition {
+        serde_json::from_value(serde_json::json!({
+            "type": type_, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": "2026-12-04T12:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn is_reads_type_status_and_an_optional_reason() {
+        let s = Status(vec![
+            condition("Ready", "False", "GitFailed", "authentication failed"),
+            condition("Healthy", "True", "Healthy", ""),
+        ]);
+        assert!(s.is("Ready=False"));
+        assert!(s.is("Ready=False GitFailed"));
+        assert!(!s.is("Ready=False RenderFailed"));
+        assert!(!s.is("Ready=True"));
+        assert!(s.is("Healthy=True"));
+        assert!(!s.is("Stalled=False"), "no such condition");
+        assert_eq!(s.reason("Ready"), "GitFailed");
+        assert_eq!(s.message("Ready"), "authentication failed");
+        assert_eq!(s.message("Stalled"), "");
+    }
+
+    #[test]
+    #[should_panic(expected = "not Type=Status")]
+    fn is_refuses_a_spec_without_a_status() {
+        Status(vec![]).is("Ready");
+    }
+}
