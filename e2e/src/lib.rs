@@ -5,7 +5,7 @@
 //! This crate holds what every test needs: [`World`] (the world's environment, loaded from the
 //! process environment or from `$SLUICE_WORLD_DIR/env.sh`), a kube client and a namespace of its
 //! own for each test ([`TestNamespace`]), unique names ([`unique_name`]), polling with a deadline
-//! ([`wait_until`]), the world's helper commands ([`World::push_image`], [`World::git_seed`]) and
+//! ([`wait_until`], and for a resource's status [`wait_status`]), the world's helper commands ([`World::push_image`], [`World::git_seed`]) and
 //! git helpers ([`git_support`]), the synchronizer stories' setup ([`sync`]), the Config Updater
 //! stories' setup ([`updater`]), either daemon's controllers in-process ([`in_process`]), the
 //! daemon binaries run as an operator runs them ([`daemon`]), an apiserver of a test's own to
@@ -31,7 +31,7 @@ mod world;
 
 pub use command::PushedImage;
 pub use kube_support::{E2E_LABEL, TestNamespace, apply_yaml, install_crd_yaml};
-pub use wait::wait_until;
+pub use wait::{Conditions, Seen, wait_status, wait_until};
 pub use world::{NOT_UP, WORLD_BIN, World};
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -5,16 +5,22 @@
 use std::path::Path;
 use std::time::Duration;
 
+pub use crate::Conditions;
 use crate::in_process::InProcess;
-use crate::{TestNamespace, World, install_crd_yaml, wait_until};
+use crate::{Seen, TestNamespace, World, install_crd_yaml};
 use deploy_synchronizer::controller::WatchScope;
 use deploy_synchronizer::controller::{self, Metrics, Options};
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
+
+/// How long one step of a sync story may take: a commit applied, refused, healthy… Stories
+/// that assert a step is fast (a webhook's push) wait less.
+pub const DEADLINE: Duration = Duration::from_secs(90);
 
 pub const CRD_YAML: &str = include_str!("../../manifests/crds/gitsyncs.sluice.dev.yaml");
 
@@ -121,27 +127,18 @@ pub async fn git_secret(ns: &TestNamespace, world: &World, name: &str) {
 
 /// Creates GitSync `name` in the test namespace over `url`, path `path`, branch main.
 pub async fn create_git_sync(ns: &TestNamespace, name: &str, url: &str, path: &str, secret: &str) {
-    let sync: GitSync = serde_json::from_value(json!({
-        "apiVersion": "sluice.dev/v1alpha1",
-        "kind": "GitSync",
-        "metadata": {"name": name},
-        "spec": {
-            "source": {
-                "url": url,
-                "ref": {"branch": "main"},
-                "path": path,
-                "interval": "2s",
-                "secretRef": {"name": secret}
-            },
-            "targetNamespace": ns.name(),
-            "healthTimeout": "2m"
-        }
-    }))
-    .expect("a GitSync");
-    ns.api::<GitSync>()
-        .create(&PostParams::default(), &sync)
-        .await
-        .expect("creating the GitSync");
+    let spec = json!({
+        "source": {
+            "url": url,
+            "ref": {"branch": "main"},
+            "path": path,
+            "interval": "2s",
+            "secretRef": {"name": secret}
+        },
+        "targetNamespace": ns.name(),
+        "healthTimeout": "2m"
+    });
+    create_git_sync_spec(ns, name, spec).await;
 }
 
 /// Creates GitSync `name` in the test namespace with `spec` as given (JSON, the CRD's shape).
@@ -205,38 +202,74 @@ pub fn git_in(world: &World, name: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Waits until GitSync `name`'s status satisfies `until` (within [`DEADLINE`]); returns it.
+/// `what` names the wait in the timeout's panic, with the status last seen ([`describe`]).
+/// `until` reads as the story says it: `|s| s.applied(&fix) && s.is("Ready=True")`
+/// ([`Revisions`], [`Conditions`]).
+pub async fn wait_status(
+    ns: &TestNamespace,
+    name: &str,
+    what: &str,
+    until: impl Fn(&GitSyncStatus) -> bool,
+) -> GitSyncStatus {
+    wait_status_within(ns, name, what, DEADLINE, until).await
+}
+
+/// [`wait_status`] with a deadline of the story's own (a step it says is fast, or slow).
+pub async fn wait_status_within(
+    ns: &TestNamespace,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    until: impl Fn(&GitSyncStatus) -> bool,
+) -> GitSyncStatus {
+    crate::wait_status(&ns.api::<GitSync>(), name, what, timeout, until).await
+}
+
+/// What a GitSync's status says of revisions, for [`wait_status`]'s predicates.
+pub trait Revisions {
+    /// `lastAppliedRevision` is `revision`.
+    fn applied(&self, revision: &str) -> bool;
+    /// `lastAttemptedRevision` is `revision`.
+    fn attempted(&self, revision: &str) -> bool;
+}
+
+impl Revisions for GitSyncStatus {
+    fn applied(&self, revision: &str) -> bool {
+        self.last_applied_revision.as_deref() == Some(revision)
+    }
+
+    fn attempted(&self, revision: &str) -> bool {
+        self.last_attempted_revision.as_deref() == Some(revision)
+    }
+}
+
+impl Conditions for GitSyncStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+}
+
+impl Seen for GitSyncStatus {
+    fn seen(&self) -> String {
+        describe(self)
+    }
+}
+
 /// Waits until GitSync `name` has applied `revision` and is Ready; returns its status.
 pub async fn wait_applied(ns: &TestNamespace, name: &str, revision: &str) -> GitSyncStatus {
-    wait_until(
-        &format!("{name} to apply {revision}"),
-        Duration::from_secs(90),
-        || async {
-            let status = status(ns, name).await?;
-            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
-            if status.last_applied_revision.as_deref() == Some(revision) && ready {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    let what = format!("{name} to apply {revision}");
+    wait_status(ns, name, &what, |s| {
+        s.applied(revision) && s.is("Ready=True")
+    })
     .await
 }
 
 /// Waits until GitSync `name` is Ready=False with `reason`; returns its status.
 pub async fn wait_refused(ns: &TestNamespace, name: &str, reason: &str) -> GitSyncStatus {
-    wait_until(
-        &format!("{name} to be Ready=False {reason}"),
-        Duration::from_secs(90),
-        || async {
-            let status = status(ns, name).await?;
-            match condition(&status, "Ready") {
-                Some((s, r, _)) if s == "False" && r == reason => Ok(status),
-                _ => Err(describe(&status)),
-            }
-        },
-    )
-    .await
+    let refused = format!("Ready=False {reason}");
+    let what = format!("{name} to be {refused}");
+    wait_status(ns, name, &what, |s| s.is(&refused)).await
 }
 
 /// Commits `dir`'s content as the new tip of `main` in the world's bare repository `name`, as a
@@ -310,14 +343,12 @@ pub async fn wait_health(
     what: &str,
     check: impl Fn(&str, &str, &str) -> bool,
 ) -> (String, String, String) {
-    wait_until(what, Duration::from_secs(120), || async {
-        let status = status(ns, name).await?;
-        match condition(&status, "Healthy") {
-            Some((s, r, m)) if check(&s, &r, &m) => Ok((s, r, m)),
-            _ => Err(describe(&status)),
-        }
+    let healthy = |s: &GitSyncStatus| condition(s, "Healthy");
+    let status = wait_status_within(ns, name, what, Duration::from_secs(120), |s| {
+        healthy(s).is_some_and(|(s, r, m)| check(&s, &r, &m))
     })
-    .await
+    .await;
+    healthy(&status).expect("the Healthy condition just seen")
 }
 
 /// A one-line view of a status, for "last seen" messages.

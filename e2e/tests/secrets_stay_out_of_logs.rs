@@ -88,24 +88,12 @@ async fn events_and_status(ns: &TestNamespace, kinds: &[&str]) -> String {
 /// Waits until GitSync `name` has attempted `commit` and refused it as RenderFailed; returns
 /// the Ready condition's message.
 async fn wait_render_failed(ns: &TestNamespace, name: &str, commit: &str) -> String {
-    wait_until(
-        &format!("{name} to refuse {commit} as RenderFailed"),
-        Duration::from_secs(60),
-        || async {
-            let status = status(ns, name).await?;
-            match condition(&status, "Ready") {
-                Some((s, reason, message))
-                    if s == "False"
-                        && reason == "RenderFailed"
-                        && status.last_attempted_revision.as_deref() == Some(commit) =>
-                {
-                    Ok(message)
-                }
-                other => Err(format!("{other:?}")),
-            }
-        },
-    )
-    .await
+    let what = format!("{name} to refuse {commit} as RenderFailed");
+    let refused = wait_status(ns, name, &what, |s| {
+        s.is("Ready=False RenderFailed") && s.attempted(commit)
+    })
+    .await;
+    refused.message("Ready").to_owned()
 }
 
 async fn set_git_password(ns: &TestNamespace, name: &str, password: &str) {

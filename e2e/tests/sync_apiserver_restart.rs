@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 use sluice_e2e::apiserver::{ExtraApiserver, free_port};
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 const KEPT: usize = 10;
@@ -191,18 +191,12 @@ async fn an_apiserver_killed_mid_apply_ends_with_every_object_applied_once_back(
     apiserver.restart(world).await;
     println!("restarted and ready in {:?}", restarting.elapsed());
     let recovering = Instant::now();
-    let recovered = wait_until(
+    let recovered = wait_status_within(
+        &ns,
+        "shards",
         "the revision to be applied after the restart",
         Duration::from_secs(120),
-        || async {
-            let status = status(&ns, "shards").await?;
-            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
-            if status.last_applied_revision.as_deref() == Some(next.as_str()) && ready {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
+        |s| s.applied(&next) && s.is("Ready=True"),
     )
     .await;
     println!("applied {:?} after the restart", recovering.elapsed());

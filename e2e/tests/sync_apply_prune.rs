@@ -117,20 +117,7 @@ async fn a_commit_is_applied_and_the_next_one_updates_and_prunes() {
     let synchronizer = Synchronizer::start(world, ns.name()).await;
 
     // (a) The seed commit is applied: three objects, Ready, then Healthy once the pods are up.
-    let applied = wait_until(
-        "the seed commit to be applied",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "web").await?;
-            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) && ready {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
-    .await;
+    let applied = wait_applied(&ns, "web", &seed).await;
     assert_eq!(
         applied.last_attempted_revision.as_deref(),
         Some(seed.as_str())
@@ -180,19 +167,9 @@ async fn a_commit_is_applied_and_the_next_one_updates_and_prunes() {
         .expect("the Deployment");
     ns.api::<Service>().get("web").await.expect("the Service");
 
-    let healthy = wait_until(
-        "the sync to be Healthy",
-        Duration::from_secs(90),
-        || async {
-            let status = status(&ns, "web").await?;
-            let healthy = condition(&status, "Healthy").is_some_and(|(s, _, _)| s == "True");
-            if status.health.as_deref() == Some("Healthy") && healthy {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    let healthy = wait_status(&ns, "web", "the sync to be Healthy", |s| {
+        s.health.as_deref() == Some("Healthy") && s.is("Healthy=True")
+    })
     .await;
     assert!(
         healthy.history[0].healthy_at.is_some(),
@@ -213,18 +190,9 @@ async fn a_commit_is_applied_and_the_next_one_updates_and_prunes() {
         "web: debug logging, no Service",
     )
     .await;
-    let updated = wait_until(
-        "the second commit to be applied",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "web").await?;
-            if status.last_applied_revision.as_deref() == Some(next.as_str()) {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    let updated = wait_status(&ns, "web", "the second commit to be applied", |s| {
+        s.applied(&next)
+    })
     .await;
     let kinds: Vec<_> = updated.inventory.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(updated.inventory.len(), 2, "{kinds:?}");

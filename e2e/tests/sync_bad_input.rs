@@ -4,10 +4,8 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 fn config_map(level: &str) -> String {
@@ -64,18 +62,9 @@ async fn invalid_yaml_applies_nothing_and_a_fix_recovers() {
     git_secret(&ns, world, "git").await;
     create_git_sync(&ns, "api", &world.git_http_url(&repo), "deploy", "git").await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
-    wait_until(
-        "the seed commit to be applied",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "api").await?;
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
-                Ok(())
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    wait_status(&ns, "api", "the seed commit to be applied", |s| {
+        s.applied(&seed)
+    })
     .await;
     let service_uid = ns.api::<Service>().get("api").await.unwrap().metadata.uid;
 
@@ -85,19 +74,9 @@ async fn invalid_yaml_applies_nothing_and_a_fix_recovers() {
         ("deploy/service.yaml", BROKEN_SERVICE),
     ]);
     let bad = commit_dir(world, &repo, broken.path(), "api: debug logging").await;
-    let failed = wait_until(
-        "the broken commit to be refused",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "api").await?;
-            let refused = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "False");
-            if status.last_attempted_revision.as_deref() == Some(bad.as_str()) && refused {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    let failed = wait_status(&ns, "api", "the broken commit to be refused", |s| {
+        s.attempted(&bad) && s.is("Ready=False")
+    })
     .await;
     let (_, reason, message) = condition(&failed, "Ready").unwrap();
     assert_eq!(reason, "RenderFailed", "{message}");
@@ -141,16 +120,7 @@ async fn invalid_yaml_applies_nothing_and_a_fix_recovers() {
         "api: fix the Service's indentation",
     )
     .await;
-    let recovered = wait_until("the fix to be applied", Duration::from_secs(60), || async {
-        let status = status(&ns, "api").await?;
-        let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
-        if status.last_applied_revision.as_deref() == Some(fix.as_str()) && ready {
-            Ok(status)
-        } else {
-            Err(describe(&status))
-        }
-    })
-    .await;
+    let recovered = wait_applied(&ns, "api", &fix).await;
     assert_eq!(condition(&recovered, "Stalled").unwrap().0, "False");
     let cm = ns.api::<ConfigMap>().get("api-config").await.unwrap();
     assert_eq!(cm.data.as_ref().unwrap()["log-level"], "debug");

@@ -9,10 +9,9 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
+use deploy_synchronizer::resource::GitSyncStatus;
 use k8s_openapi::api::core::v1::ConfigMap;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 /// The app's settings; every bad commit also changes them, so an apply would show.
@@ -240,25 +239,18 @@ async fn each_kind_of_bad_input_applies_nothing_says_where_and_a_fix_recovers() 
         files.extend(case.files.iter().cloned());
         let dir = write_tree(&files, &case.links);
         let bad = commit_dir(world, &repo, dir.path(), case.what).await;
-        let failed = wait_until(
-            &format!("{} to be refused", case.what),
-            Duration::from_secs(60),
-            || async {
-                let status = status(&ns, "orders").await?;
-                let ready = condition(&status, "Ready").unwrap_or_default();
-                let not_ready = ready.0 == "False";
-                let refused = if case.at_checkout {
-                    ready.1 == case.reason && ready.2.contains(bad.as_str())
-                } else {
-                    status.last_attempted_revision.as_deref() == Some(bad.as_str())
-                };
-                if refused && not_ready {
-                    Ok(status)
-                } else {
-                    Err(describe(&status))
-                }
-            },
-        )
+        // Refused at checkout, the commit is not attempted: the message names it.
+        let refused_it = |s: &GitSyncStatus| {
+            if case.at_checkout {
+                s.reason("Ready") == case.reason && s.message("Ready").contains(bad.as_str())
+            } else {
+                s.attempted(&bad)
+            }
+        };
+        let what = format!("{} to be refused", case.what);
+        let failed = wait_status(&ns, "orders", &what, |s| {
+            s.is("Ready=False") && refused_it(s)
+        })
         .await;
         let (_, reason, message) = condition(&failed, "Ready").unwrap();
         println!("{}: {reason}: {message}", case.what);

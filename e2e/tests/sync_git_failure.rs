@@ -3,13 +3,11 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 const WRONG_PASSWORD: &str = "not-the-password-0f8e2c";
@@ -39,14 +37,11 @@ async fn wrong_credentials_fail_clearly_and_a_fixed_secret_recovers() {
     create_git_sync(&ns, "app", &world.git_http_url(&repo), "", "git").await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
 
-    let message = wait_until("the fetch to fail", Duration::from_secs(60), || async {
-        let status = status(&ns, "app").await?;
-        match condition(&status, "Ready") {
-            Some((s, reason, message)) if s == "False" && reason == "GitFailed" => Ok(message),
-            _ => Err(describe(&status)),
-        }
+    let failed = wait_status(&ns, "app", "the fetch to fail", |s| {
+        s.is("Ready=False GitFailed")
     })
     .await;
+    let message = failed.message("Ready");
     assert!(message.contains("authentication"), "{message}");
     assert!(
         message.contains(&format!("{repo}.git")),
@@ -81,18 +76,9 @@ async fn wrong_credentials_fail_clearly_and_a_fixed_secret_recovers() {
         )
         .await
         .unwrap();
-    wait_until(
-        "the fixed Secret to be used",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "app").await?;
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
-                Ok(())
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    wait_status(&ns, "app", "the fixed Secret to be used", |s| {
+        s.applied(&seed)
+    })
     .await;
     assert!(
         ns.api::<ConfigMap>()

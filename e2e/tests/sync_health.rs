@@ -4,11 +4,8 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 const DEPLOYMENT: &str = r#"apiVersion: apps/v1
@@ -44,31 +41,14 @@ async fn a_crash_looping_rollout_is_degraded_then_times_out() {
     let seed = world.git_seed(&repo, Some(files.path())).await.unwrap();
     git_secret(&ns, world, "git").await;
     create_git_sync(&ns, "web", &world.git_http_url(&repo), "web", "git").await;
-    ns.api::<deploy_synchronizer::resource::GitSync>()
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"healthTimeout": "20s"}})),
-        )
-        .await
-        .unwrap();
+    patch_spec(&ns, "web", json!({"healthTimeout": "20s"})).await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
 
-    let degraded = wait_until(
-        "the sync to be Degraded",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "web").await?;
-            match condition(&status, "Healthy") {
-                Some((s, reason, message)) if s == "False" && reason == "Degraded" => {
-                    Ok((status, message))
-                }
-                _ => Err(describe(&status)),
-            }
-        },
-    )
+    let seen = wait_status(&ns, "web", "the sync to be Degraded", |s| {
+        s.is("Healthy=False Degraded")
+    })
     .await;
-    let (seen, message) = degraded;
+    let message = seen.message("Healthy");
     assert_eq!(seen.last_applied_revision.as_deref(), Some(seed.as_str()));
     assert_eq!(seen.health.as_deref(), Some("Degraded"));
     assert!(message.contains("CrashLoopBackOff"), "{message}");
@@ -77,12 +57,8 @@ async fn a_crash_looping_rollout_is_degraded_then_times_out() {
         "names the object: {message}"
     );
 
-    let timed_out = wait_until("the health timeout", Duration::from_secs(60), || async {
-        let status = status(&ns, "web").await?;
-        match condition(&status, "Healthy") {
-            Some((s, reason, _)) if s == "False" && reason == "HealthTimeout" => Ok(status),
-            _ => Err(describe(&status)),
-        }
+    let timed_out = wait_status(&ns, "web", "the health timeout", |s| {
+        s.is("Healthy=False HealthTimeout")
     })
     .await;
     let entry = &timed_out.history[0];

@@ -4,12 +4,9 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 fn deployment(image: &str, app: &str) -> String {
@@ -47,18 +44,9 @@ async fn an_immutable_change_is_refused_then_recreated_when_allowed() {
     git_secret(&ns, world, "git").await;
     create_git_sync(&ns, "worker", &world.git_http_url(&repo), "", "git").await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
-    wait_until(
-        "the seed commit to be applied",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "worker").await?;
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
-                Ok(())
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    wait_status(&ns, "worker", "the seed commit to be applied", |s| {
+        s.applied(&seed)
+    })
     .await;
     let first_uid = ns
         .api::<Deployment>()
@@ -70,24 +58,11 @@ async fn an_immutable_change_is_refused_then_recreated_when_allowed() {
 
     let v2 = tree(&[("worker.yaml", &deployment(&image, "worker-v2"))]);
     let change = commit_dir(world, &repo, v2.path(), "worker: new selector").await;
-    let message = wait_until(
-        "the immutable change to be refused",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "worker").await?;
-            match condition(&status, "Ready") {
-                Some((s, reason, message))
-                    if s == "False"
-                        && reason == "ValidationFailed"
-                        && status.last_attempted_revision.as_deref() == Some(change.as_str()) =>
-                {
-                    Ok(message)
-                }
-                _ => Err(describe(&status)),
-            }
-        },
-    )
+    let refused = wait_status(&ns, "worker", "the immutable change to be refused", |s| {
+        s.is("Ready=False ValidationFailed") && s.attempted(&change)
+    })
     .await;
+    let message = refused.message("Ready");
     assert!(message.contains("field is immutable"), "{message}");
     assert!(
         message.contains("recreateOnImmutableChange"),
@@ -97,26 +72,10 @@ async fn an_immutable_change_is_refused_then_recreated_when_allowed() {
     let unchanged = ns.api::<Deployment>().get("worker").await.unwrap();
     assert_eq!(unchanged.metadata.uid, first_uid, "nothing was written");
 
-    ns.api::<deploy_synchronizer::resource::GitSync>()
-        .patch(
-            "worker",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"recreateOnImmutableChange": true}})),
-        )
-        .await
-        .unwrap();
-    let applied = wait_until(
-        "the Deployment to be re-created",
-        Duration::from_secs(90),
-        || async {
-            let status = status(&ns, "worker").await?;
-            if status.last_applied_revision.as_deref() == Some(change.as_str()) {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    patch_spec(&ns, "worker", json!({"recreateOnImmutableChange": true})).await;
+    let applied = wait_status(&ns, "worker", "the Deployment to be re-created", |s| {
+        s.applied(&change)
+    })
     .await;
     let (_, _, message) = condition(&applied, "Ready").unwrap();
     assert!(message.contains("1 re-created"), "{message}");

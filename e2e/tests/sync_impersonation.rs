@@ -4,12 +4,9 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 const CONFIG_MAP: &str = r#"apiVersion: v1
@@ -38,31 +35,14 @@ async fn writes_are_made_as_the_named_service_account() {
     let seed = world.git_seed(&repo, Some(files.path())).await.unwrap();
     git_secret(&ns, world, "git").await;
     create_git_sync(&ns, "limited", &world.git_http_url(&repo), "", "git").await;
-    ns.api::<deploy_synchronizer::resource::GitSync>()
-        .patch(
-            "limited",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"serviceAccountName": "deployer"}})),
-        )
-        .await
-        .unwrap();
+    patch_spec(&ns, "limited", json!({"serviceAccountName": "deployer"})).await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
 
-    let refused = wait_until(
-        "the dry-run to refuse the write",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "limited").await?;
-            match condition(&status, "Ready") {
-                Some((s, reason, message)) if s == "False" && reason == "ValidationFailed" => {
-                    Ok((status, message))
-                }
-                _ => Err(describe(&status)),
-            }
-        },
-    )
+    let refused_status = wait_status(&ns, "limited", "the dry-run to refuse the write", |s| {
+        s.is("Ready=False ValidationFailed")
+    })
     .await;
-    let (refused_status, message) = refused;
+    let message = refused_status.message("Ready");
     let who = format!("system:serviceaccount:{}:deployer", ns.name());
     assert!(
         message.contains(&who),
@@ -94,17 +74,11 @@ async fn writes_are_made_as_the_named_service_account() {
                 "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]}]),
     )
     .await;
-    wait_until(
+    wait_status(
+        &ns,
+        "limited",
         "the commit to be applied as the ServiceAccount",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "limited").await?;
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
-                Ok(())
-            } else {
-                Err(describe(&status))
-            }
-        },
+        |s| s.applied(&seed),
     )
     .await;
     let cm = ns.api::<ConfigMap>().get("limited").await.unwrap();

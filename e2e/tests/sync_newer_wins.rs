@@ -5,12 +5,12 @@
 
 mod sync_support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use deploy_synchronizer::resource::GitSyncStatus;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 const DEPLOYMENT: &str = r#"# The checkout service.
@@ -59,34 +59,21 @@ async fn a_fixing_commit_supersedes_a_rollout_still_being_waited_for() {
     )
     .await;
     // A health timeout far longer than the test: only a newer revision can end this wait.
-    ns.api::<deploy_synchronizer::resource::GitSync>()
-        .patch(
-            "checkout",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"healthTimeout": "30m"}})),
-        )
-        .await
-        .unwrap();
+    patch_spec(&ns, "checkout", json!({"healthTimeout": "30m"})).await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
 
     // The crash-looping revision is applied and its health is being waited for.
-    wait_until(
-        "the rollout to be Degraded",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "checkout").await?;
-            let waiting = status.history.first().is_some_and(|e| {
-                e.revision == seed
-                    && e.applied_at.is_some()
-                    && e.healthy_at.is_none()
-                    && e.failed_at.is_none()
-            });
-            match condition(&status, "Healthy") {
-                Some((s, reason, _)) if s == "False" && reason == "Degraded" && waiting => Ok(()),
-                _ => Err(describe(&status)),
-            }
-        },
-    )
+    let waiting_on_seed = |s: &GitSyncStatus| {
+        s.history.first().is_some_and(|e| {
+            e.revision == seed
+                && e.applied_at.is_some()
+                && e.healthy_at.is_none()
+                && e.failed_at.is_none()
+        })
+    };
+    wait_status(&ns, "checkout", "the rollout to be Degraded", |s| {
+        s.is("Healthy=False Degraded") && waiting_on_seed(s)
+    })
     .await;
 
     // The fix lands while that wait runs.
@@ -125,12 +112,8 @@ async fn a_fixing_commit_supersedes_a_rollout_still_being_waited_for() {
     );
     assert!(superseded.healthy_at.is_none(), "{superseded:?}");
 
-    let healthy = wait_until("the fix to be Healthy", Duration::from_secs(90), || async {
-        let status = status(&ns, "checkout").await?;
-        match condition(&status, "Healthy") {
-            Some((s, _, _)) if s == "True" => Ok(status),
-            _ => Err(describe(&status)),
-        }
+    let healthy = wait_status(&ns, "checkout", "the fix to be Healthy", |s| {
+        s.is("Healthy=True")
     })
     .await;
     assert_eq!(healthy.history[0].revision, fix);

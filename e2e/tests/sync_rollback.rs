@@ -6,12 +6,10 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::events::v1::Event;
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 const DEPLOYMENT: &str = r#"# The storefront.
@@ -81,18 +79,14 @@ async fn a_failed_rollout_proposes_its_revert_and_merging_it_rolls_back() {
         &DEPLOYMENT.replace("{image}", &image("2.0.13")),
     )]);
     let bad = commit_dir(world, &repo, bad_tree.path(), "storefront: 2.0.13").await;
-    let proposed = wait_until("a rollback proposal", Duration::from_secs(90), || async {
-        let status = status(&ns, "storefront").await?;
-        let entry = status.history.iter().find(|e| e.revision == bad);
-        match entry.and_then(|e| e.rollback_branch.clone()) {
-            Some(branch) => Ok((status, branch)),
-            None => Err(describe(&status)),
-        }
+    let seen = wait_status(&ns, "storefront", "a rollback proposal", |s| {
+        let entry = s.history.iter().find(|e| e.revision == bad);
+        entry.is_some_and(|e| e.rollback_branch.is_some())
     })
     .await;
-    let (seen, branch) = proposed;
-    assert_eq!(branch, format!("sluice/rollback/{}", &bad[..7]));
     let entry = seen.history.iter().find(|e| e.revision == bad).unwrap();
+    let branch = entry.rollback_branch.clone().unwrap();
+    assert_eq!(branch, format!("sluice/rollback/{}", &bad[..7]));
     assert!(entry.failed_at.is_some(), "{entry:?}");
     assert_eq!(image_running(&ns).await, image("2.0.13"));
 
@@ -136,14 +130,7 @@ async fn a_failed_rollout_proposes_its_revert_and_merging_it_rolls_back() {
     );
     wait_applied(&ns, "storefront", &revert).await;
     assert_eq!(image_running(&ns).await, image("2.0.1"));
-    let healthy = wait_until("Healthy again", Duration::from_secs(90), || async {
-        let status = status(&ns, "storefront").await?;
-        match condition(&status, "Healthy") {
-            Some((s, _, _)) if s == "True" => Ok(status),
-            _ => Err(describe(&status)),
-        }
-    })
-    .await;
+    let healthy = wait_status(&ns, "storefront", "Healthy again", |s| s.is("Healthy=True")).await;
     assert_eq!(healthy.history[0].revision, revert);
     assert!(healthy.history[0].healthy_at.is_some());
     // The failed revision keeps its record, branch included.

@@ -4,14 +4,12 @@
 
 mod sync_support;
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 fn crd(group: &str) -> String {
@@ -81,31 +79,17 @@ async fn a_crd_and_a_namespace_come_first_with_what_uses_them() {
     let seed = world.git_seed(&repo, Some(files.path())).await.unwrap();
     git_secret(&ns, world, "git").await;
     create_git_sync(&ns, "stages", &world.git_http_url(&repo), "", "git").await;
-    ns.api::<deploy_synchronizer::resource::GitSync>()
-        .patch(
-            "stages",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {
-                "allowClusterScoped": true,
-                "allowedNamespaces": [extra]
-            }})),
-        )
-        .await
-        .unwrap();
+    patch_spec(
+        &ns,
+        "stages",
+        json!({"allowClusterScoped": true, "allowedNamespaces": [extra]}),
+    )
+    .await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
 
-    let applied = wait_until(
-        "the commit to be applied",
-        Duration::from_secs(90),
-        || async {
-            let status = status(&ns, "stages").await?;
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
-                Ok(status)
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    let applied = wait_status(&ns, "stages", "the commit to be applied", |s| {
+        s.applied(&seed)
+    })
     .await;
     let mut kinds: Vec<_> = applied.inventory.iter().map(|e| e.kind.as_str()).collect();
     kinds.sort();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
 fn config_map(colour: &str) -> String {
@@ -18,14 +18,7 @@ fn config_map(colour: &str) -> String {
 }
 
 async fn set_suspend(ns: &TestNamespace, suspend: bool) {
-    ns.api::<deploy_synchronizer::resource::GitSync>()
-        .patch(
-            "theme",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"suspend": suspend}})),
-        )
-        .await
-        .unwrap();
+    patch_spec(ns, "theme", json!({"suspend": suspend})).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,27 +33,15 @@ async fn a_suspended_sync_applies_nothing_until_resumed() {
     git_secret(&ns, world, "git").await;
     create_git_sync(&ns, "theme", &world.git_http_url(&repo), "", "git").await;
     let synchronizer = Synchronizer::start(world, ns.name()).await;
-    wait_until(
-        "the seed commit to be applied",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "theme").await?;
-            if status.last_applied_revision.as_deref() == Some(seed.as_str()) {
-                Ok(())
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
+    wait_status(&ns, "theme", "the seed commit to be applied", |s| {
+        s.applied(&seed)
+    })
     .await;
 
     set_suspend(&ns, true).await;
-    wait_until("Ready=False Suspended", Duration::from_secs(30), || async {
-        let status = status(&ns, "theme").await?;
-        match condition(&status, "Ready") {
-            Some((s, reason, _)) if s == "False" && reason == "Suspended" => Ok(()),
-            _ => Err(describe(&status)),
-        }
+    let suspended = "Ready=False Suspended";
+    wait_status_within(&ns, "theme", suspended, Duration::from_secs(30), |s| {
+        s.is(suspended)
     })
     .await;
     let green = tree(&[("theme.yaml", &config_map("green"))]);
@@ -96,20 +77,7 @@ async fn a_suspended_sync_applies_nothing_until_resumed() {
     assert_eq!(cm.data.unwrap()["colour"], "red", "a suspended sync healed");
 
     set_suspend(&ns, false).await;
-    wait_until(
-        "the commit to be applied after resuming",
-        Duration::from_secs(60),
-        || async {
-            let status = status(&ns, "theme").await?;
-            let ready = condition(&status, "Ready").is_some_and(|(s, _, _)| s == "True");
-            if status.last_applied_revision.as_deref() == Some(change.as_str()) && ready {
-                Ok(())
-            } else {
-                Err(describe(&status))
-            }
-        },
-    )
-    .await;
+    wait_applied(&ns, "theme", &change).await;
     let cm = ns.api::<ConfigMap>().get("theme").await.unwrap();
     assert_eq!(cm.data.unwrap()["colour"], "green");
 

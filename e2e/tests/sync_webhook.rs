@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use sluice_e2e::http::post;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sluice_shared::webhook::{Secrets, sign_hmac_sha256};
 use sync_support::*;
 use tokio::sync::mpsc;
@@ -24,18 +24,6 @@ fn config_map(version: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  version: \"{version}\"\n"
     )
-}
-
-async fn wait_applied(ns: &TestNamespace, revision: &str, within: Duration, what: &str) {
-    wait_until(what, within, || async {
-        let status = status(ns, "web").await?;
-        if status.last_applied_revision.as_deref() == Some(revision) {
-            Ok(())
-        } else {
-            Err(describe(&status))
-        }
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,12 +72,9 @@ async fn a_signed_push_syncs_at_once_and_a_forged_one_does_not() {
         tokio::spawn(async move { axum::serve(listener, webhook::router(secrets, tx)).await });
     let synchronizer = Synchronizer::start_with_pushes(world, ns.name(), Some(rx)).await;
 
-    wait_applied(
-        &ns,
-        &seed,
-        Duration::from_secs(60),
-        "the seed commit to be applied",
-    )
+    wait_status(&ns, "web", "the seed commit to be applied", |s| {
+        s.applied(&seed)
+    })
     .await;
 
     // (a) A new commit and a signed push: applied within seconds, not an hour.
@@ -103,12 +88,10 @@ async fn a_signed_push_syncs_at_once_and_a_forged_one_does_not() {
         ("X-Hub-Signature-256", signature.as_str()),
     ];
     assert_eq!(post(&addr, "/webhook/github", &headers, &body).await, 202);
-    wait_applied(
-        &ns,
-        &second,
-        Duration::from_secs(15),
-        "the pushed commit to be applied",
-    )
+    let pushed = "the pushed commit to be applied";
+    wait_status_within(&ns, "web", pushed, Duration::from_secs(15), |s| {
+        s.applied(&second)
+    })
     .await;
     let cm = ns.api::<ConfigMap>().get("web-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["version"], "2");
@@ -141,12 +124,10 @@ async fn a_signed_push_syncs_at_once_and_a_forged_one_does_not() {
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("annotating the GitSync");
-    wait_applied(
-        &ns,
-        &third,
-        Duration::from_secs(15),
-        "the annotated GitSync to sync the third commit",
-    )
+    let annotated = "the annotated GitSync to sync the third commit";
+    wait_status_within(&ns, "web", annotated, Duration::from_secs(15), |s| {
+        s.applied(&third)
+    })
     .await;
 
     synchronizer.stop().await;

@@ -13,7 +13,7 @@ use deploy_synchronizer::webhook::{self, PROVIDERS};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
 use sluice_e2e::http::post;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, unique_name};
 use sluice_shared::webhook::{Secrets, sign_hmac_sha256};
 use sync_support::*;
 use tokio::sync::mpsc;
@@ -211,18 +211,10 @@ async fn each_providers_verified_push_syncs_at_once_and_unverified_ones_do_nothi
         let (body, headers) = provider.delivery(&url, &commit, Proof::Good);
         let started = std::time::Instant::now();
         assert_eq!(post(&addr, &path, &headers, &body).await, 202, "{name}");
-        wait_until(
-            &format!("the commit {name} announced to be applied"),
-            Duration::from_secs(20),
-            || async {
-                let status = status(&ns, "shop").await?;
-                if status.last_applied_revision.as_deref() == Some(commit.as_str()) {
-                    Ok(())
-                } else {
-                    Err(describe(&status))
-                }
-            },
-        )
+        let what = format!("the commit {name} announced to be applied");
+        wait_status_within(&ns, "shop", &what, Duration::from_secs(20), |s| {
+            s.applied(&commit)
+        })
         .await;
         println!(
             "{name}: verified push -> applied in {:?}",

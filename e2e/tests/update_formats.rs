@@ -132,24 +132,10 @@ fn policy(name: &str, repo: &str, spec: Value) -> Value {
 
 /// Waits for the ImagePolicy `name` to have a `latestRef`; returns its status.
 async fn chosen(u: &Updater, name: &str) -> config_updater::resource::ImagePolicyStatus {
-    let api = u.api::<ImagePolicy>();
-    wait_until(
-        &format!("ImagePolicy {name} latestRef"),
-        DEADLINE,
-        || async {
-            let s = api
-                .get(name)
-                .await
-                .map_err(|e| e.to_string())?
-                .status
-                .unwrap_or_default();
-            if s.latest_ref.is_some() && s.last_scan_time.is_some() {
-                Ok(s)
-            } else {
-                Err(format!("{s:?}"))
-            }
-        },
-    )
+    let what = format!("ImagePolicy {name} latestRef");
+    u.wait_status::<ImagePolicy>(name, &what, |s| {
+        s.latest_ref.is_some() && s.last_scan_time.is_some()
+    })
     .await
 }
 

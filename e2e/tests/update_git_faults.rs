@@ -11,10 +11,9 @@ mod update_support;
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use serde_json::json;
 use sluice_e2e::git_support::closed_port;
-use sluice_e2e::wait_until;
 use update_support::{
-    DEADLINE, Updater, WEB_FILE, file, image_update, message, next_commit, parent, push_web,
-    repository, semver_policy, stays, trailers,
+    Updater, WEB_FILE, file, image_update, message, next_commit, parent, push_web, repository,
+    semver_policy, stays, trailers,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,19 +42,10 @@ async fn write_back_faults_show_on_the_update_commit_nothing_and_recover() {
     assert!(c.message.contains("unreachable"), "{c:?}");
     u.wait_event("config", "GitUnreachable").await;
     // The bump still waits in status, and nothing reached the server.
-    let updates = u.api::<ImageUpdate>();
-    wait_until("the bump pending after a failed push", DEADLINE, || async {
-        let s = updates
-            .get("config")
-            .await
-            .unwrap()
-            .status
-            .unwrap_or_default();
+    let bump = format!("{image}:1.0.1");
+    u.wait_status::<ImageUpdate>("config", "the bump pending after a failed push", |s| {
         let failed = s.conditions.iter().any(|c| c.reason == "GitUnreachable");
-        match s.pending.as_slice() {
-            [p] if failed && p.new_image == format!("{image}:1.0.1") => Ok(()),
-            _ => Err(format!("{s:?}")),
-        }
+        matches!(s.pending.as_slice(), [p] if failed && p.new_image == bump)
     })
     .await;
     stays(world, &repo, seeded, std::time::Duration::from_secs(2)).await;
@@ -140,13 +130,9 @@ async fn write_back_faults_show_on_the_update_commit_nothing_and_recover() {
     let text = message(world, &repo, third);
     assert_eq!(trailers(&text).len(), 1, "{text}");
     assert!(text.contains("old=1.0.2 new=1.0.3"), "{text}");
-    wait_until("Ready=True Pushed over SSH", DEADLINE, || async {
-        match u.ready::<ImageUpdate>("config").await {
-            Some(c) if c.status == "True" && c.reason == "Pushed" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    // Pushed over SSH.
+    u.wait_ready::<ImageUpdate>("config", "True", "Pushed")
+        .await;
     assert!(!u.events("config", "Pushed").await.is_empty());
 
     u.stop().await;

@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use sluice_e2e::git_support::{blocking, me, remote, write};
-use sluice_e2e::wait_until;
 use sluice_shared::git;
 use update_support::{
-    DEADLINE, Updater, WEB_FILE, file, image_update, message, next_commit, parent, push_web,
-    repository, semver_policy, stays, tip, trailers,
+    Updater, WEB_FILE, file, image_update, message, next_commit, parent, push_web, repository,
+    semver_policy, stays, tip, trailers,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,21 +65,12 @@ async fn a_reverted_bump_is_blocked_and_never_recommitted_while_a_newer_tag_goes
 
     // Noticed without any new tag: 1.0.1 is blocked, the policy falls back to 1.0.0.
     let policies = u.api::<ImagePolicy>();
-    let status = wait_until("1.0.1 in status.blockedTags", DEADLINE, || async {
-        let s = policies
-            .get("web")
-            .await
-            .map_err(|e| e.to_string())?
-            .status
-            .unwrap_or_default();
-        let latest = s.latest_ref.as_ref().map(|r| r.tag.as_str());
-        if s.blocked_tags == ["1.0.1"] && latest == Some("1.0.0") {
-            Ok(s)
-        } else {
-            Err(format!("{s:?}"))
-        }
-    })
-    .await;
+    let status = u
+        .wait_status::<ImagePolicy>("web", "1.0.1 in status.blockedTags", |s| {
+            let latest = s.latest_ref.as_ref().map(|r| r.tag.as_str());
+            s.blocked_tags == ["1.0.1"] && latest == Some("1.0.0")
+        })
+        .await;
     assert_eq!(status.blocked_tags, vec!["1.0.1".to_owned()]);
     let note = u.wait_event("web", "Blocked").await;
     assert!(note.contains("1.0.1"), "{note}");

@@ -10,9 +10,8 @@ use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use k8s_openapi::api::core::v1::Event;
 use kube::api::ListParams;
 use serde_json::json;
-use sluice_e2e::wait_until;
 use update_support::{
-    DEADLINE, Updater, clone_from_server, image_update, keygen, push_web, repository,
+    Conditions, Updater, clone_from_server, image_update, keygen, push_web, repository,
     semver_policy, verify,
 };
 
@@ -64,21 +63,14 @@ async fn a_signing_key_secret_makes_signed_bumps_and_a_locked_key_is_reported() 
 
     // The locked one: Ready=False naming the Secret and why; nothing pushed.
     let updates = u.api::<ImageUpdate>();
-    let message = wait_until("the locked ImageUpdate to say why", DEADLINE, || async {
-        let u = updates.get("locked").await.map_err(|e| e.to_string())?;
-        let ready = u
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
-        match ready {
-            Some(c) if c.status == "False" && c.message.contains("encrypted") => {
-                assert_eq!(c.reason, "GitSecret", "{c:?}");
-                Ok(c.message)
-            }
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let said = u
+        .wait_status::<ImageUpdate>("locked", "the locked ImageUpdate to say why", |s| {
+            s.is("Ready=False") && s.message("Ready").contains("encrypted")
+        })
+        .await;
+    let ready = said.condition_of("Ready").unwrap();
+    assert_eq!(ready.reason, "GitSecret", "{ready:?}");
+    let message = &ready.message;
     assert!(
         message.contains("locked") && message.contains("signingKeyRef"),
         "{message}"

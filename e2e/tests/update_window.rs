@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use serde_json::json;
-use sluice_e2e::{unique_name, wait_until};
+use sluice_e2e::unique_name;
 use update_support::{
-    DEADLINE, Updater, deployment, file, message, next_commit, parent, repository, seed,
+    Conditions, Updater, deployment, file, message, next_commit, parent, repository, seed,
     semver_policy, stays, trailers,
 };
 
@@ -81,21 +81,11 @@ async fn a_closed_window_holds_bumps_then_sends_them_as_one_commit_and_a_batch_i
     }
 
     // Held: both bumps listed with policy, file, old and new image; nothing committed.
-    let updates = u.api::<ImageUpdate>();
-    let status = wait_until("both bumps pending with their files", DEADLINE, || async {
-        let s = updates
-            .get("config")
-            .await
-            .map_err(|e| e.to_string())?
-            .status
-            .unwrap_or_default();
-        if s.pending.len() == 2 && s.pending.iter().all(|p| !p.file.is_empty()) {
-            Ok(s)
-        } else {
-            Err(format!("{s:?}"))
-        }
-    })
-    .await;
+    let status = u
+        .wait_status::<ImageUpdate>("config", "both bumps pending with their files", |s| {
+            s.pending.len() == 2 && s.pending.iter().all(|p| !p.file.is_empty())
+        })
+        .await;
     let mut pending: Vec<(String, String, String, String)> = status
         .pending
         .iter()
@@ -137,6 +127,7 @@ async fn a_closed_window_holds_bumps_then_sends_them_as_one_commit_and_a_batch_i
         "{ready:?}"
     );
     // The next push is when the window opens: at the top of that hour in Kathmandu.
+    let updates = u.api::<ImageUpdate>();
     let next = updates.get("config").await.unwrap().status.unwrap();
     let next: DateTime<Utc> = next
         .next_push_time
@@ -182,13 +173,9 @@ async fn a_closed_window_holds_bumps_then_sends_them_as_one_commit_and_a_batch_i
         pushed.contains(web_file) && pushed.contains(api_file),
         "{pushed}"
     );
-    wait_until("status.pending emptied", DEADLINE, || async {
-        let s = updates.get("config").await.unwrap().status.unwrap();
-        if s.pending.is_empty() && s.last_push_commit.as_deref() == Some(&train.to_string()) {
-            Ok(())
-        } else {
-            Err(format!("{s:?}"))
-        }
+    let train_commit = train.to_string();
+    u.wait_status::<ImageUpdate>("config", "status.pending emptied", |s| {
+        s.pending.is_empty() && s.last_push_commit.as_deref() == Some(train_commit.as_str())
     })
     .await;
 
@@ -196,17 +183,13 @@ async fn a_closed_window_holds_bumps_then_sends_them_as_one_commit_and_a_batch_i
     u.patch_spec::<ImageUpdate>("config", json!({"batchDelay": "15s"}))
         .await;
     world.push_image(&[&format!("{web}:1.0.2")]).await;
-    let batching = wait_until("web's bump waiting in the batch", DEADLINE, || async {
-        let s = updates.get("config").await.unwrap().status.unwrap();
-        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").cloned();
-        match ready {
-            Some(c) if c.reason == "Batching" && s.pending.len() == 1 => Ok((c, s.pending)),
-            other => Err(format!("{other:?} {:?}", s.pending)),
-        }
-    })
-    .await;
-    assert_eq!(batching.1[0].file, web_file);
-    assert_eq!(batching.1[0].new_image, format!("{web_image}:1.0.2"));
+    let batching = u
+        .wait_status::<ImageUpdate>("config", "web's bump waiting in the batch", |s| {
+            s.reason("Ready") == "Batching" && s.pending.len() == 1
+        })
+        .await;
+    assert_eq!(batching.pending[0].file, web_file);
+    assert_eq!(batching.pending[0].new_image, format!("{web_image}:1.0.2"));
     world.push_image(&[&format!("{api}:1.0.2")]).await;
     let batch = next_commit(world, &repo, train).await;
     assert_eq!(

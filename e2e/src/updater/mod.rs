@@ -13,22 +13,27 @@ pub use repo::*;
 use std::time::Duration;
 
 use config_updater::controller::{self, Options};
-use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
+use config_updater::resource::{
+    ImagePolicy, ImagePolicyStatus, ImageRepository, ImageRepositoryStatus, ImageUpdate,
+    ImageUpdateStatus,
+};
 use config_updater::webhook::RegistryEvent;
 use git2::Oid;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::core::object::HasStatus;
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+pub use crate::Conditions;
 use crate::in_process::InProcess;
 use crate::{
-    TestNamespace, World, install_crd_yaml, install_crypto_provider, unique_name, wait_until,
+    Seen, TestNamespace, World, install_crd_yaml, install_crypto_provider, unique_name, wait_until,
 };
 
 /// The image CRDs, as committed in manifests/crds/.
@@ -245,19 +250,36 @@ impl Updater {
         conditions.into_iter().find(|c| c.type_ == "Ready")
     }
 
+    /// Waits until the status of `name` (an ImageRepository, ImagePolicy or ImageUpdate)
+    /// satisfies `until` (within [`DEADLINE`]); returns it. `what` names the wait in the
+    /// timeout's panic, with the status last seen. `until` reads as the story says it:
+    /// `|s| s.is("Ready=False GitSecret") && s.message("Ready").contains("encrypted")`
+    /// ([`Conditions`]).
+    pub async fn wait_status<K>(
+        &self,
+        name: &str,
+        what: &str,
+        until: impl Fn(&K::Status) -> bool,
+    ) -> K::Status
+    where
+        K: Object + HasStatus,
+        K::Status: Clone + Default + Seen,
+    {
+        crate::wait_status(&self.api::<K>(), name, what, DEADLINE, until).await
+    }
+
     /// Waits until `name`'s `Ready` condition has `status` and `reason`; returns it.
-    pub async fn wait_ready<K: Object>(&self, name: &str, status: &str, reason: &str) -> Condition {
-        let what = format!(
-            "{} {name} Ready={status} {reason}",
-            K::kind(&Default::default())
-        );
-        wait_until(&what, DEADLINE, || async {
-            match self.ready::<K>(name).await {
-                Some(c) if c.status == status && c.reason == reason => Ok(c),
-                other => Err(format!("{other:?}")),
-            }
-        })
-        .await
+    pub async fn wait_ready<K>(&self, name: &str, status: &str, reason: &str) -> Condition
+    where
+        K: Object + HasStatus,
+        K::Status: Clone + Default + Seen + Conditions,
+    {
+        let ready = format!("Ready={status} {reason}");
+        let what = format!("{} {name} {ready}", K::kind(&Default::default()));
+        let seen = self.wait_status::<K>(name, &what, |s| s.is(&ready)).await;
+        seen.condition_of("Ready")
+            .cloned()
+            .expect("the Ready condition just seen")
     }
 
     /// The tag of the ImagePolicy `name`'s `status.latestRef`.
@@ -276,41 +298,28 @@ impl Updater {
 
     /// Waits until the ImagePolicy `name` has chosen a tag; returns that tag.
     pub async fn wait_policy_tag(&self, name: &str) -> String {
-        wait_until(
-            &format!("ImagePolicy {name} status.latestRef"),
-            DEADLINE,
-            || self.policy_tag(name),
-        )
-        .await
-    }
-
-    /// The ImageUpdate `name`'s `status.lastPushCommit`.
-    pub async fn last_push(&self, name: &str) -> Result<String, String> {
-        let u = self
-            .api::<ImageUpdate>()
-            .get(name)
-            .await
-            .map_err(|e| e.to_string())?;
-        u.status
-            .as_ref()
-            .and_then(|s| s.last_push_commit.clone())
-            .ok_or_else(|| format!("{:?}", u.status))
+        let what = format!("ImagePolicy {name} status.latestRef");
+        let seen = self
+            .wait_status::<ImagePolicy>(name, &what, |s| s.latest_ref.is_some())
+            .await;
+        seen.latest_ref.expect("the latestRef just seen").tag
     }
 
     /// Waits until the ImageUpdate `name` has a `status.lastPushCommit`; returns it.
     pub async fn wait_last_push(&self, name: &str) -> String {
         let what = format!("ImageUpdate {name} status.lastPushCommit");
-        wait_until(&what, DEADLINE, || self.last_push(name)).await
+        let seen = self
+            .wait_status::<ImageUpdate>(name, &what, |s| s.last_push_commit.is_some())
+            .await;
+        seen.last_push_commit.expect("the lastPushCommit just seen")
     }
 
     /// Waits until the ImageUpdate `name`'s `status.lastPushCommit` is `commit`.
     pub async fn wait_last_push_is(&self, name: &str, commit: Oid) {
         let what = format!("ImageUpdate {name} status.lastPushCommit {commit}");
-        wait_until(&what, DEADLINE, || async {
-            match self.last_push(name).await? {
-                last if last == commit.to_string() => Ok(()),
-                last => Err(format!("it is {last}")),
-            }
+        let commit = commit.to_string();
+        self.wait_status::<ImageUpdate>(name, &what, |s| {
+            s.last_push_commit.as_deref() == Some(commit.as_str())
         })
         .await;
     }
@@ -353,6 +362,25 @@ impl Updater {
         }
     }
 }
+
+/// The image resources' statuses: their conditions, and `Debug` as "last seen" in a wait.
+macro_rules! image_status {
+    ($($status:ty),*) => {$(
+        impl Conditions for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+        }
+
+        impl Seen for $status {
+            fn seen(&self) -> String {
+                format!("{self:?}")
+            }
+        }
+    )*};
+}
+
+image_status!(ImageRepositoryStatus, ImagePolicyStatus, ImageUpdateStatus);
 
 /// An ImageRepository on the plain registry, polled every `interval`.
 pub fn repository(name: &str, image: &str, interval: &str) -> Value {
