@@ -174,7 +174,30 @@ pub async fn run(
         mib(max_rss)
     );
 
-    // At rest: nothing changes in git or in the cluster; the interval keeps fetching.
+    at_rest(ns, daemon, extra, window, &mut report).await;
+    let target = commits::Target {
+        world,
+        ns,
+        daemon,
+        apiserver: extra,
+        repo: &repo,
+        sync: NAME,
+        dir: dir.path(),
+        config_map: BULK_CHANGED,
+    };
+    one_change(&target, &mut report).await;
+    (report, repo)
+}
+
+/// The GitSync at rest for `window`: nothing changes in git or in the cluster, the interval
+/// keeps fetching; the daemon's writes, the objects' resourceVersions and memory.
+async fn at_rest(
+    ns: &TestNamespace,
+    daemon: &Daemon,
+    extra: &Client,
+    window: Duration,
+    report: &mut String,
+) {
     tokio::time::sleep(SETTLE).await;
     let client = ns.client();
     let world_before = apimetrics::writes(client)
@@ -272,32 +295,27 @@ pub async fn run(
         syncs.items.len(),
         mib(max_rest)
     );
+}
 
-    // One object of the 1,000 changes per commit: the daemon sends that one.
-    let target = commits::Target {
-        world,
-        ns,
-        daemon,
-        apiserver: extra,
-        repo: &repo,
-        sync: NAME,
-        dir: dir.path(),
-        config_map: BULK_CHANGED,
-    };
+/// One object of the 1,000 changes per commit: the daemon sends that one.
+async fn one_change(target: &commits::Target<'_>, report: &mut String) {
     let _ = writeln!(
         report,
         "one object of {BULK_OBJECTS} changed per commit ({BULK_CHANGED}, the last in file order):"
     );
-    let timings = commits::run(&target, COMMITS, |dir, value| {
-        write_bulk(dir, world.registry(), value)
+    let timings = commits::run(target, COMMITS, |dir, value| {
+        write_bulk(dir, target.world.registry(), value)
     })
     .await;
     commits::report(
-        &mut report,
+        report,
         &timings,
         "target p50 < 100 ms",
         "target p50 < 200 ms",
     );
-    let _ = writeln!(report, "memory after the commits: {}\n", daemon.memory());
-    (report, repo)
+    let _ = writeln!(
+        report,
+        "memory after the commits: {}\n",
+        target.daemon.memory()
+    );
 }
