@@ -110,6 +110,30 @@ impl TestNamespace {
     }
 }
 
+/// The field manager `kubectl edit` writes as: a person's edit, as self-heal sees it.
+pub const HAND_EDIT: &str = "kubectl-edit";
+
+/// Edits object `name` as a person with `kubectl edit` does: `patch` merged in as field manager
+/// [`HAND_EDIT`]. Panics with the apiserver's answer when it is refused.
+pub async fn edit_by_hand<K>(api: &Api<K>, name: &str, patch: serde_json::Value) -> K
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+    <K as Resource>::DynamicType: Default,
+{
+    let params = PatchParams {
+        field_manager: Some(HAND_EDIT.into()),
+        ..PatchParams::default()
+    };
+    api.patch(name, &params, &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "editing {} {name} by hand: {e}",
+                K::kind(&Default::default())
+            )
+        })
+}
+
 /// Server-side applies a YAML manifest of kind `K` through `api`, with field manager `sluice`,
 /// forced; panics with the apiserver's answer when it is refused.
 pub async fn apply_yaml<K>(api: &Api<K>, yaml: &str) -> K

@@ -30,7 +30,9 @@ mod wait;
 mod world;
 
 pub use command::PushedImage;
-pub use kube_support::{E2E_LABEL, TestNamespace, apply_yaml, install_crd_yaml};
+pub use kube_support::{
+    E2E_LABEL, HAND_EDIT, TestNamespace, apply_yaml, edit_by_hand, install_crd_yaml,
+};
 pub use wait::{Conditions, Seen, wait_status, wait_until};
 pub use world::{NOT_UP, WORLD_BIN, World};
 

@@ -19,7 +19,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sluice_e2e::daemon::Daemon;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, edit_by_hand, unique_name, wait_until};
 use sync_support::*;
 
 const API_KEY: &str = "sk-live-4f9a8b7c6d5e";
@@ -153,17 +153,12 @@ async fn the_synchronizer_logs_no_secret() {
     wait_applied(&ns, "payments", &seed).await;
 
     // Someone edits the Secret: healed back from Git.
-    ns.api::<Secret>()
-        .patch(
-            "payments",
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"stringData": {"api-key": EDITED_KEY}})),
-        )
-        .await
-        .unwrap();
+    edit_by_hand(
+        &ns.api::<Secret>(),
+        "payments",
+        json!({"stringData": {"api-key": EDITED_KEY}}),
+    )
+    .await;
     wait_until("the Secret healed", Duration::from_secs(20), || async {
         let secret = ns
             .api::<Secret>()

@@ -13,12 +13,11 @@ use std::time::Duration;
 use deploy_synchronizer::controller::Metrics;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Patch, PatchParams};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use sluice_e2e::apimetrics::{self, Writes};
 use sluice_e2e::apiserver::{ExtraApiserver, free_port};
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, edit_by_hand, unique_name, wait_until};
 use sync_support::*;
 
 const COUNT: usize = 200;
@@ -147,17 +146,12 @@ async fn a_commit_sends_only_what_it_changes_and_a_restart_sends_everything() {
 
     // Edited by hand while the synchronizer is down: put back when it starts, with no commit.
     synchronizer.stop().await;
-    ns.api::<ConfigMap>()
-        .patch(
-            "shard-002",
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"data": {"rev": "by-hand"}})),
-        )
-        .await
-        .unwrap();
+    edit_by_hand(
+        &ns.api::<ConfigMap>(),
+        "shard-002",
+        json!({"data": {"rev": "by-hand"}}),
+    )
+    .await;
     let mut registry = Registry::with_prefix("sluice");
     let metrics = Metrics::register(&mut registry);
     let restarted =

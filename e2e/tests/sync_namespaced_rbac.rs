@@ -9,9 +9,9 @@ mod sync_support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, edit_by_hand, unique_name, wait_until};
 use sync_support::*;
 
 const SETTINGS: &str = r#"# Read by the tenant's API at start.
@@ -104,17 +104,12 @@ async fn a_synchronizer_with_a_namespaced_role_heals_by_watching_its_namespace()
     wait_applied(&ns, "tenant", &seed).await;
 
     // An edit of a field Git sets: the namespace's watch sees it and takes it back.
-    ns.api::<ConfigMap>()
-        .patch(
-            "tenant-settings",
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"data": {"plan": "free"}})),
-        )
-        .await
-        .expect("editing the ConfigMap");
+    edit_by_hand(
+        &ns.api::<ConfigMap>(),
+        "tenant-settings",
+        json!({"data": {"plan": "free"}}),
+    )
+    .await;
     wait_plan(&ns, "the edit to be healed").await;
 
     // A deletion: re-created.

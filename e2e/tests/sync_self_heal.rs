@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_e2e::{TestNamespace, World, edit_by_hand, unique_name, wait_until};
 use sync_support::*;
 
 const CONFIG_MAP: &str = r#"# What the shop's web tier reads at start.
@@ -302,17 +302,12 @@ async fn two_syncs_share_one_watch_per_kind() {
     // Both syncs' objects are healed through the shared ConfigMap watch.
     for team in ["cart", "search"] {
         let name = format!("{team}-settings");
-        ns.api::<ConfigMap>()
-            .patch(
-                &name,
-                &PatchParams {
-                    field_manager: Some("kubectl-edit".into()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(json!({"data": {"currency": "JPY"}})),
-            )
-            .await
-            .unwrap();
+        edit_by_hand(
+            &ns.api::<ConfigMap>(),
+            &name,
+            json!({"data": {"currency": "JPY"}}),
+        )
+        .await;
         wait_until(
             &format!("{name} healed"),
             Duration::from_secs(10),

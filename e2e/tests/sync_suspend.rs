@@ -6,9 +6,8 @@ mod sync_support;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
-use sluice_e2e::{TestNamespace, World, unique_name};
+use sluice_e2e::{TestNamespace, World, edit_by_hand, unique_name};
 use sync_support::*;
 
 fn config_map(colour: &str) -> String {
@@ -61,17 +60,12 @@ async fn a_suspended_sync_applies_nothing_until_resumed() {
     assert_eq!(cm.data.unwrap()["colour"], "blue");
 
     // Nor does it heal: an edit made while suspended stays.
-    ns.api::<ConfigMap>()
-        .patch(
-            "theme",
-            &PatchParams {
-                field_manager: Some("kubectl-edit".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"data": {"colour": "red"}})),
-        )
-        .await
-        .expect("editing the ConfigMap");
+    edit_by_hand(
+        &ns.api::<ConfigMap>(),
+        "theme",
+        json!({"data": {"colour": "red"}}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let cm = ns.api::<ConfigMap>().get("theme").await.unwrap();
     assert_eq!(cm.data.unwrap()["colour"], "red", "a suspended sync healed");
