@@ -296,19 +296,7 @@ impl HttpLister {
     }
 
     fn transport_error(&self, error: &reqwest::Error) -> ScanError {
-        let chain = error_chain(error);
-        if chain.to_ascii_lowercase().contains("certificate") {
-            ScanError::Tls {
-                registry: self.registry.clone(),
-                reason: chain,
-            }
-        } else {
-            ScanError::Unreachable {
-                registry: self.registry.clone(),
-                attempts: 1,
-                reason: chain,
-            }
-        }
+        super::retry::transport_fault(&self.registry, error)
     }
 
     fn user_password(&self) -> Option<(String, String)> {

@@ -187,20 +187,27 @@ impl Scanned<'_> {
 
     /// No answer to read: TLS, an undecodable body, or the connection itself.
     fn request_failed(&self, error: &reqwest::Error) -> ScanError {
-        let chain = error_chain(error);
-        if chain.to_ascii_lowercase().contains("certificate") {
-            ScanError::Tls {
-                registry: self.registry.to_owned(),
-                reason: chain,
-            }
-        } else if error.is_decode() {
-            self.malformed(chain)
-        } else {
-            ScanError::Unreachable {
-                registry: self.registry.to_owned(),
-                attempts: 1,
-                reason: chain,
-            }
+        match transport_fault(self.registry, error) {
+            ScanError::Unreachable { reason, .. } if error.is_decode() => self.malformed(reason),
+            fault => fault,
+        }
+    }
+}
+
+/// A request to `registry` that got no answer: a certificate problem is [`ScanError::Tls`],
+/// anything else [`ScanError::Unreachable`] (one attempt), with reqwest's whole error chain.
+pub(crate) fn transport_fault(registry: &str, error: &reqwest::Error) -> ScanError {
+    let chain = error_chain(error);
+    if chain.to_ascii_lowercase().contains("certificate") {
+        ScanError::Tls {
+            registry: registry.to_owned(),
+            reason: chain,
+        }
+    } else {
+        ScanError::Unreachable {
+            registry: registry.to_owned(),
+            attempts: 1,
+            reason: chain,
         }
     }
 }
