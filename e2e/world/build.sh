@@ -91,8 +91,76 @@ build_distribution() {
     "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
 }
 
+build_gitea() {
+  [ -x "$GITEA_BIN/gitea" ] && [ -d "$GITEA_BIN/static/options" ] && { log "gitea $GITEA_VERSION cached"; return; }
+  local src="$WORLD_CACHE/src/gitea-$GITEA_VERSION"
+  mkdir -p "$src" "$GITEA_BIN"
+  # Upstream's go.mod names its module gitea.dev, which no proxy serves; it is published as
+  # code.gitea.io/gitea. The wrapper requires gitea.dev, points it at the published module, carries
+  # upstream's own replace lines, and has upstream's main (NewMainApp / RunMainApp).
+  local upstream_mod
+  upstream_mod=$(cd "$src" && go mod download -json "code.gitea.io/gitea@$GITEA_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module sluice.dev/world/gitea"
+    echo
+    grep -m1 '^go ' "$upstream_mod"
+    echo
+    echo "require gitea.dev $GITEA_VERSION"
+    echo
+    echo "replace gitea.dev => code.gitea.io/gitea $GITEA_VERSION"
+    grep -E '^replace ' "$upstream_mod" | sed 's#//.*##'
+  } > "$src/go.mod"
+  cat > "$src/main.go" <<'GO'
+// Upstream's main.go, against the published module: the gitea command line, nothing else.
+package main
+
+import (
+	"os"
+	"runtime"
+	"time"
+
+	"gitea.dev/cmd"
+	"gitea.dev/modules/log"
+	"gitea.dev/modules/setting"
+	_ "gitea.dev/modules/markup/markdown"
+
+	"github.com/urfave/cli/v3"
+)
+
+var Version = "development"
+
+func main() {
+	setting.AppVer = Version
+	setting.AppBuiltWith = " built with " + runtime.Version()
+	setting.AppStartTime = time.Now().UTC()
+	cli.OsExiter = func(code int) {
+		log.GetManager().Close()
+		os.Exit(code)
+	}
+	app := cmd.NewMainApp(cmd.AppVersion{Version: Version, Extra: setting.AppBuiltWith})
+	_ = cmd.RunMainApp(app, os.Args...)
+	log.GetManager().Close()
+}
+GO
+  if [ ! -x "$GITEA_BIN/gitea" ]; then
+    (cd "$src" && go mod tidy >/dev/null)
+    log "building gitea $GITEA_VERSION"
+    (cd "$src" && go build -ldflags "-s -w -X main.Version=${GITEA_VERSION#v}" -o "$GITEA_BIN/gitea.tmp" . && mv "$GITEA_BIN/gitea.tmp" "$GITEA_BIN/gitea")
+  fi
+  # Without the bindata tag gitea reads options/, templates/ and public/ from STATIC_ROOT_PATH:
+  # a copy beside the binary, so the world needs no Go module cache to run. (The built frontend
+  # is not in the module: pages are unstyled; the API is what the world uses.)
+  local dir
+  dir=$(cd "$src" && go mod download -json "code.gitea.io/gitea@$GITEA_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  rm -rf "$GITEA_BIN/static.tmp" && mkdir -p "$GITEA_BIN/static.tmp"
+  cp -r "$dir/options" "$dir/templates" "$dir/public" "$GITEA_BIN/static.tmp/"
+  chmod -R u+w "$GITEA_BIN/static.tmp"
+  rm -rf "$GITEA_BIN/static" && mv "$GITEA_BIN/static.tmp" "$GITEA_BIN/static"
+}
+
 build_etcd
 build_kwok
 build_distribution
 build_kubernetes
+build_gitea
 log "done"
