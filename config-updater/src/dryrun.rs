@@ -291,7 +291,7 @@ async fn plan_update(
         let dir = tempfile::tempdir().map_err(|e| {
             ControllerError::Invalid(format!("cannot create a temporary directory: {e}"))
         })?;
-        let round = plan_round(&remote, &spec, &chosen, dir.path())?;
+        let round = plan_round(&remote, &spec, &chosen, dir.path(), None)?;
         Ok((round.files, round.plan))
     })
     .await

@@ -10,6 +10,8 @@ use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use sluice_shared::forge::{ForgeSpec, PullRequestStatus};
+
 use crate::policy::Policy;
 use crate::scan::config::RegistryAccess;
 use crate::schedule::Window;
@@ -122,6 +124,7 @@ pub struct ImageRefStatus {
     category = "sluice",
     printcolumn = r#"{"name":"Last commit","type":"string","jsonPath":".status.lastPushCommit"}"#,
     printcolumn = r#"{"name":"Pending","type":"integer","jsonPath":".status.pendingCount"}"#,
+    printcolumn = r#"{"name":"Pull request","type":"string","priority":1,"jsonPath":".status.pullRequest.url"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -169,6 +172,41 @@ pub struct GitWriteBack {
     pub secret_ref: Option<LocalObjectReference>,
     #[serde(default)]
     pub commit: CommitTemplate,
+    /// Propose the bumps as a pull request from `pushBranch` into `branch` (requires
+    /// `pushBranch`). One open pull request per push branch: later bumps add commits to it and
+    /// refresh its body. Closing it without merge rejects the versions it proposed: they go to
+    /// the policies' `blockedTags` and are not proposed again until a newer version appears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestTemplate>,
+}
+
+/// The pull request of a push branch: where the forge is, and how the pull request reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestTemplate {
+    /// The forge (`provider`, `apiURL`, `secretRef` with key `token`); guessed from `git.url`
+    /// when unset, with the token of `git.secretRef` (key `token`, else `password`).
+    #[serde(flatten)]
+    pub forge: ForgeSpec,
+    /// The title; `{{changes}}` expands to `name old → new, …`, `{{count}}` to how many,
+    /// `{{branch}}` to the base branch.
+    #[serde(default = "default_pr_title")]
+    pub title: String,
+    /// The body, same placeholders (`{{changes}}`: one line per change); a table of every change
+    /// (file, image, old → new, policy) always follows.
+    #[serde(default = "default_pr_body")]
+    pub body: String,
+    /// Labels to put on the pull request (made on the forge when missing, where it needs that).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+fn default_pr_title() -> String {
+    "Update images: {{changes}}".into()
+}
+
+fn default_pr_body() -> String {
+    "Sluice found newer images allowed by their policies:\n\n{{changes}}".into()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -215,6 +253,9 @@ pub struct ImageUpdateStatus {
     /// When the pending bumps will be pushed, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_push_time: Option<String>,
+    /// The push branch's pull request, in pull-request mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

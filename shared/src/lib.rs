@@ -1,11 +1,13 @@
 //! What both Sluice daemons share: the project's fixed names, kustomize's file names, logging setup,
 //! kubectl-compatible cluster access, the metrics/health HTTP endpoint,
-//! shutdown signals, the process exit convention, and the git layer (fetch, commit,
-//! push with credentials, known_hosts and clear errors).
+//! shutdown signals, the process exit convention, the git layer (fetch, commit,
+//! push with credentials, known_hosts and clear errors), and the forge client (pull requests
+//! and commit statuses on Gitea, GitHub and GitLab).
 
 pub mod daemon;
 pub mod duration;
 pub mod exit;
+pub mod forge;
 pub mod git;
 pub mod kubeconfig;
 pub mod kustomize;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use sluice_shared::forge::{ForgeSpec, Token, read_token};
 use sluice_shared::git::{CommitSigner, GitAuth};
 
 use super::Error;
@@ -48,6 +49,18 @@ pub(super) async fn commit_signer(
         .ok_or_else(|| refused("it does not exist".into()))?;
     let signer = CommitSigner::from_secret_data(&data).map_err(|e| refused(e.to_string()))?;
     Ok(Some(signer))
+}
+
+/// The token for the forge of `spec.git.pullRequest` (see [`read_token`]: its `secretRef`, else
+/// `git.secretRef`).
+pub(super) async fn forge_token(
+    client: &kube::Client,
+    ns: &str,
+    update: &ImageUpdate,
+    forge: &ForgeSpec,
+) -> Result<Option<Token>, Error> {
+    let git = update.spec.git.secret_ref.as_ref().map(|r| r.name.as_str());
+    Ok(read_token(client, ns, forge.secret_ref.as_deref(), git).await?)
 }
 
 /// The data of Secret `name` in `ns`, decoded; `None` when there is no such Secret.

@@ -19,6 +19,7 @@
 pub(crate) mod credentials;
 mod pending;
 pub(crate) mod policy;
+mod pull_request;
 pub(crate) mod repository;
 mod state;
 mod status;
@@ -148,6 +149,9 @@ pub enum Error {
     WriteBack(#[from] crate::writeback::WriteBackError),
     #[error(transparent)]
     Git(#[from] sluice_shared::git::GitError),
+    /// The forge of a pull request (`spec.git.pullRequest`) refused or could not be reached.
+    #[error("the forge: {0}")]
+    Forge(#[from] sluice_shared::forge::ForgeError),
 }
 
 impl Error {
@@ -162,6 +166,7 @@ impl Error {
             Error::Invalid(_) => "invalid".into(),
             Error::WriteBack(e) => e.kind().to_owned(),
             Error::Git(e) => e.kind().to_owned(),
+            Error::Forge(e) => e.metric_label().to_owned(),
         }
     }
 

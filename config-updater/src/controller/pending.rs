@@ -113,7 +113,9 @@ pub(crate) async fn preview(
     work_dir: PathBuf,
 ) -> Result<Vec<Change>, Error> {
     tokio::task::spawn_blocking(move || {
-        Ok(plan_round(&remote, &spec, &chosen, &work_dir)?.plan.changes)
+        Ok(plan_round(&remote, &spec, &chosen, &work_dir, None)?
+            .plan
+            .changes)
     })
     .await
     .map_err(|e| Error::Invalid(format!("the preview task failed: {e}")))?

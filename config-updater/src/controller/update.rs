@@ -19,6 +19,7 @@ use sluice_shared::git::Remote;
 use super::credentials::{commit_signer, git_auth};
 use super::pending::{self, Waiting, pending_status};
 use super::policy::block_tags;
+use super::pull_request::{self, Proposing};
 use super::state::UpdateState;
 use super::status::publish;
 use super::update_status::{self, Facts, IDLE_RECHECK, Step, Verdict};
@@ -27,7 +28,7 @@ use crate::edit::{ImageRef, PolicyId};
 use crate::resource::{ImagePolicy, ImageUpdate, ImageUpdateStatus};
 use crate::scan::config::parse_interval;
 use crate::schedule::{Batcher, NextPush};
-use crate::writeback::{Chosen, Outcome, push_update_signed};
+use crate::writeback::{Chosen, Outcome, RoundOptions, push_update_with};
 
 pub async fn reconcile(update: Arc<ImageUpdate>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
@@ -96,7 +97,7 @@ async fn round(
     stored: &ImageUpdateStatus,
 ) -> Result<(Verdict, Result<Action, Error>), Error> {
     let generation = update.metadata.generation;
-    let (batcher, interval) = match batcher_of(update) {
+    let (batcher, interval) = match pull_request_needs(update).and_then(|()| batcher_of(update)) {
         Ok(b) => b,
         Err(message) => {
             let next = update_status::invalid(stored, generation, &message);
@@ -138,8 +139,17 @@ async fn round(
         Step::Push(changes) => changes,
     };
     ctx.state.with_update(key, |s| s.checked_at = Some(now));
-    match push_round(update, ctx, ns, key, chosen.clone(), now).await {
-        Ok(outcome) => {
+    let round = match pull_request::before(ctx, ns, update).await {
+        Ok(proposing) => {
+            let rejected = proposing.as_ref().and_then(Proposing::rejected_head);
+            push_round(update, ctx, ns, key, chosen.clone(), now, rejected)
+                .await
+                .map(|outcome| (outcome, proposing))
+        }
+        Err(e) => Err(e),
+    };
+    match round {
+        Ok((outcome, proposing)) => {
             for (policy, tags) in update_status::reverted_tags(&outcome, ns) {
                 block_tags(ctx, ns, &policy, &tags).await?;
             }
@@ -158,13 +168,38 @@ async fn round(
             });
             let verdict =
                 update_status::record(stored, next, &outcome, &known, interval, Utc::now());
-            let action = Action::requeue(verdict.requeue);
-            Ok((verdict, Ok(action)))
+            let Some(proposing) = proposing else {
+                let action = Action::requeue(verdict.requeue);
+                return Ok((verdict, Ok(action)));
+            };
+            match proposing
+                .after(&outcome, stored.pull_request.as_ref())
+                .await
+            {
+                Ok(followed) => {
+                    let verdict =
+                        update_status::with_pull_request(verdict, followed.status, followed.notes);
+                    let action = Action::requeue(verdict.requeue);
+                    Ok((verdict, Ok(action)))
+                }
+                Err(e) => {
+                    // The next reconcile (the error backoff's) runs a round at once.
+                    ctx.state.with_update(key, |s| s.checked_at = None);
+                    let verdict = update_status::proposal_failed(
+                        stored,
+                        verdict,
+                        &git_reason(&e),
+                        &e.to_string(),
+                    );
+                    Ok((verdict, Err(e)))
+                }
+            }
         }
         Err(e) => {
             // The round's changes wait again, listed without files.
             let waiting = ctx.state.with_update(key, |s| {
                 s.pending.requeue(changes);
+                s.checked_at = None;
                 pending_status(&waiting_of(s, &chosen), None).0
             });
             let reason = git_reason(&e);
@@ -238,8 +273,9 @@ async fn push_round(
     key: &str,
     chosen: BTreeMap<PolicyId, Chosen>,
     now: DateTime<Utc>,
+    rejected_head: Option<String>,
 ) -> Result<Outcome, Error> {
-    let outcome = push(update, ctx, ns, chosen, now).await;
+    let outcome = push(update, ctx, ns, chosen, now, rejected_head).await;
     ctx.state.with_update(key, |s| s.preview = None);
     outcome
 }
@@ -288,6 +324,21 @@ async fn preview_cached(
     Ok(changes)
 }
 
+/// A pull request is proposed from a push branch: `pullRequest` without `pushBranch` is invalid.
+fn pull_request_needs(update: &ImageUpdate) -> Result<(), String> {
+    let git = &update.spec.git;
+    match (&git.pull_request, &git.push_branch) {
+        (Some(_), None) => Err(
+            "git.pullRequest needs git.pushBranch: the branch the pull request proposes to merge"
+                .into(),
+        ),
+        (Some(_), Some(push)) if *push == git.branch => Err(format!(
+            "git.pushBranch {push:?} is git.branch itself; a pull request needs a branch of its own"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The batcher and the `interval` of `update`.
 fn batcher_of(update: &ImageUpdate) -> Result<(Batcher, Duration), String> {
     let delay = parse_batch_delay(&update.spec.batch_delay)?;
@@ -304,8 +355,12 @@ fn batcher_of(update: &ImageUpdate) -> Result<(Batcher, Duration), String> {
     Ok((Batcher::new(delay, window), interval))
 }
 
-/// Machine-readable reasons for write-back failures: `GitAuth`, `GitUnreachable`, `GitHostKey`…
+/// Machine-readable reasons for write-back failures: `GitAuth`, `GitUnreachable`, `GitHostKey`…,
+/// and the forge's own (`ForgeAuth`, `ForgeUnreachable`…) in pull-request mode.
 fn git_reason(error: &Error) -> String {
+    if let Error::Forge(e) = error {
+        return e.reason().to_owned();
+    }
     let kind = error.metric_label();
     let camel: String = kind
         .split('_')
@@ -325,13 +380,18 @@ async fn push(
     ns: &str,
     chosen: BTreeMap<PolicyId, Chosen>,
     now: DateTime<Utc>,
+    rejected_head: Option<String>,
 ) -> Result<Outcome, Error> {
     let auth = git_auth(&ctx.client, ns, update).await?;
     let signer = commit_signer(&ctx.client, ns, update).await?;
     let remote = Remote::new(update.spec.git.url.clone(), auth)?;
     let work_dir = ctx.work_dir.join(format!("{ns}--{}", update.name_any()));
     let spec = update.spec.clone();
-    Ok(push_update_signed(remote, spec, chosen, work_dir, now, signer).await?)
+    let round = RoundOptions {
+        signer,
+        rejected_head,
+    };
+    Ok(push_update_with(remote, spec, chosen, work_dir, now, round).await?)
 }
 
 /// The one writer of an `ImageUpdate`'s status: publishes the verdict's events, then writes its

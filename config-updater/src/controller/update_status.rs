@@ -18,6 +18,7 @@ use crate::edit::PolicyId;
 use crate::resource::{ImageUpdateStatus, PendingChange as PendingEntry};
 use crate::schedule::{Batcher, Decision, Pending, PendingChange};
 use crate::writeback::{Chosen, Outcome, Problem, ProblemKind};
+use sluice_shared::forge::PullRequestStatus;
 
 /// How often an idle `ImageUpdate` is looked at again without any policy changing.
 pub const IDLE_RECHECK: Duration = Duration::from_secs(300);
@@ -237,6 +238,39 @@ pub(super) fn record(
         events,
         requeue,
     }
+}
+
+/// `verdict` (a round that ran) with the push branch's pull request as the round left it and
+/// the events of its turns (pull-request mode).
+pub(super) fn with_pull_request(
+    mut verdict: Verdict,
+    status: Option<PullRequestStatus>,
+    notes: Vec<Note>,
+) -> Verdict {
+    if status.is_some() {
+        verdict.next.pull_request = status;
+    }
+    verdict.events.extend(notes);
+    verdict
+}
+
+/// `verdict` (a round that ran) when the forge then failed to take its pull request (`reason`
+/// such as `ForgeUnreachable`): what was pushed stays recorded, Ready=False says the pull request
+/// is missing or stale and why; a Warning event when the reason is new. The next round proposes
+/// it again (nothing is lost: the commits are on the push branch).
+pub(super) fn proposal_failed(
+    stored: &ImageUpdateStatus,
+    mut verdict: Verdict,
+    reason: &str,
+    error: &str,
+) -> Verdict {
+    let generation = verdict.next.observed_generation;
+    let message = format!("the pull request could not be opened or updated: {error}");
+    verdict.next.conditions = set_ready(&stored.conditions, false, reason, &message, generation);
+    if stored.conditions.first().map(|c| c.reason.as_str()) != Some(reason) {
+        verdict.events.push(note(true, reason, &message));
+    }
+    verdict
 }
 
 /// The verdict on a round whose git work failed (`reason` such as `GitAuth`, `error` the

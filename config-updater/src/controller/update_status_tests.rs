@@ -120,6 +120,7 @@ fn pushed(problems: Vec<Problem>, reverted: Vec<TrailerChange>) -> Outcome {
         problems,
         reverted,
         attempts: 1,
+        proposed: None,
     }
 }
 
@@ -348,6 +349,7 @@ fn a_push_with_problems_names_them_once_per_new_list() {
     let up_to_date = Outcome::UpToDate {
         problems: vec![broken_file()],
         reverted: Vec::new(),
+        proposed: None,
     };
     let round_on = |stored: &ImageUpdateStatus| {
         let known = BTreeSet::new();
@@ -367,6 +369,7 @@ fn an_up_to_date_branch_settles_the_pending_changes() {
     let up_to_date = Outcome::UpToDate {
         problems: Vec::new(),
         reverted: Vec::new(),
+        proposed: None,
     };
     let verdict = record(
         &was,

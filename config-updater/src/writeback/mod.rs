@@ -20,6 +20,9 @@
 //!   branch's recent history: a chosen version that a person rolled back is not written again
 //!   (reported as [`ProblemKind::RolledBack`]), and every rolled-back change is returned in the
 //!   [`Outcome`] for the caller to put into `status.blockedTags`.
+//! - [`pull_request`] (pure): pull-request mode: what the push branch proposes, the pull
+//!   request's title and body, whether to open or refresh it, and what a pull request closed
+//!   without merge rejects (blocked like a revert; the push branch starts again from the base).
 //!
 //! # Trailer grammar
 //!
@@ -49,6 +52,7 @@
 
 mod message;
 mod plan;
+pub mod pull_request;
 mod push;
 mod round;
 
@@ -60,7 +64,8 @@ use std::fmt;
 pub use message::{TrailerChange, commit_message, parse_trailers, reverted_changes, rolled_back};
 pub use plan::{plan, plan_except};
 pub use push::{
-    MAX_ATTEMPTS, Outcome, WriteBackError, push_update, push_update_observed, push_update_signed,
+    MAX_ATTEMPTS, Outcome, RoundOptions, WriteBackError, push_update, push_update_observed,
+    push_update_signed, push_update_with,
 };
 pub use round::HISTORY_LIMIT;
 pub(crate) use round::plan_round;

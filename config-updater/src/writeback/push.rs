@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sluice_shared::git::{self, Author, CommitSigner, FileChange, GitError, Remote};
 
-use super::round::{Round, plan_round};
+use super::round::{Round, plan_round, proposed_between};
 use super::{Change, Chosen, Problem, TrailerChange, commit_message};
 use crate::edit::PolicyId;
 use crate::resource::ImageUpdateSpec;
@@ -33,11 +33,16 @@ pub enum Outcome {
         reverted: Vec<TrailerChange>,
         /// Rounds it took (more than 1 when someone pushed in between).
         attempts: u32,
+        /// Push-branch mode: what the push branch now proposes over the base branch (see
+        /// [`super::pull_request::proposed`]); a pull request lists exactly these.
+        proposed: Option<Vec<TrailerChange>>,
     },
     /// The branch already holds every chosen image: nothing committed.
     UpToDate {
         problems: Vec<Problem>,
         reverted: Vec<TrailerChange>,
+        /// As in `Pushed`.
+        proposed: Option<Vec<TrailerChange>>,
     },
     /// The update window is closed at `now`: nothing done.
     WindowClosed { next_open: Option<DateTime<Utc>> },
@@ -58,6 +63,16 @@ impl Outcome {
         match self {
             Outcome::Pushed { reverted, .. } | Outcome::UpToDate { reverted, .. } => reverted,
             Outcome::WindowClosed { .. } => &[],
+        }
+    }
+
+    /// What the push branch proposes over the base branch after the round (push-branch mode).
+    pub fn proposed(&self) -> Option<&[TrailerChange]> {
+        match self {
+            Outcome::Pushed { proposed, .. } | Outcome::UpToDate { proposed, .. } => {
+                proposed.as_deref()
+            }
+            Outcome::WindowClosed { .. } => None,
         }
     }
 }
@@ -113,7 +128,35 @@ pub async fn push_update_signed(
     now: DateTime<Utc>,
     signer: Option<CommitSigner>,
 ) -> Result<Outcome, WriteBackError> {
-    run(remote, spec, chosen, work_dir, now, signer, |_| {}).await
+    let round = RoundOptions {
+        signer,
+        rejected_head: None,
+    };
+    run(remote, spec, chosen, work_dir, now, round, |_| {}).await
+}
+
+/// What a round does besides writing the chosen images.
+#[derive(Default)]
+pub struct RoundOptions {
+    /// Signs each commit (an SSH signature, `spec.git.commit.signingKeyRef`).
+    pub signer: Option<CommitSigner>,
+    /// Pull-request mode: the head of the push branch's pull request when it was closed without
+    /// merge. Its changes are rejected (blocked like reverted ones), and the push branch starts
+    /// again from the base branch's tip, pushed over that head only while the remote branch
+    /// still points there.
+    pub rejected_head: Option<String>,
+}
+
+/// [`push_update`] with the [`RoundOptions`] of the `ImageUpdate`'s reconciler.
+pub async fn push_update_with(
+    remote: Remote,
+    spec: ImageUpdateSpec,
+    chosen: BTreeMap<PolicyId, Chosen>,
+    work_dir: PathBuf,
+    now: DateTime<Utc>,
+    round: RoundOptions,
+) -> Result<Outcome, WriteBackError> {
+    run(remote, spec, chosen, work_dir, now, round, |_| {}).await
 }
 
 /// [`push_update`], calling `on_committed(attempt)` after each local commit and before its
@@ -127,7 +170,16 @@ pub async fn push_update_observed(
     now: DateTime<Utc>,
     on_committed: impl FnMut(u32) + Send + 'static,
 ) -> Result<Outcome, WriteBackError> {
-    run(remote, spec, chosen, work_dir, now, None, on_committed).await
+    run(
+        remote,
+        spec,
+        chosen,
+        work_dir,
+        now,
+        RoundOptions::default(),
+        on_committed,
+    )
+    .await
 }
 
 async fn run(
@@ -136,7 +188,7 @@ async fn run(
     chosen: BTreeMap<PolicyId, Chosen>,
     work_dir: PathBuf,
     now: DateTime<Utc>,
-    signer: Option<CommitSigner>,
+    round: RoundOptions,
     mut on_committed: impl FnMut(u32) + Send + 'static,
 ) -> Result<Outcome, WriteBackError> {
     if let Some(window) = &spec.window {
@@ -153,7 +205,7 @@ async fn run(
             &spec,
             &chosen,
             &work_dir,
-            signer.as_ref(),
+            &round,
             &mut on_committed,
         )
     })
@@ -166,7 +218,7 @@ fn push_blocking(
     spec: &ImageUpdateSpec,
     chosen: &BTreeMap<PolicyId, Chosen>,
     work_dir: &Path,
-    signer: Option<&CommitSigner>,
+    options: &RoundOptions,
     on_committed: &mut dyn FnMut(u32),
 ) -> Result<Outcome, WriteBackError> {
     let target = spec
@@ -183,12 +235,21 @@ fn push_blocking(
             repo,
             plan: planned,
             reverted,
+            base_tip,
+            replaces,
             ..
-        } = plan_round(remote, spec, chosen, work_dir)?;
+        } = plan_round(
+            remote,
+            spec,
+            chosen,
+            work_dir,
+            options.rejected_head.as_deref(),
+        )?;
         if planned.files.is_empty() {
             return Ok(Outcome::UpToDate {
                 problems: planned.problems,
                 reverted,
+                proposed: proposal(&repo, base_tip)?,
             });
         }
         let changes: Vec<FileChange> = planned
@@ -200,15 +261,21 @@ fn push_blocking(
             })
             .collect();
         let message = commit_message(&spec.git.commit.message_template, &planned.changes);
+        let signer = options.signer.as_ref();
         let committed = git::commit_signed(&repo, &target, &changes, &author, &message, signer)?;
         let Some(commit) = committed else {
             return Ok(Outcome::UpToDate {
                 problems: planned.problems,
                 reverted,
+                proposed: proposal(&repo, base_tip)?,
             });
         };
         on_committed(attempt);
-        match git::push(&repo, remote, &target) {
+        let pushed = match replaces {
+            Some(old) => git::push_replacing(&repo, remote, &target, old),
+            None => git::push(&repo, remote, &target),
+        };
+        match pushed {
             Ok(()) => {
                 return Ok(Outcome::Pushed {
                     commit: commit.to_string(),
@@ -217,6 +284,7 @@ fn push_blocking(
                     problems: planned.problems,
                     reverted,
                     attempts: attempt,
+                    proposed: proposal(&repo, base_tip)?,
                 });
             }
             Err(GitError::NonFastForward { .. }) if attempt < MAX_ATTEMPTS => {
@@ -236,4 +304,16 @@ fn push_blocking(
         branch: target,
         attempts: MAX_ATTEMPTS,
     })
+}
+
+/// What the checked-out push branch proposes over `base_tip` (push-branch mode only).
+fn proposal(
+    repo: &git2::Repository,
+    base_tip: Option<git2::Oid>,
+) -> Result<Option<Vec<TrailerChange>>, GitError> {
+    let Some(base_tip) = base_tip else {
+        return Ok(None);
+    };
+    let head = repo.head()?.peel_to_commit()?.id();
+    Ok(Some(proposed_between(repo, base_tip, head)?))
 }

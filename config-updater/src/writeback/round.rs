@@ -3,6 +3,11 @@
 //! ([`plan_except`], pure) with the versions a person rolled back left out. The push, the
 //! preview of `status.pending` and `scan --dry-run` all plan here, so they plan alike; what
 //! they do with the plan (commit and push, list, show a diff) is theirs.
+//!
+//! In pull-request mode a pull request closed without merge rejects what its head proposed: the
+//! round reads those changes (blocked like reverted ones) and, when the push branch still points
+//! at that head, starts the branch again from the base's tip, to be pushed over the rejected
+//! commits with a lease on them (see [`Round::replaces`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +16,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_shared::git::{self, GitError, Remote};
 
 use super::plan::is_config_file;
+use super::pull_request::proposed;
 use super::{Chosen, TrailerChange, WritePlan, plan_except, reverted_changes, rolled_back};
 use crate::edit::PolicyId;
 use crate::resource::ImageUpdateSpec;
@@ -27,26 +33,40 @@ pub(crate) struct Round {
     pub files: Vec<(String, Vec<u8>)>,
     /// What the round writes (nothing of a rolled-back version).
     pub plan: WritePlan,
-    /// The changes of Sluice's commits a person rolled back (see [`super::Outcome::reverted`]).
+    /// The changes of Sluice's commits a person rolled back (see [`super::Outcome::reverted`]),
+    /// and those a pull request closed without merge proposed.
     pub reverted: Vec<TrailerChange>,
+    /// The base branch's tip, in push-branch mode: what the push branch proposes changes over.
+    pub base_tip: Option<Oid>,
+    /// The rejected head the push branch is to be pushed over (a lease: only while the remote
+    /// branch still points there). `None`: a plain push, never forced.
+    pub replaces: Option<Oid>,
 }
 
 /// Plans the round of `spec` for the `chosen` images on the branch as the remote holds it now,
-/// in the work clone `work_dir` (created when missing). Blocking: git I/O.
+/// in the work clone `work_dir` (created when missing). `rejected_head`: the head of the push
+/// branch's pull request, when it was closed without merge. Blocking: git I/O.
 pub(crate) fn plan_round(
     remote: &Remote,
     spec: &ImageUpdateSpec,
     chosen: &BTreeMap<PolicyId, Chosen>,
     work_dir: &Path,
+    rejected_head: Option<&str>,
 ) -> Result<Round, GitError> {
-    let (repo, base) = prepare(
+    let rejected_head = rejected_head.and_then(|id| Oid::from_str(id).ok());
+    let prepared = prepare(
         remote,
         &spec.git.branch,
         spec.git.push_branch.as_deref(),
         work_dir,
+        rejected_head,
     )?;
+    let (repo, base) = (prepared.repo, prepared.base);
     let files = read_files(&repo, base, &spec.paths)?;
-    let reverted = reverted_changes(&history(&repo, base, HISTORY_LIMIT)?);
+    let mut reverted = reverted_changes(&history(&repo, base, HISTORY_LIMIT)?);
+    if let (Some(head), Some(tip)) = (rejected_head, prepared.base_tip) {
+        reverted.extend(proposed_between(&repo, tip, head)?);
+    }
     let blocked = rolled_back(chosen, &reverted);
     let plan = plan_except(&files, chosen, spec.update_unmarked, &blocked);
     Ok(Round {
@@ -54,23 +74,66 @@ pub(crate) fn plan_round(
         files,
         plan,
         reverted,
+        base_tip: prepared.base_tip,
+        replaces: prepared.replaces,
     })
+}
+
+/// The changes the commits on `tip` and not on `base` propose (see [`proposed`]); none when
+/// `tip` is not in the work clone (a closed pull request's head someone deleted).
+pub(crate) fn proposed_between(
+    repo: &Repository,
+    base: Oid,
+    tip: Oid,
+) -> Result<Vec<TrailerChange>, GitError> {
+    if repo.find_commit(tip).is_err() {
+        return Ok(Vec::new());
+    }
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+    walk.push(tip)?;
+    walk.hide(base)?;
+    let mut commits = Vec::new();
+    for id in walk.take(HISTORY_LIMIT) {
+        let commit = repo.find_commit(id?)?;
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        commits.push((commit.id().to_string(), message));
+    }
+    Ok(proposed(&commits))
+}
+
+/// The work clone ready for a round.
+struct Prepared {
+    repo: Repository,
+    /// The commit the round builds on.
+    base: Oid,
+    /// The base branch's tip, in push-branch mode.
+    base_tip: Option<Oid>,
+    /// See [`Round::replaces`].
+    replaces: Option<Oid>,
 }
 
 /// The work clone at the commit to build on, with the branch to commit on checked out there.
 /// Straight mode: the remote `branch`'s tip. `push_branch` mode: `branch`'s tip when the remote
-/// push branch is missing or behind it (a fast-forward), else the push branch's own tip (it
-/// has commits of its own: never overwritten).
+/// push branch is missing or behind it (a fast-forward), or still at `rejected_head` (a closed
+/// pull request's head, replaced under a lease); else the push branch's own tip (it has commits
+/// of its own: never overwritten).
 fn prepare(
     remote: &Remote,
     branch: &str,
     push_branch: Option<&str>,
     work_dir: &Path,
-) -> Result<(Repository, Oid), GitError> {
+    rejected_head: Option<Oid>,
+) -> Result<Prepared, GitError> {
     let Some(push_branch) = push_branch else {
         let repo = git::clone_or_open(remote, branch, work_dir)?;
         let head = repo.head()?.peel_to_commit()?.id();
-        return Ok((repo, head));
+        return Ok(Prepared {
+            repo,
+            base: head,
+            base_tip: None,
+            replaces: None,
+        });
     };
     let pushed_tip = match git::clone_or_open(remote, push_branch, work_dir) {
         Ok(repo) => Some(repo.head()?.peel_to_commit()?.id()),
@@ -79,15 +142,21 @@ fn prepare(
     };
     let repo = git::clone_or_open(remote, branch, work_dir)?;
     let main_tip = repo.head()?.peel_to_commit()?.id();
-    let base = match pushed_tip {
-        Some(p) if p != main_tip && !repo.graph_descendant_of(main_tip, p)? => p,
-        _ => main_tip,
+    let (base, replaces) = match pushed_tip {
+        Some(p) if rejected_head == Some(p) => (main_tip, Some(p)),
+        Some(p) if p != main_tip && !repo.graph_descendant_of(main_tip, p)? => (p, None),
+        _ => (main_tip, None),
     };
     let local = format!("refs/heads/{push_branch}");
     repo.reference(&local, base, true, "sluice: base of the push branch")?;
     repo.set_head(&local)?;
     repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))?;
-    Ok((repo, base))
+    Ok(Prepared {
+        repo,
+        base,
+        base_tip: Some(main_tip),
+        replaces,
+    })
 }
 
 /// The files of `commit` under `paths` (all when empty) that a round edits (YAML files and

@@ -40,6 +40,7 @@ pub use fetch::{Fetched, Revision, checkout_tree, fetch_revision};
 pub use known_hosts::KnownHosts;
 pub use push::{
     Author, FileChange, clone_or_open, commit, commit_signed, commit_tree, push, push_refs,
+    push_replacing,
 };
 pub use remote::{Remote, Transcript, set_network_timeouts};
 pub use sign::{CommitSigner, GIT_NAMESPACE, SIGNATURE_HEADER};

@@ -202,6 +202,45 @@ pub fn push(repo: &Repository, remote: &Remote, branch: &str) -> Result<(), GitE
     push_refs(repo, remote, &[&refname("heads", branch)?])
 }
 
+/// Pushes `branch` over the remote's `branch` when, and only when, the remote still points it at
+/// `expected` (a forced push with a lease: `git push --force-with-lease=branch:expected`). For a
+/// branch Sluice alone writes, whose proposal a person rejected; a branch that moved since it was
+/// read is left as it is: [`GitError::NonFastForward`].
+pub fn push_replacing(
+    repo: &Repository,
+    remote: &Remote,
+    branch: &str,
+    expected: git2::Oid,
+) -> Result<(), GitError> {
+    let r = refname("heads", branch)?;
+    let session = remote.session();
+    let mut git_remote = repo.remote_anonymous(remote.url())?;
+    let result = git_remote.push(
+        &[format!("+{r}:{r}")],
+        Some(&mut session.push_options_leased(Some((&r, expected)))),
+    );
+    if session.lease_broken().is_some() {
+        return Err(GitError::NonFastForward {
+            reference: r,
+            message: "the branch moved since it was read; it was left as it is".into(),
+        });
+    }
+    session.finish(result, Some(&r))?;
+    match session
+        .transcript()
+        .pushed
+        .iter()
+        .find(|(name, _)| *name == r)
+    {
+        Some((_, Some(status))) => Err(super::error::push_refused(
+            &r,
+            status,
+            &session.transcript().remote_messages,
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Pushes each of `refs` (full names: `refs/heads/…`, `refs/tags/…`) to the same name on
 /// `remote`, never forced. A success only when the server accepted every update: libgit2's
 /// `push()` returns OK even when the server refused a ref, so each update's status is checked.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode,
-    FetchOptions, PushOptions, RemoteCallbacks,
+    FetchOptions, Oid, PushOptions, RemoteCallbacks,
 };
 
 use super::auth::{Credentials, GitAuth};
@@ -123,6 +123,7 @@ struct State {
     refusals: Refusals,
     password_offered: bool,
     key_offered: bool,
+    lease_broken: Option<Oid>,
 }
 
 /// One operation on a [`Remote`]: builds its libgit2 options, then turns the outcome into a
@@ -141,9 +142,36 @@ impl<'r> Session<'r> {
     }
 
     pub(crate) fn push_options(&self) -> PushOptions<'_> {
+        self.push_options_leased(None)
+    }
+
+    /// Push options that refuse, before anything is sent, to update `reference` unless the
+    /// remote still points it at `expected` (git's `--force-with-lease=reference:expected`).
+    /// Whether the lease held: [`Session::lease_broken`].
+    pub(crate) fn push_options_leased(&self, lease: Option<(&str, Oid)>) -> PushOptions<'_> {
+        let mut cb = self.callbacks();
+        if let Some((reference, expected)) = lease {
+            let reference = reference.to_owned();
+            cb.push_negotiation(move |updates| {
+                for update in updates {
+                    if update.dst_refname_bytes() == reference.as_bytes()
+                        && update.src() != expected
+                    {
+                        self.state.borrow_mut().lease_broken = Some(update.src());
+                        return Err(git2::Error::from_str("the lease on the branch is broken"));
+                    }
+                }
+                Ok(())
+            });
+        }
         let mut o = PushOptions::new();
-        o.remote_callbacks(self.callbacks());
+        o.remote_callbacks(cb);
         o
+    }
+
+    /// The remote's value of the leased reference, when it was not the expected one.
+    pub(crate) fn lease_broken(&self) -> Option<Oid> {
+        self.state.borrow().lease_broken
     }
 
     /// Records the transcript on the remote and classifies a failure.
