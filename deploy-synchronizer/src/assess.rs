@@ -17,10 +17,19 @@ use crate::plan::Inventory;
 
 /// The health of every object in `inventory`, aggregated: the worst part, named.
 pub async fn assess_inventory(client: &Client, kinds: &Kinds, inventory: &Inventory) -> Health {
+    health::aggregate(assess_objects(client, kinds, inventory).await)
+}
+
+/// The health of each object in `inventory`, in no particular order.
+pub async fn assess_objects(
+    client: &Client,
+    kinds: &Kinds,
+    inventory: &Inventory,
+) -> Vec<(ObjectRef, Health)> {
     let ids: Vec<ObjectRef> = inventory.ids().cloned().collect();
     let listed = list_groups(client, kinds, inventory, &ids).await;
     let pods = PodCache::default();
-    let parts: Vec<(ObjectRef, Health)> = stream::iter(ids)
+    stream::iter(ids)
         .map(|id| {
             let (listed, pods) = (&listed, &pods);
             async move {
@@ -31,8 +40,7 @@ pub async fn assess_inventory(client: &Client, kinds: &Kinds, inventory: &Invent
         })
         .buffer_unordered(PARALLELISM)
         .collect()
-        .await;
-    health::aggregate(parts)
+        .await
 }
 
 /// `(group, kind, namespace)` → the listed objects by name, for the groups big enough to list.
@@ -167,7 +175,7 @@ async fn assess_one(
 
 /// One object as health reads it (see [`listing::as_read`]); only its metadata when that
 /// decides.
-async fn read_one(
+pub(crate) async fn read_one(
     client: &Client,
     resolved: &Resolved,
     id: &ObjectRef,
@@ -185,7 +193,7 @@ async fn read_one(
 
 /// `spec.selector.matchLabels`, when it has any. Workloads whose selector uses only
 /// `matchExpressions` are assessed without their pods.
-fn match_labels(workload: &Value) -> Option<&Map<String, Value>> {
+pub(crate) fn match_labels(workload: &Value) -> Option<&Map<String, Value>> {
     workload
         .pointer("/spec/selector/matchLabels")?
         .as_object()

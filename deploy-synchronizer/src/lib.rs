@@ -14,7 +14,8 @@
 //! | `drift` | pure | `managedFields` -> drifted or not; how hard an actor fights a field |
 //! | `heal::index` | pure | what each sync applied, and which watch covers which object |
 //! | [`diff`] | pure | dry-run result against live object -> normalized diff, Secrets masked |
-//! | `rollback` | pure | failed revision -> the revert to propose (its git shell: `rollback::git`) |
+//! | `rollback` | pure | failed revision -> the revert to propose (its git shell: `rollback::git`), and the diagnosis its pull request says |
+//! | `forge` | pure | status -> what the forge is told: commit statuses, revert pull requests to open or close |
 //! | `object` | pure | object identity and the `sluice.dev/` marks |
 //! | [`resource`] | types | the GitSync CRD |
 //! | `render` | acts | the checkout -> objects: files read, kustomize run (parsing in pure `documents`) |
@@ -23,7 +24,7 @@
 //! | `apply` | acts | executes a plan: dry-run of the whole set, staged apply, prune |
 //! | `listing`, `assess` | acts | reads of live objects for the plan and for health |
 //! | `heal` | acts | the watches that feed `heal::index`, and the re-applies |
-//! | `reconcile`, `context`, [`controller`] | acts | one reconcile; what reconciles share; the controller |
+//! | `reconcile`, `context`, [`controller`] | acts | one reconcile (and what it tells the forge: `reconcile::forge`); what reconciles share; the controller |
 //! | [`diffcmd`] | acts | `deploy-synchronizer diff` |
 //! | [`webhook`] | acts | push webhooks (parsing and matching are pure) |
 //!
@@ -37,6 +38,7 @@ pub mod controller;
 pub mod diff;
 pub mod diffcmd;
 pub(crate) mod drift;
+pub(crate) mod forge;
 pub(crate) mod heal;
 pub(crate) mod health;
 pub(crate) mod listing;

@@ -5,6 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sluice_shared::forge::{ForgeSpec, PullRequestStatus};
 
 /// How many revisions `status.history` keeps.
 pub const HISTORY_LIMIT: usize = 10;
@@ -71,6 +72,14 @@ pub struct GitSyncSpec {
     /// branch of its own, for a pull request. Merging it rolls the cluster back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
+    /// The forge hosting `source.url` (Gitea, GitHub, GitLab). When set, every revision applied
+    /// gets a commit status `sluice/<namespace>/<name>` (`pending` while its health is awaited,
+    /// then `success` or `failure`), and a rollback is proposed as a pull request whose body is
+    /// a diagnosis. `provider` and `apiURL` are guessed from `source.url` when unset; the token
+    /// is key `token` of `secretRef`, else of `rollback.secretRef` or `source.secretRef` (key
+    /// `token`, else `password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forge: Option<ForgeSpec>,
 }
 
 /// How a failed revision's rollback is proposed.
@@ -211,6 +220,13 @@ pub struct HistoryEntry {
     /// The branch holding the proposed revert of this revision, when it failed and rollback is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_branch: Option<String>,
+    /// The pull request proposing that revert (with `spec.forge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_pull_request: Option<PullRequestStatus>,
+    /// The commit status last set on the forge for this revision: `pending`, `success` or
+    /// `failure` (with `spec.forge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_status: Option<String>,
 }
 
 /// The CRD as YAML, as committed in `manifests/crds/`.

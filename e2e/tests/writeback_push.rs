@@ -107,7 +107,26 @@ async fn push_branch_mode_puts_our_commit_on_top_of_main() {
 
     // The branch already has the bump: up to date. A newer tag goes on top of the branch
     // (it has a commit main lacks: never reset, never forced).
-    assert_eq!(run("1.4.3").await.unwrap(), up_to_date());
+    // The branch proposes, over main, the changes its one commit made.
+    let again = run("1.4.3").await.unwrap();
+    let Outcome::UpToDate {
+        problems,
+        proposed: Some(proposed),
+        ..
+    } = &again
+    else {
+        panic!("expected an up-to-date push branch, got {again:?}");
+    };
+    assert!(problems.is_empty(), "{problems:?}");
+    let proposed: Vec<(&str, &str)> = proposed
+        .iter()
+        .map(|c| (c.old.as_str(), c.new.as_str()))
+        .collect();
+    assert!(!proposed.is_empty());
+    assert!(
+        proposed.iter().all(|c| *c == ("1.4.2", "1.4.3")),
+        "{proposed:?}"
+    );
     let second = run("1.4.4").await.unwrap();
     let Outcome::Pushed { commit: c2, .. } = &second else {
         panic!("expected a push, got {second:?}");

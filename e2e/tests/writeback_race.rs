@@ -167,7 +167,10 @@ async fn a_bump_a_person_reverted_is_never_committed_again() {
     .await;
 
     let again = round("1.4.3").await.unwrap();
-    let Outcome::UpToDate { problems, reverted } = &again else {
+    let Outcome::UpToDate {
+        problems, reverted, ..
+    } = &again
+    else {
         panic!("expected nothing to commit, got {again:?}");
     };
     assert_eq!(

@@ -115,7 +115,7 @@ pub fn to_send(
     for apply in plan.applies() {
         let same = !adopted.contains(&apply.id)
             && record.objects.get(&apply.id).is_some_and(|recorded| {
-                recorded.in_sync && *recorded.manifest == apply.object.to_string()
+                recorded.in_sync && *recorded.manifest == *apply.object.to_string()
             });
         if same {
             unchanged += 1;

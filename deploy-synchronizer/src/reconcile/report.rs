@@ -47,21 +47,24 @@ pub(super) async fn fail(
     write_status(ctx, target, status).await
 }
 
-/// Writes the whole status (merge patch on the status subresource). Lists are written even when
+/// Tells the forge (with `spec.forge`) what the status says, then writes the whole status
+/// (merge patch on the status subresource). Lists are written even when
 /// empty, so an emptied inventory replaces the old one. A status equal to the one last written
 /// (or read, before any write) is not written: at rest, a sync makes no write requests.
 pub(super) async fn write_status(
     ctx: &Context,
     target: &Target<'_>,
-    status: &GitSyncStatus,
+    status: &mut GitSyncStatus,
 ) -> Result<(), Error> {
+    // The forge first: what it was told is recorded in the entries this write persists.
+    super::forge::tell(ctx, target, status).await;
     {
         let written = target.written.lock().unwrap_or_else(|p| p.into_inner());
         if written.as_ref().or(target.sync.status.as_ref()) == Some(status) {
             return Ok(());
         }
     }
-    let mut value = serde_json::to_value(status).unwrap_or_default();
+    let mut value = serde_json::to_value(&*status).unwrap_or_default();
     value["inventory"] = json!(status.inventory);
     value["conditions"] = json!(status.conditions);
     value["history"] = json!(status.history);

@@ -100,12 +100,7 @@ async fn push_revert(
     let auth = source::auth_of(&ctx.client, &target.namespace, &source)
         .await
         .map_err(|error| RollbackError::Credentials(Box::new(error)))?;
-    let work_dir = ctx
-        .options
-        .cache_dir
-        .join("rollback")
-        .join(&target.namespace)
-        .join(&target.name);
+    let work_dir = rollback::work_dir(&ctx.options.cache_dir, &target.namespace, &target.name);
     tokio::task::spawn_blocking(move || {
         let remote = Remote::new(source.url, auth)?;
         rollback::propose(&remote, &plan, &work_dir)

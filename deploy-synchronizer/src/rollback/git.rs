@@ -6,7 +6,7 @@ use std::path::Path;
 use git2::Oid;
 use sluice_shared::git::{self, Author, GitError, Remote};
 
-use super::Plan;
+use super::{CommitFacts, Plan};
 
 /// A pushed rollback proposal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub struct Proposal {
     pub branch: String,
     /// The revert commit.
     pub commit: String,
+    /// The commit it reverts, for the pull request's diagnosis.
+    pub failed: CommitFacts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,11 @@ pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal
     let failed = repo
         .find_commit(Oid::from_str(&plan.revision).map_err(GitError::from)?)
         .map_err(GitError::from)?;
+    let failed_facts = CommitFacts::from_message(
+        &plan.revision,
+        &String::from_utf8_lossy(failed.author().name_bytes()),
+        &String::from_utf8_lossy(failed.message_bytes()),
+    );
     // A merge commit is reverted against its first parent, as `git revert -m 1` does.
     let mainline = if failed.parent_count() > 1 { 1 } else { 0 };
     let mut index = repo
@@ -98,10 +105,21 @@ pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal
         Ok(()) => Ok(Proposal {
             branch: plan.branch.clone(),
             commit: commit.to_string(),
+            failed: failed_facts,
         }),
         Err(GitError::NonFastForward { .. }) => Err(RollbackError::BranchTaken {
             branch: plan.branch.clone(),
         }),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The facts of `revision` (subject, author, trailers) as the rollback work clone `work_dir`
+/// holds it, for a revert pull request's diagnosis; `None` when it holds no such commit.
+pub fn failed_commit(work_dir: &Path, revision: &str) -> Option<CommitFacts> {
+    let repo = git2::Repository::open(work_dir).ok()?;
+    let commit = repo.find_commit(Oid::from_str(revision).ok()?).ok()?;
+    let author = commit.author().name().unwrap_or_default().to_owned();
+    let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+    Some(CommitFacts::from_message(revision, &author, &message))
 }

@@ -6,12 +6,16 @@
 //!
 //! What to propose is decided here, purely; [`git`] does it.
 
+mod diagnosis;
 mod git;
+
+use std::path::{Path, PathBuf};
 
 use crate::resource::{GitRef, GitSyncSpec, HistoryEntry};
 use crate::status::short;
 
-pub use git::{Proposal, RollbackError, propose};
+pub use diagnosis::{CommitFacts, Diagnosis, EventFacts, ObjectFacts, PodFacts, body, title};
+pub use git::{Proposal, RollbackError, failed_commit, propose};
 
 /// The trailer naming the revision a rollback reverts.
 pub const TRAILER: &str = "Sluice-Rollback-Of";
@@ -41,15 +45,27 @@ pub enum Skip {
     AlreadyProposed,
 }
 
+/// The branch a revert is proposed to: the one the sync follows (`None` for a tag or a commit).
+pub fn base_branch(spec: &GitSyncSpec) -> Option<String> {
+    match &spec.source.reference {
+        None => Some("main".to_owned()),
+        Some(GitRef::Branch(branch)) => Some(branch.clone()),
+        Some(GitRef::Tag(_) | GitRef::Commit(_)) => None,
+    }
+}
+
+/// The work clone rollbacks of the GitSync `namespace/name` are made in, below the cache.
+pub fn work_dir(cache_dir: &Path, namespace: &str, name: &str) -> PathBuf {
+    cache_dir.join("rollback").join(namespace).join(name)
+}
+
 /// The proposal for `failed` (the history entry of the revision that failed), or why none.
 pub fn plan(spec: &GitSyncSpec, failed: &HistoryEntry, reason: &str) -> Result<Plan, Skip> {
     let Some(rollback) = spec.rollback.as_ref().filter(|r| r.enabled) else {
         return Err(Skip::Disabled);
     };
-    let base = match &spec.source.reference {
-        None => "main".to_owned(),
-        Some(GitRef::Branch(branch)) => branch.clone(),
-        Some(GitRef::Tag(_) | GitRef::Commit(_)) => return Err(Skip::NotABranch),
+    let Some(base) = base_branch(spec) else {
+        return Err(Skip::NotABranch);
     };
     if failed.rollback_branch.is_some() {
         return Err(Skip::AlreadyProposed);

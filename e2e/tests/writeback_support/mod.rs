@@ -96,6 +96,7 @@ pub fn up_to_date() -> Outcome {
     Outcome::UpToDate {
         problems: vec![],
         reverted: vec![],
+        proposed: None,
     }
 }
 
@@ -123,6 +124,7 @@ pub fn spec(world: &World, name: &str, push_branch: Option<&str>) -> ImageUpdate
                 message_template: TEMPLATE.into(),
                 signing_key_ref: None,
             },
+            pull_request: None,
         },
         paths: vec!["apps".into()],
         update_unmarked: false,

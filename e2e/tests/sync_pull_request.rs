@@ -1,0 +1,319 @@
+//! User story: the config repository lives on a forge (the world's Gitea). Every revision the
+//! GitSync applies gets a commit status `sluice/<namespace>/<name>`: `pending` while its health is
+//! awaited, then `success` or `failure`, so a pull request's checks say whether the change reached
+//! the cluster healthy. A crash-looping bump fails: its revert is proposed as a pull request whose
+//! body is a diagnosis (the Deployment, the pod, `CrashLoopBackOff`, the bump's `Sluice-Change`
+//! trailer), labelled `rollback`; merging it through the API rolls the cluster back. A revert
+//! pull request a fixing commit made unneeded is closed, naming the fix.
+//!
+//! Against the real world: the forge's git server, pull-request and status API; kwok crash-loops
+//! the `…13` tags.
+
+mod sync_support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use serde_json::json;
+use sluice_e2e::git_support::{blocking, me, remote, write};
+use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
+use sluice_shared::forge::{PullRequest, PullRequestState, StatusState};
+use sluice_shared::git::{self, GitAuth};
+use sync_support::*;
+
+const DEPLOYMENT: &str = r#"# The storefront, bumped by the Config Updater.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: storefront
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: storefront}
+  template:
+    metadata:
+      labels: {app: storefront}
+    spec:
+      containers:
+        - name: storefront
+          image: {image} # {"$imagepolicy": "shop:storefront"}
+"#;
+
+const FILE: &str = "storefront/deployment.yaml";
+
+/// The story's repository on the forge, and how to change it as a person (or the updater) does.
+struct Repo {
+    world: &'static World,
+    name: String,
+}
+
+impl Repo {
+    async fn seed(world: &'static World, prefix: &str, image: &str) -> (Repo, String) {
+        let name = unique_name(prefix);
+        let dir = tree(&[(FILE, &DEPLOYMENT.replace("{image}", image))]);
+        let seed = world.forge_seed(&name, Some(dir.path())).await.unwrap();
+        (Repo { world, name }, seed)
+    }
+
+    /// Commits `image` to main with `message` and pushes it; returns the commit.
+    async fn bump(&self, image: &str, message: &str) -> String {
+        let (user, token) = self.world.forge_credentials();
+        let origin = remote(
+            &self.world.forge_url(&self.name),
+            GitAuth::basic(user, token),
+        );
+        let (content, message) = (DEPLOYMENT.replace("{image}", image), message.to_owned());
+        blocking(move || {
+            let work = tempfile::tempdir().unwrap();
+            let repo = git::clone_or_open(&origin, "main", work.path()).unwrap();
+            let commit = git::commit(&repo, "main", &[write(FILE, &content)], &me(), &message)
+                .unwrap()
+                .expect("a change");
+            git::push(&repo, &origin, "main").unwrap();
+            commit.to_string()
+        })
+        .await
+    }
+
+    /// The commit status states of `revision` for the GitSync `storefront`, oldest first.
+    async fn states(&self, ns: &TestNamespace, revision: &str) -> Vec<StatusState> {
+        let context = format!("sluice/{}/storefront", ns.name());
+        let statuses = self
+            .world
+            .forge(&self.name)
+            .commit_statuses(revision)
+            .await
+            .unwrap();
+        statuses
+            .into_iter()
+            .rev()
+            .filter(|s| s.context == context)
+            .map(|s| s.state)
+            .collect()
+    }
+
+    async fn wait_state(
+        &self,
+        ns: &TestNamespace,
+        revision: &str,
+        state: StatusState,
+    ) -> Vec<StatusState> {
+        wait_until(
+            &format!("commit status {state:?} on {revision}"),
+            DEADLINE,
+            || async {
+                let states = self.states(ns, revision).await;
+                if states.contains(&state) {
+                    Ok(states)
+                } else {
+                    Err(format!("{states:?}"))
+                }
+            },
+        )
+        .await
+    }
+
+    /// The newest pull request from `branch` into main, once `ok` holds for it.
+    async fn pull_request(&self, branch: &str, ok: impl Fn(&PullRequest) -> bool) -> PullRequest {
+        let forge = self.world.forge(&self.name);
+        wait_until(
+            &format!("the pull request of {branch}"),
+            DEADLINE,
+            || async {
+                match forge.latest_pull_request(branch, "main").await {
+                    Ok(Some(pr)) if ok(&pr) => Ok(pr),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// The forge user's token as the GitSync's git Secret (also read for the forge's API).
+async fn forge_secret(ns: &TestNamespace, world: &World) {
+    let (user, token) = world.forge_credentials();
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "forge"},
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": user, "password": token}
+    }))
+    .unwrap();
+    ns.api().create(&Default::default(), &secret).await.unwrap();
+}
+
+async fn running(ns: &TestNamespace) -> String {
+    let live = ns.api::<Deployment>().get("storefront").await.unwrap();
+    live.spec.template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap()
+}
+
+/// The GitSync `storefront` over the forge repository, with commit statuses and rollback.
+async fn storefront(ns: &TestNamespace, world: &World, repo: &Repo) -> Synchronizer {
+    forge_secret(ns, world).await;
+    create_git_sync(
+        ns,
+        "storefront",
+        &world.forge_url(&repo.name),
+        "storefront",
+        "forge",
+    )
+    .await;
+    patch_spec(
+        ns,
+        "storefront",
+        json!({"healthTimeout": "8s", "rollback": {"enabled": true}, "forge": {}}),
+    )
+    .await;
+    Synchronizer::start(world, ns.name()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-pr").await;
+    world
+        .push_image(&["demo/storefront:2.0.1", "demo/storefront:2.0.13"])
+        .await;
+    let image = |tag: &str| format!("{}/demo/storefront:{tag}", world.registry());
+    let (repo, seed) = Repo::seed(world, "sync-pr", &image("2.0.1")).await;
+    let synchronizer = storefront(&ns, world, &repo).await;
+
+    // The seed: applied, pending, then healthy: success.
+    wait_applied(&ns, "storefront", &seed).await;
+    let states = repo.wait_state(&ns, &seed, StatusState::Success).await;
+    assert_eq!(states, [StatusState::Pending, StatusState::Success]);
+
+    // The updater's bump to a crash-looping tag lands.
+    let trailer = format!(
+        "Sluice-Change: policy=shop/storefront file={FILE} image={} old=2.0.1 new=2.0.13",
+        image("").trim_end_matches(':')
+    );
+    let bad = repo
+        .bump(&image("2.0.13"), &format!("Update images\n\n{trailer}\n"))
+        .await;
+    let states = repo.wait_state(&ns, &bad, StatusState::Failure).await;
+    assert_eq!(states, [StatusState::Pending, StatusState::Failure]);
+
+    // Its revert, proposed as a pull request a person on call can act on.
+    let branch = format!("sluice/rollback/{}", &bad[..7]);
+    let pr = repo
+        .pull_request(&branch, |pr| pr.state == PullRequestState::Open)
+        .await;
+    for needle in [
+        "Deployment",
+        "storefront",
+        "CrashLoopBackOff",
+        &trailer,
+        &bad[..7],
+    ] {
+        assert!(
+            pr.body.contains(needle),
+            "the body names {needle:?}:\n{}",
+            pr.body
+        );
+    }
+    assert!(
+        pr.title.starts_with("Revert \"Update images\""),
+        "{}",
+        pr.title
+    );
+    let status = wait_status(&ns, "storefront", "the pull request in history", |s| {
+        s.history.iter().any(|e| {
+            e.rollback_pull_request
+                .as_ref()
+                .is_some_and(|p| p.number == pr.number)
+        })
+    })
+    .await;
+    let entry = status.history.iter().find(|e| e.revision == bad).unwrap();
+    assert_eq!(entry.rollback_pull_request.as_ref().unwrap().url, pr.url);
+    let (_, labels) = world
+        .forge_api(
+            "GET",
+            &format!(
+                "/repos/{}/{}/issues/{}/labels",
+                world.forge_credentials().0,
+                repo.name,
+                pr.number
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(labels[0]["name"], "rollback", "{labels}");
+
+    // Merged through the API: the cluster is back on 2.0.1, healthy, and the merge says so.
+    world
+        .forge(&repo.name)
+        .merge_pull_request(pr.number)
+        .await
+        .unwrap();
+    let merged = world
+        .forge_tip(&repo.name, "main")
+        .await
+        .unwrap()
+        .to_string();
+    wait_applied(&ns, "storefront", &merged).await;
+    assert_eq!(running(&ns).await, image("2.0.1"));
+    repo.wait_state(&ns, &merged, StatusState::Success).await;
+    synchronizer.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revert_pull_request_made_unneeded_by_a_fix_is_closed_naming_the_fix() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-pr-fix").await;
+    world
+        .push_image(&[
+            "demo/storefront:2.0.1",
+            "demo/storefront:2.0.13",
+            "demo/storefront:2.0.14",
+        ])
+        .await;
+    let image = |tag: &str| format!("{}/demo/storefront:{tag}", world.registry());
+    let (repo, seed) = Repo::seed(world, "sync-pr-fix", &image("2.0.1")).await;
+    let synchronizer = storefront(&ns, world, &repo).await;
+    wait_applied(&ns, "storefront", &seed).await;
+
+    let bad = repo.bump(&image("2.0.13"), "storefront: 2.0.13").await;
+    let branch = format!("sluice/rollback/{}", &bad[..7]);
+    let pr = repo
+        .pull_request(&branch, |pr| pr.state == PullRequestState::Open)
+        .await;
+
+    // Someone fixes forward instead: 2.0.14 becomes healthy, and the revert is closed.
+    let fix = repo
+        .bump(&image("2.0.14"), "storefront: 2.0.14, the fix")
+        .await;
+    repo.wait_state(&ns, &fix, StatusState::Success).await;
+    let closed = repo
+        .pull_request(&branch, |pr| pr.state == PullRequestState::Closed)
+        .await;
+    assert_eq!(closed.number, pr.number);
+    let (user, _) = world.forge_credentials();
+    let (_, comments) = world
+        .forge_api(
+            "GET",
+            &format!("/repos/{user}/{}/issues/{}/comments", repo.name, pr.number),
+            None,
+        )
+        .await;
+    let said = comments[0]["body"].as_str().unwrap_or_default();
+    assert!(
+        said.contains(&fix[..7]),
+        "the comment names the fix: {said}"
+    );
+    wait_status(&ns, "storefront", "the revert recorded as closed", |s| {
+        s.history.iter().any(|e| {
+            e.rollback_pull_request
+                .as_ref()
+                .is_some_and(|p| p.state == "closed")
+        })
+    })
+    .await;
+    synchronizer.stop().await;
+}

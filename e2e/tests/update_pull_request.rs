@@ -1,0 +1,212 @@
+//! User story: a platform team wants every image bump reviewed. The ImageUpdate pushes to a
+//! branch of its own and proposes it as a pull request on the forge (the world's Gitea): the
+//! pull request's body lists each change; a later bump goes into the same pull request; merging
+//! it puts the bump on main. A pull request closed without merge rejects what it proposed: that
+//! version is blocked in the policy and never proposed again, and a newer version opens a new
+//! pull request on a branch started afresh from main.
+//!
+//! Against the real world: the plain registry, and the forge's own git server and pull-request
+//! API; the merge and the close are made through that API as a reviewer would.
+
+mod update_support;
+
+use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
+use serde_json::json;
+use sluice_e2e::forge::seed;
+use sluice_e2e::wait_until;
+use sluice_shared::forge::{PullRequest, PullRequestState};
+use update_support::{DEADLINE, Updater, WEB_FILE, push_web, repository, semver_policy};
+
+const PUSH_BRANCH: &str = "sluice/bumps";
+
+/// The ImageUpdate `config`: bumps to [`PUSH_BRANCH`] of `url`, proposed to main.
+fn proposing(url: &str) -> serde_json::Value {
+    json!({
+        "metadata": {"name": "config"},
+        "spec": {
+            "git": {
+                "url": url,
+                "branch": "main",
+                "pushBranch": PUSH_BRANCH,
+                "secretRef": {"name": "forge"},
+                "pullRequest": {"labels": ["images"]},
+            },
+            "paths": ["apps"],
+            "interval": "2s",
+        }
+    })
+}
+
+/// The newest pull request of the push branch once `ok` holds for it.
+async fn pull_request(
+    u: &Updater,
+    repo: &str,
+    what: &str,
+    ok: impl Fn(&PullRequest) -> bool,
+) -> PullRequest {
+    let forge = u.world.forge(repo);
+    wait_until(what, DEADLINE, || async {
+        match forge.latest_pull_request(PUSH_BRANCH, "main").await {
+            Ok(Some(pr)) if ok(&pr) => Ok(pr),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
+/// The forge user's token as a git basic-auth Secret `forge` (a forge token is its git password).
+async fn forge_secret(u: &Updater) {
+    let (user, token) = u.world.forge_credentials();
+    u.secret(
+        "forge",
+        "kubernetes.io/basic-auth",
+        json!({"username": user, "password": token}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bumps_are_proposed_in_one_pull_request_and_merging_it_puts_them_on_main() {
+    let u = Updater::start("update-pr").await;
+    let world = u.world;
+    let (path, image) = push_web(world, "pr", &["1.0.0", "1.1.0"]).await;
+    let seeded = u.web(&image, "1.0.0");
+    let (repo, _) = seed(world, "pr-config", &[(WEB_FILE, seeded.as_str())]).await;
+    forge_secret(&u).await;
+    u.create::<ImageUpdate>(proposing(&world.forge_url(&repo)))
+        .await;
+    u.create::<ImageRepository>(repository("web", &image, "2s"))
+        .await;
+    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
+
+    // The first bump: a pull request into main, its body naming the change.
+    let first = pull_request(&u, &repo, "a pull request proposing 1.1.0", |pr| {
+        pr.state == PullRequestState::Open && pr.body.contains("1.1.0")
+    })
+    .await;
+    assert!(
+        first.body.contains(&format!("| `{WEB_FILE}` |")),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("`1.0.0` | `1.1.0` |"), "{}", first.body);
+    assert!(first.title.contains("web 1.0.0 → 1.1.0"), "{}", first.title);
+    assert_eq!(
+        world.forge_file(&repo, "main", WEB_FILE).await.as_deref(),
+        Some(seeded.as_str())
+    );
+    let status = u
+        .wait_status::<ImageUpdate>("config", "status.pullRequest", |s| {
+            s.pull_request
+                .as_ref()
+                .is_some_and(|p| p.number == first.number)
+        })
+        .await;
+    assert_eq!(status.pull_request.unwrap().url, first.url);
+    assert!(
+        u.wait_event("config", "PullRequestOpened")
+            .await
+            .contains(&first.url)
+    );
+
+    // A newer tag while it is open: the same pull request, refreshed.
+    world.push_image(&[&format!("{path}:1.2.0")]).await;
+    let refreshed = pull_request(&u, &repo, "the pull request refreshed to 1.2.0", |pr| {
+        pr.body.contains("`1.2.0`")
+    })
+    .await;
+    assert_eq!(
+        refreshed.number, first.number,
+        "one pull request per push branch"
+    );
+    assert!(
+        refreshed.body.contains("`1.0.0` | `1.2.0` |"),
+        "{}",
+        refreshed.body
+    );
+    u.wait_event("config", "PullRequestUpdated").await;
+
+    // A reviewer merges it: main holds the bump, and the status says merged.
+    world
+        .forge(&repo)
+        .merge_pull_request(first.number)
+        .await
+        .unwrap();
+    let main = world.forge_file(&repo, "main", WEB_FILE).await.unwrap();
+    assert_eq!(main, u.web(&image, "1.2.0"));
+    u.wait_status::<ImageUpdate>("config", "the pull request merged", |s| {
+        s.pull_request.as_ref().is_some_and(|p| p.state == "merged")
+    })
+    .await;
+    u.wait_event("config", "PullRequestMerged").await;
+    u.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_request_closed_without_merge_rejects_its_version_until_a_newer_one() {
+    let u = Updater::start("update-pr-closed").await;
+    let world = u.world;
+    let (path, image) = push_web(world, "prc", &["1.0.0", "1.1.0"]).await;
+    let (repo, _) = seed(world, "prc-config", &[(WEB_FILE, u.web(&image, "1.0.0"))]).await;
+    forge_secret(&u).await;
+    u.create::<ImageUpdate>(proposing(&world.forge_url(&repo)))
+        .await;
+    u.create::<ImageRepository>(repository("web", &image, "2s"))
+        .await;
+    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
+
+    let rejected = pull_request(&u, &repo, "a pull request proposing 1.1.0", |pr| {
+        pr.state == PullRequestState::Open && pr.body.contains("1.1.0")
+    })
+    .await;
+    // A reviewer closes it without merging.
+    world
+        .forge(&repo)
+        .close_pull_request(rejected.number)
+        .await
+        .unwrap();
+
+    let policy = u
+        .wait_status::<ImagePolicy>("web", "1.1.0 in status.blockedTags", |s| {
+            s.blocked_tags == ["1.1.0"]
+        })
+        .await;
+    assert_eq!(policy.latest_ref.map(|r| r.tag).as_deref(), Some("1.0.0"));
+    let note = u.wait_event("config", "PullRequestClosed").await;
+    assert!(note.contains("1.1.0"), "{note}");
+    // Never proposed again: no new pull request through several rounds.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let still = world
+        .forge(&repo)
+        .latest_pull_request(PUSH_BRANCH, "main")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.number, rejected.number);
+
+    // A newer version: a new pull request, on the branch started again from main, proposing
+    // only 1.2.0 (the rejected commit is gone from the branch).
+    world.push_image(&[&format!("{path}:1.2.0")]).await;
+    let next = pull_request(&u, &repo, "a new pull request proposing 1.2.0", |pr| {
+        pr.number != rejected.number && pr.state == PullRequestState::Open
+    })
+    .await;
+    assert!(next.body.contains("`1.0.0` | `1.2.0` |"), "{}", next.body);
+    assert!(!next.body.contains("1.1.0"), "{}", next.body);
+    let tip = world.forge_tip(&repo, PUSH_BRANCH).await.unwrap();
+    let main = world.forge_tip(&repo, "main").await.unwrap();
+    let (user, _) = world.forge_credentials();
+    let (_, commit) = world
+        .forge_api(
+            "GET",
+            &format!("/repos/{user}/{repo}/git/commits/{tip}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        commit["parents"][0]["sha"],
+        main.to_string(),
+        "one commit on main: {commit}"
+    );
+    u.stop().await;
+}
