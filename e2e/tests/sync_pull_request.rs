@@ -11,13 +11,16 @@
 
 mod sync_support;
 
+use deploy_synchronizer::webhook::{self, PROVIDERS};
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 use sluice_e2e::git_support::{blocking, me, remote, write};
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
 use sluice_shared::forge::{PullRequest, PullRequestState, StatusState};
 use sluice_shared::git::{self, GitAuth};
+use sluice_shared::webhook::Secrets;
 use sync_support::*;
+use tokio::sync::mpsc;
 
 const DEPLOYMENT: &str = r#"# The storefront, bumped by the Config Updater.
 apiVersion: apps/v1
@@ -148,25 +151,38 @@ async fn running(ns: &TestNamespace) -> String {
         .unwrap()
 }
 
-/// The GitSync `storefront` over the forge repository, with commit statuses and rollback.
-async fn storefront(ns: &TestNamespace, world: &World, repo: &Repo) -> Synchronizer {
+/// The GitSync `storefront` over the forge repository, with commit statuses and rollback. With
+/// `hooked`, its interval is an hour and the forge's own push webhooks, delivered to the
+/// synchronizer's receiver, are what bring each commit in.
+async fn storefront(ns: &TestNamespace, world: &World, repo: &Repo, hooked: bool) -> Synchronizer {
     forge_secret(ns, world).await;
-    create_git_sync(
-        ns,
-        "storefront",
-        &world.forge_url(&repo.name),
-        "storefront",
-        "forge",
-    )
-    .await;
-    patch_spec(
-        ns,
-        "storefront",
-        json!({"healthTimeout": "8s", "rollback": {"enabled": true}, "forge": {}}),
-    )
-    .await;
-    Synchronizer::start(world, ns.name()).await
+    let url = world.forge_url(&repo.name);
+    create_git_sync(ns, "storefront", &url, "storefront", "forge").await;
+    let mut spec = json!({"healthTimeout": "8s", "rollback": {"enabled": true}, "forge": {}});
+    if !hooked {
+        patch_spec(ns, "storefront", spec).await;
+        return Synchronizer::start(world, ns.name()).await;
+    }
+    spec["source"] = json!({"interval": "1h"});
+    patch_spec(ns, "storefront", spec).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("gitea");
+    std::fs::write(&secret_file, HOOK_SECRET).unwrap();
+    let flag = format!("gitea={}", secret_file.display());
+    let secrets = Secrets::from_flags(&[flag], PROVIDERS).expect("the secret flag");
+    let (tx, rx) = mpsc::channel(16);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, webhook::router(secrets, tx)).await });
+    let hook = format!("http://{addr}/webhook/gitea");
+    world
+        .forge_hook(&repo.name, &hook, HOOK_SECRET, &["push"])
+        .await;
+    Synchronizer::start_with_pushes(world, ns.name(), Some(rx)).await
 }
+
+/// The secret the forge signs its deliveries with.
+const HOOK_SECRET: &str = "forge-hook-secret-5a1e";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis() {
@@ -179,14 +195,15 @@ async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis(
         .await;
     let image = |tag: &str| format!("{}/demo/storefront:{tag}", world.registry());
     let (repo, seed) = Repo::seed(world, "sync-pr", &image("2.0.1")).await;
-    let synchronizer = storefront(&ns, world, &repo).await;
+    let synchronizer = storefront(&ns, world, &repo, true).await;
 
     // The seed: applied, pending, then healthy: success.
     wait_applied(&ns, "storefront", &seed).await;
     let states = repo.wait_state(&ns, &seed, StatusState::Success).await;
     assert_eq!(states, [StatusState::Pending, StatusState::Success]);
 
-    // The updater's bump to a crash-looping tag lands.
+    // The updater's bump to a crash-looping tag lands (the forge's push webhook brings it in:
+    // the interval is an hour).
     let trailer = format!(
         "Sluice-Change: policy=shop/storefront file={FILE} image={} old=2.0.1 new=2.0.13",
         image("").trim_end_matches(':')
@@ -244,7 +261,8 @@ async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis(
         .await;
     assert_eq!(labels[0]["name"], "rollback", "{labels}");
 
-    // Merged through the API: the cluster is back on 2.0.1, healthy, and the merge says so.
+    // Merged through the API (its push webhook brings the merge in): the cluster is back on
+    // 2.0.1, healthy, and the merge's commit status says so.
     world
         .forge(&repo.name)
         .merge_pull_request(pr.number)
@@ -276,7 +294,7 @@ async fn a_revert_pull_request_made_unneeded_by_a_fix_is_closed_naming_the_fix()
         .await;
     let image = |tag: &str| format!("{}/demo/storefront:{tag}", world.registry());
     let (repo, seed) = Repo::seed(world, "sync-pr-fix", &image("2.0.1")).await;
-    let synchronizer = storefront(&ns, world, &repo).await;
+    let synchronizer = storefront(&ns, world, &repo, false).await;
     wait_applied(&ns, "storefront", &seed).await;
 
     let bad = repo.bump(&image("2.0.13"), "storefront: 2.0.13").await;

@@ -496,8 +496,10 @@ fn pods(pods: &[PodFacts], shown: Shown) -> String {
         }
         text.push('\n');
     }
-    more(&mut text, pods.len(), shown.pods, "failing pods");
-    text.push('\n');
+    if pods.len() > shown.pods {
+        let left = pods.len() - shown.pods;
+        text.push_str(&format!("… and {left} more failing pods\n\n"));
+    }
     text
 }
 
