@@ -9,7 +9,6 @@ use git2::Oid;
 use serde_json::{Value, json};
 use sluice_shared::forge::{Forge, ForgeSpec, Token};
 
-use crate::http::request;
 use crate::{World, unique_name};
 
 impl World {
@@ -59,25 +58,25 @@ impl World {
 
     /// One call to the forge's API as the world's user: `(status, JSON body)`.
     pub async fn forge_api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let response = self.forge_call(method, path, body).await;
+        let status = response.status().as_u16();
+        let value = response.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn forge_call(&self, method: &str, path: &str, body: Option<Value>) -> reqwest::Response {
         let (_, token) = self.forge_credentials();
-        let addr = self.forge_base().trim_start_matches("http://");
-        let auth = format!("token {token}");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let response = request(
-            addr,
-            method,
-            &format!("/api/v1{path}"),
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-                ("Accept", "application/json"),
-            ],
-            body.as_bytes(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path} on the forge: {e}"));
-        let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-        (response.status, value)
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        let url = format!("{}/api/v1{path}", self.forge_base());
+        let mut call = reqwest::Client::new()
+            .request(method.clone(), &url)
+            .header("Authorization", format!("token {token}"));
+        if let Some(body) = body {
+            call = call.json(&body);
+        }
+        call.send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path} on the forge: {e}"))
     }
 
     /// Has the forge deliver `events` (`push`, `pull_request`) of `repo` to `url`, signed with
@@ -117,19 +116,13 @@ impl World {
 
     /// `path` at `branch` of `repo` on the forge.
     pub async fn forge_file(&self, repo: &str, branch: &str, path: &str) -> Option<String> {
-        let (user, token) = self.forge_credentials();
-        let addr = self.forge_base().trim_start_matches("http://");
-        let auth = format!("token {token}");
-        let response = request(
-            addr,
-            "GET",
-            &format!("/api/v1/repos/{user}/{repo}/raw/{path}?ref={branch}"),
-            &[("Authorization", &auth)],
-            b"",
-        )
-        .await
-        .ok()?;
-        (response.status == 200).then(|| response.text())
+        let (user, _) = self.forge_credentials();
+        let raw = format!("/repos/{user}/{repo}/raw/{path}?ref={branch}");
+        let response = self.forge_call("GET", &raw, None).await;
+        if response.status() != 200 {
+            return None;
+        }
+        response.text().await.ok()
     }
 }
 
