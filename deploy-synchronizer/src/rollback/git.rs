@@ -14,8 +14,6 @@ pub struct Proposal {
     pub branch: String,
     /// The revert commit.
     pub commit: String,
-    /// The commit it reverts, for the pull request's diagnosis.
-    pub failed: CommitFacts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +59,6 @@ pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal
     let failed = repo
         .find_commit(Oid::from_str(&plan.revision).map_err(GitError::from)?)
         .map_err(GitError::from)?;
-    let failed_facts = CommitFacts::from_message(
-        &plan.revision,
-        &String::from_utf8_lossy(failed.author().name_bytes()),
-        &String::from_utf8_lossy(failed.message_bytes()),
-    );
     // A merge commit is reverted against its first parent, as `git revert -m 1` does.
     let mainline = if failed.parent_count() > 1 { 1 } else { 0 };
     let mut index = repo
@@ -105,7 +98,6 @@ pub fn propose(remote: &Remote, plan: &Plan, work_dir: &Path) -> Result<Proposal
         Ok(()) => Ok(Proposal {
             branch: plan.branch.clone(),
             commit: commit.to_string(),
-            failed: failed_facts,
         }),
         Err(GitError::NonFastForward { .. }) => Err(RollbackError::BranchTaken {
             branch: plan.branch.clone(),

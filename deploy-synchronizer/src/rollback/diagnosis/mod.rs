@@ -12,8 +12,8 @@
 //!   message (which the application writes, and may fill with anything). Event messages are
 //!   shown, cut to [`EVENT_MESSAGE_CHARS`].
 //! - **Bounded.** GitHub refuses a body over 65 536 characters; [`body`](fn@body) stays within
-//!   [`BODY_LIMIT`] by showing fewer pods, events and trailers (each cut list says how many more
-//!   there are), and cuts the text only as a last resort.
+//!   [`BODY_LIMIT`](body::BODY_LIMIT) by showing fewer pods, events and trailers (each cut list
+//!   says how many more there are), and cuts the text only as a last resort.
 //!
 //! The facts and how they are read are here; [`body`](mod@body) renders them.
 
@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::health::Health;
 use crate::object::ObjectRef;
 
-pub use body::{BODY_LIMIT, body, title};
+pub use body::{body, title};
 
 /// The most of one event's message a body shows.
 pub const EVENT_MESSAGE_CHARS: usize = 300;

@@ -1,5 +1,6 @@
 use serde_json::{Value, json};
 
+use super::body::BODY_LIMIT;
 use super::*;
 use crate::health::HealthStatus;
 
