@@ -69,6 +69,22 @@ Exits 0 when nothing would change, 1 when something would, 2 on an error (render
 failure, unknown kind, dry-run refusal), as kubectl diff does.")]
     Diff(DiffArgs),
 
+    /// Propose a rollback by hand, as a pull request on the GitSync's forge
+    #[command(long_about = "\
+Propose a rollback by hand, as a pull request on the GitSync's forge.
+
+Like `argocd app rollback`, but through Git: the revert of the GitSync's applied \
+revision (namespace from -n) is committed on a branch of its own \
+(spec.rollback.branchPrefix, default sluice/rollback/) and proposed as a pull \
+request into the branch it follows, labelled `rollback`, its body how the \
+cluster is doing now. With --to REVISION, the commit puts back REVISION's tree, \
+undoing every later commit. Nothing is written to the cluster: merging the pull \
+request is the rollback. Needs spec.forge on the GitSync.
+
+Prints the pull request's URL on stdout. Exits 0 when it is proposed (or was \
+already), 2 on an error.")]
+    Rollback(RollbackArgs),
+
     /// Print the CustomResourceDefinitions this daemon serves, as YAML
     #[command(long_about = "\
 Print the CustomResourceDefinitions this daemon serves, as YAML.
@@ -139,6 +155,21 @@ pub struct DiffArgs {
     pub cache_dir: Option<std::path::PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// The GitSync to roll back (its namespace from -n)
+    #[arg(value_name = "GITSYNC")]
+    pub git_sync: String,
+
+    /// Go back to this revision (full or abbreviated commit id) instead of reverting the applied one
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<String>,
+
+    /// Directory for the work clone (default: a temporary one)
+    #[arg(long, env = "SLUICE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
 /// A command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -150,6 +181,8 @@ pub enum Error {
     Client(#[from] sluice_shared::kubeconfig::ClientError),
     #[error(transparent)]
     Diff(#[from] deploy_synchronizer::diffcmd::Error),
+    #[error(transparent)]
+    Rollback(#[from] deploy_synchronizer::rollbackcmd::Error),
     #[error("cannot create a cache directory: {0}")]
     CacheDir(#[source] std::io::Error),
 }
@@ -164,6 +197,7 @@ impl Cli {
                 .map(|()| 0)
                 .map_err(Into::into),
             Command::Diff(args) => diff(&self.kube, &args).await,
+            Command::Rollback(args) => rollback(&self.kube, &args).await,
             Command::Crd => {
                 print!("{}", deploy_synchronizer::resource::crd_yaml());
                 Ok(0)
@@ -215,6 +249,40 @@ async fn diff(
     print!("{}", report.render());
     tracing::info!("{}", report.summary());
     Ok(code)
+}
+
+/// `rollback`: proposes the rollback and prints its pull request's URL.
+async fn rollback(
+    kube: &sluice_shared::kubeconfig::KubeconfigArgs,
+    args: &RollbackArgs,
+) -> Result<u8, Error> {
+    use deploy_synchronizer::rollbackcmd::{self, Request};
+
+    let client = kube.client().await?;
+    let scratch = match &args.cache_dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(Error::CacheDir)?),
+    };
+    let cache_dir = match (&args.cache_dir, &scratch) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(temp)) => temp.path().to_owned(),
+        (None, None) => unreachable!("a temporary directory without --cache-dir"),
+    };
+    let request = Request {
+        namespace: client.default_namespace().to_owned(),
+        name: args.git_sync.clone(),
+        to: args.to.clone(),
+        cache_dir,
+    };
+    let proposed = rollbackcmd::run(&client, &request).await?;
+    tracing::info!(
+        branch = %proposed.branch,
+        number = proposed.pull_request.number,
+        state = %proposed.pull_request.state,
+        "rollback proposed"
+    );
+    println!("{}", proposed.pull_request.url);
+    Ok(0)
 }
 
 #[cfg(test)]

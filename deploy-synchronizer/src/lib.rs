@@ -26,10 +26,11 @@
 //! | `heal` | acts | the watches that feed `heal::index`, and the re-applies |
 //! | `reconcile`, `context`, [`controller`] | acts | one reconcile (and what it tells the forge: `reconcile::forge`); what reconciles share; the controller |
 //! | [`diffcmd`] | acts | `deploy-synchronizer diff` |
+//! | [`rollbackcmd`] | acts | `deploy-synchronizer rollback`: a rollback proposed by hand, through the forge |
 //! | [`webhook`] | acts | push webhooks (parsing and matching are pure) |
 //!
 //! The public surface is what the binary and the end-to-end tests use: [`controller::run`] with
-//! its options and metrics, the [`resource`] types, [`diffcmd`] and [`diff`], and [`webhook`].
+//! its options and metrics, the [`resource`] types, [`diffcmd`] and [`diff`], [`rollbackcmd`], and [`webhook`].
 
 pub(crate) mod apply;
 pub(crate) mod assess;
@@ -49,6 +50,7 @@ pub(crate) mod render;
 pub mod resource;
 pub(crate) mod revision;
 pub(crate) mod rollback;
+pub mod rollbackcmd;
 pub(crate) mod source;
 pub(crate) mod status;
 pub mod webhook;

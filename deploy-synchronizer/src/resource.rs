@@ -103,6 +103,18 @@ pub struct Rollback {
     pub secret_ref: Option<LocalObjectReference>,
 }
 
+impl Default for Rollback {
+    fn default() -> Self {
+        Rollback {
+            enabled: false,
+            branch_prefix: default_rollback_prefix(),
+            author_name: default_rollback_author_name(),
+            author_email: default_rollback_author_email(),
+            secret_ref: None,
+        }
+    }
+}
+
 fn default_rollback_prefix() -> String {
     "sluice/rollback/".to_owned()
 }

@@ -335,3 +335,81 @@ async fn a_revert_pull_request_made_unneeded_by_a_fix_is_closed_naming_the_fix()
     .await;
     synchronizer.stop().await;
 }
+
+/// Runs `deploy-synchronizer rollback ARGS… -n NS` as a person would: (exit code, stdout, stderr).
+async fn rollback_command(
+    world: &World,
+    ns: &TestNamespace,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = tokio::process::Command::new(sluice_e2e::daemon::binary("deploy-synchronizer"))
+        .arg("rollback")
+        .args(args)
+        .args(["-n", ns.name()])
+        .env("KUBECONFIG", world.kubeconfig())
+        .output()
+        .await
+        .expect("running deploy-synchronizer rollback");
+    (
+        out.status.code().expect("an exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_proposes_a_rollback_with_the_cli_and_gets_the_pull_requests_url() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-pr-cli").await;
+    world
+        .push_image(&["demo/storefront:2.0.1", "demo/storefront:2.0.2"])
+        .await;
+    let image = |tag: &str| format!("{}/demo/storefront:{tag}", world.registry());
+    let (repo, seed) = Repo::seed(world, "sync-pr-cli", &image("2.0.1")).await;
+    let synchronizer = storefront(&ns, world, &repo, false).await;
+    wait_applied(&ns, "storefront", &seed).await;
+    let release = repo.bump(&image("2.0.2"), "storefront: 2.0.2").await;
+    wait_applied(&ns, "storefront", &release).await;
+
+    // The applied revision's revert, proposed by hand.
+    let (code, out, err) = rollback_command(world, &ns, &["storefront"]).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let branch = format!("sluice/rollback/{}", &release[..7]);
+    let pr = repo
+        .pull_request(&branch, |pr| pr.state == PullRequestState::Open)
+        .await;
+    assert_eq!(out.trim(), pr.url, "the URL on stdout");
+    assert_eq!(pr.title, "Revert \"storefront: 2.0.2\"");
+    assert!(pr.body.contains("asked for by hand"), "{}", pr.body);
+    // Asked again: the same pull request, no second one.
+    let (code, again, _) = rollback_command(world, &ns, &["storefront"]).await;
+    assert_eq!((code, again.trim()), (0, pr.url.as_str()));
+
+    // Back to the seed, by its abbreviated id: every later commit undone.
+    let (code, out, err) = rollback_command(world, &ns, &["storefront", "--to", &seed[..9]]).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let branch = format!("sluice/rollback/to-{}", &seed[..7]);
+    let back = repo
+        .pull_request(&branch, |pr| pr.state == PullRequestState::Open)
+        .await;
+    assert_eq!(out.trim(), back.url);
+    assert_eq!(back.title, format!("Roll main back to {}", &seed[..7]));
+    let (user, _) = world.forge_credentials();
+    let (_, files) = world
+        .forge_api(
+            "GET",
+            &format!("/repos/{user}/{}/pulls/{}/files", repo.name, back.number),
+            None,
+        )
+        .await;
+    assert_eq!(files[0]["filename"], FILE, "{files}");
+
+    // A revision the branch never had: exit 2, saying so.
+    let (code, _, err) =
+        rollback_command(world, &ns, &["storefront", "--to", "0123456789abcdef"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not in the history of main"), "{err}");
+    synchronizer.stop().await;
+}

@@ -4,42 +4,29 @@
 //! (`commitStatus`, `rollbackPullRequest`) is written with the rest; a forge that fails is
 //! reported in an event and asked again at the next write — never fatal to the sync.
 
-use std::time::Duration;
-
 use kube::runtime::events::EventType;
-use sluice_shared::forge::{
-    CommitStatus, Forge, ForgeError, NewPullRequest, PullRequestState, PullRequestStatus,
-    read_token,
-};
+use sluice_shared::forge::{CommitStatus, Forge, ForgeError, PullRequestState, PullRequestStatus};
 
 use super::Target;
-use super::diagnose::diagnose;
 use super::report::publish;
-use crate::apply::Kinds;
 use crate::context::Context;
 use crate::forge::{Step, steps, superseded_comment};
-use crate::plan::Inventory;
 use crate::resource::GitSyncStatus;
-use crate::rollback::{CommitFacts, Diagnosis, base_branch, body, failed_commit, title, work_dir};
+use crate::rollback::Undo;
+use crate::rollback::pull_request::{Revert, Sync, connect, open_revert};
 use crate::status::short;
-
-/// How long one call to the forge may take.
-const FORGE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The label on every revert pull request.
-pub const ROLLBACK_LABEL: &str = "rollback";
 
 /// Tells the forge of `spec.forge` what `status` says that it has not been told, recording each
 /// success in `status`.
 pub(super) async fn tell(ctx: &Context, target: &Target<'_>, status: &mut GitSyncStatus) {
-    let Some(spec) = &target.sync.spec.forge else {
+    if target.sync.spec.forge.is_none() {
         return;
-    };
+    }
     let todo = steps(status);
     if todo.is_empty() {
         return;
     }
-    let forge = match connect(ctx, target, spec).await {
+    let forge = match connect(&ctx.client, &target.namespace, &target.sync.spec).await {
         Ok(forge) => forge,
         Err(error) => return refused(ctx, target, &error).await,
     };
@@ -49,28 +36,6 @@ pub(super) async fn tell(ctx: &Context, target: &Target<'_>, status: &mut GitSyn
             return refused(ctx, target, &error).await;
         }
     }
-}
-
-async fn connect(
-    ctx: &Context,
-    target: &Target<'_>,
-    spec: &sluice_shared::forge::ForgeSpec,
-) -> Result<Forge, ForgeError> {
-    let sync = &target.sync.spec;
-    let git_secret = sync
-        .rollback
-        .as_ref()
-        .and_then(|r| r.secret_ref.as_ref())
-        .or(sync.source.secret_ref.as_ref())
-        .map(|r| r.name.as_str());
-    let token = read_token(
-        &ctx.client,
-        &target.namespace,
-        spec.secret_ref.as_deref(),
-        git_secret,
-    )
-    .await?;
-    Forge::new(&sync.source.url, spec, token, FORGE_TIMEOUT)
 }
 
 async fn take(
@@ -102,7 +67,22 @@ async fn take(
             revision,
             branch,
         } => {
-            let pr = open_revert(ctx, target, forge, status, revision, branch).await?;
+            let sync = Sync {
+                client: &ctx.client,
+                cache_dir: &ctx.options.cache_dir,
+                namespace: &target.namespace,
+                name: &target.name,
+                spec: &target.sync.spec,
+                status,
+            };
+            let reason = status.history[*entry].reason.clone().unwrap_or_default();
+            let revert = Revert {
+                revision,
+                branch,
+                reason: &reason,
+                undo: Undo::Failed,
+            };
+            let pr = open_revert(&sync, forge, &revert).await?;
             let note = format!(
                 "revision {} failed; its revert is proposed in pull request #{}: {}",
                 short(revision),
@@ -154,66 +134,6 @@ async fn take(
         }
     }
     Ok(())
-}
-
-/// Opens (or finds, when an earlier attempt opened it) the pull request of the revert on
-/// `branch`, with the diagnosis of what failed as its body.
-async fn open_revert(
-    ctx: &Context,
-    target: &Target<'_>,
-    forge: &Forge,
-    status: &GitSyncStatus,
-    revision: &str,
-    branch: &str,
-) -> Result<PullRequestStatus, ForgeError> {
-    let base = base_branch(&target.sync.spec).unwrap_or_else(|| "main".to_owned());
-    if let Some(pr) = forge.latest_pull_request(branch, &base).await?
-        && pr.state == PullRequestState::Open
-    {
-        return Ok(PullRequestStatus::of(&pr));
-    }
-    let entry = status.history.iter().find(|h| h.revision == revision);
-    let reason = entry.and_then(|h| h.reason.clone()).unwrap_or_default();
-    let subject = entry.map(|h| h.subject.clone()).unwrap_or_default();
-    let work_dir = work_dir(&ctx.options.cache_dir, &target.namespace, &target.name);
-    let failed = revision.to_owned();
-    let commit: Option<CommitFacts> =
-        tokio::task::spawn_blocking(move || failed_commit(&work_dir, &failed))
-            .await
-            .ok()
-            .flatten();
-    let inventory: Inventory = status.inventory.iter().cloned().collect();
-    let diagnosis = match Kinds::discover(&ctx.client).await {
-        Ok(kinds) => {
-            diagnose(
-                &ctx.client,
-                &kinds,
-                &inventory,
-                revision,
-                &base,
-                &reason,
-                commit,
-            )
-            .await
-        }
-        Err(error) => Diagnosis {
-            revision: revision.to_owned(),
-            base: base.clone(),
-            reason: reason.clone(),
-            commit,
-            notes: vec![format!("could not discover the cluster's kinds: {error}")],
-            ..Diagnosis::default()
-        },
-    };
-    let new = NewPullRequest {
-        head: branch.to_owned(),
-        base,
-        title: title(&subject),
-        body: body(&diagnosis),
-        labels: vec![ROLLBACK_LABEL.to_owned()],
-    };
-    let pr = forge.open_pull_request(&new).await?;
-    Ok(PullRequestStatus::of(&pr))
 }
 
 async fn refused(ctx: &Context, target: &Target<'_>, error: &ForgeError) {

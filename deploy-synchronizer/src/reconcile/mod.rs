@@ -6,7 +6,6 @@
 //! deletes nothing: status says Ready=False with the reason, the previous revision stays applied,
 //! and the sync is retried with backoff.
 
-mod diagnose;
 mod forge;
 mod report;
 mod rollback;

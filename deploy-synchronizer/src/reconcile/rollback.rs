@@ -8,10 +8,8 @@ use super::Target;
 use super::report::publish;
 use crate::context::Context;
 use crate::resource::GitSyncStatus;
-use crate::rollback::{self, Plan, Proposal, RollbackError, Skip};
-use crate::source;
+use crate::rollback::{self, RollbackError, Skip};
 use crate::status::short;
-use sluice_shared::git::Remote;
 
 /// Proposes the rollback of the revision that just failed (the first history entry), if the
 /// spec asks for one. Returns whether `status` changed.
@@ -32,7 +30,16 @@ pub(super) async fn propose(
             return false;
         }
     };
-    let branch = match push_revert(ctx, target, plan).await {
+    let sync = (&ctx.client, ctx.options.cache_dir.as_path());
+    let branch = match rollback::push_revert(
+        sync,
+        &target.namespace,
+        &target.name,
+        &target.sync.spec,
+        plan,
+    )
+    .await
+    {
         Ok(proposal) => {
             let note = format!(
                 "revision {} failed its health check; its revert ({}) is on branch {}: merge it to roll back",
@@ -83,33 +90,4 @@ pub(super) async fn propose(
         }
         _ => false,
     }
-}
-
-/// Pushes the revert `plan` describes, with the credentials of `spec.rollback.secretRef` (else
-/// the source's), from a work clone of the sync's own below the cache directory.
-async fn push_revert(
-    ctx: &Context,
-    target: &Target<'_>,
-    plan: Plan,
-) -> Result<Proposal, RollbackError> {
-    let spec = &target.sync.spec;
-    let mut source = spec.source.clone();
-    if let Some(secret) = spec.rollback.as_ref().and_then(|r| r.secret_ref.clone()) {
-        source.secret_ref = Some(secret);
-    }
-    let auth = source::auth_of(&ctx.client, &target.namespace, &source)
-        .await
-        .map_err(|error| RollbackError::Credentials(Box::new(error)))?;
-    let work_dir = rollback::work_dir(&ctx.options.cache_dir, &target.namespace, &target.name);
-    tokio::task::spawn_blocking(move || {
-        let remote = Remote::new(source.url, auth)?;
-        rollback::propose(&remote, &plan, &work_dir)
-    })
-    .await
-    .unwrap_or_else(|error| {
-        Err(RollbackError::Git(sluice_shared::git::GitError::Invalid {
-            what: "rollback worker".into(),
-            reason: error.to_string(),
-        }))
-    })
 }

@@ -81,3 +81,47 @@ fn a_branch_default_is_main() {
     let spec = spec(json!({"source": {"url": "u"}}));
     assert_eq!(plan(&spec, &failed(), "x").unwrap().base, "main");
 }
+
+#[test]
+fn a_rollback_by_hand_reverts_the_applied_revision_or_goes_back_to_one() {
+    let applied = failed();
+    let status = GitSyncStatus {
+        last_applied_revision: Some(applied.revision.clone()),
+        history: vec![applied.clone()],
+        ..GitSyncStatus::default()
+    };
+    // Rollback need not be enabled for a person to ask.
+    let off: GitSyncSpec = serde_json::from_value(json!({"source": {"url": "u"}})).unwrap();
+    let revert = by_hand(&off, &status, None).unwrap();
+    assert_eq!(revert.undo, Undo::Revert);
+    assert_eq!(revert.revision, applied.revision);
+    assert_eq!(revert.branch, "sluice/rollback/4f1c2d9");
+    assert!(
+        revert
+            .message
+            .starts_with("Revert \"shop: bump web to 2.0.13\"\n\nThis reverts commit 4f1c2d9e")
+    );
+    assert!(
+        revert.message.contains("asked for this rollback"),
+        "{}",
+        revert.message
+    );
+
+    let back = by_hand(&off, &status, Some("a1b2c3d4e5")).unwrap();
+    assert_eq!(
+        (back.undo, back.branch.as_str()),
+        (Undo::BackTo, "sluice/rollback/to-a1b2c3d")
+    );
+    assert!(
+        back.message.starts_with("Roll main back to a1b2c3d\n"),
+        "{}",
+        back.message
+    );
+
+    assert_eq!(
+        by_hand(&off, &GitSyncStatus::default(), None),
+        Err(Refusal::NothingApplied)
+    );
+    let tag = spec(json!({"source": {"url": "u", "ref": {"tag": "v1"}}}));
+    assert_eq!(by_hand(&tag, &status, None), Err(Refusal::NotABranch));
+}

@@ -2,6 +2,7 @@
 //! within [`BODY_LIMIT`].
 
 use super::{CommitFacts, Diagnosis, EVENT_MESSAGE_CHARS, EventFacts, ObjectFacts, PodFacts, cut};
+use crate::rollback::Undo;
 use crate::status::short;
 
 /// The most a body may hold, in bytes (so in characters too), below GitHub's 65 536.
@@ -87,16 +88,40 @@ fn render(d: &Diagnosis, shown: Shown) -> String {
         notes(&d.notes, shown),
     ];
     let mut text: String = sections.into_iter().filter(|s| !s.is_empty()).collect();
-    text.push_str(
-        "---\nProposed by Sluice's Deploy Synchronizer after the revision failed its health check.\n",
-    );
+    text.push_str(match d.undo {
+        Undo::Failed => {
+            "---\nProposed by Sluice's Deploy Synchronizer after the revision failed its health check.\n"
+        }
+        Undo::Revert | Undo::BackTo => {
+            "---\nProposed by Sluice's Deploy Synchronizer at a person's request \
+             (`deploy-synchronizer rollback`).\n"
+        }
+    });
     text
 }
 
-/// What failed, why, and what merging does.
+/// What failed (or what a person asked for), why, and what merging does.
 fn verdict(d: &Diagnosis) -> String {
     let revision = code(short(&d.revision));
     let base = code(&d.base);
+    match d.undo {
+        Undo::Failed => failed_verdict(d, &revision, &base),
+        Undo::Revert => format!(
+            "## Rollback of {revision}, asked for by hand\n\n\
+             **Merging this pull request reverts {revision} on {base}**; Sluice applies the revert \
+             like any commit. Closing it without merging leaves {revision} applied. How the \
+             cluster is doing now follows.\n\n"
+        ),
+        Undo::BackTo => format!(
+            "## Roll {base} back to {revision}, asked for by hand\n\n\
+             **Merging this pull request puts back the tree of {revision} on {base}**, undoing \
+             every later commit; Sluice applies it like any commit. Closing it without merging \
+             changes nothing. How the cluster is doing now follows.\n\n"
+        ),
+    }
+}
+
+fn failed_verdict(d: &Diagnosis, revision: &str, base: &str) -> String {
     let mut text = format!("## Revision {revision} did not become healthy\n\n");
     text.push_str(&format!(
         "Sluice applied {revision} from {base} and it failed its health check:\n\n"

@@ -51,6 +51,8 @@ pub struct Diagnosis {
     pub events: Vec<EventFacts>,
     /// What could not be gathered, and why.
     pub notes: Vec<String>,
+    /// What the proposal undoes: a failed revision (the default), or what a person asked for.
+    pub undo: super::Undo,
 }
 
 /// The failed commit, as a person names it.

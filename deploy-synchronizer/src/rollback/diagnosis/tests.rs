@@ -65,7 +65,28 @@ fn diagnosis() -> Diagnosis {
         ],
         events: events(),
         notes: vec![],
+        undo: crate::rollback::Undo::Failed,
     }
+}
+
+#[test]
+fn a_rollback_asked_for_by_hand_says_so_instead_of_a_failure() {
+    let revert = Diagnosis {
+        undo: crate::rollback::Undo::Revert,
+        ..diagnosis()
+    };
+    let text = body(&revert);
+    assert!(
+        text.starts_with("## Rollback of `4f1c2d9`, asked for by hand"),
+        "{text}"
+    );
+    assert!(!text.contains("did not become healthy"), "{text}");
+    assert!(text.contains("at a person's request"), "{text}");
+    let back = Diagnosis {
+        undo: crate::rollback::Undo::BackTo,
+        ..diagnosis()
+    };
+    assert!(body(&back).starts_with("## Roll `main` back to `4f1c2d9`"));
 }
 
 #[test]

@@ -14,12 +14,12 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use serde_json::Value;
 
+use super::{CommitFacts, Diagnosis, EventFacts, ObjectFacts, PodFacts};
 use crate::apply::Kinds;
 use crate::assess::{assess_objects, match_labels, read_one};
 use crate::health::{self, Health, HealthStatus};
 use crate::object::ObjectRef;
 use crate::plan::Inventory;
-use crate::rollback::{CommitFacts, Diagnosis, EventFacts, ObjectFacts, PodFacts};
 
 /// The most unhealthy objects diagnosed; the rest are counted in a note.
 const OBJECTS: usize = 20;
