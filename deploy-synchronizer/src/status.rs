@@ -14,6 +14,9 @@ use crate::resource::{GitSyncStatus, HISTORY_LIMIT, HistoryEntry};
 pub const READY: &str = "Ready";
 pub const HEALTHY: &str = "Healthy";
 pub const STALLED: &str = "Stalled";
+/// With `spec.forge`: whether the forge shows what the status says (commit statuses, revert pull
+/// requests); False with the forge's reason (`ForgeAuth`, `ForgeUnreachable`…) while it cannot.
+pub const FORGE: &str = "ForgeUpToDate";
 
 /// Why a sync is not Ready. Each says where to look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +103,8 @@ pub fn set_condition_status(
         READY => 0,
         HEALTHY => 1,
         STALLED => 2,
-        _ => 3,
+        FORGE => 3,
+        _ => 4,
     });
 }
 

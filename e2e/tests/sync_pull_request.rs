@@ -413,3 +413,47 @@ async fn a_person_proposes_a_rollback_with_the_cli_and_gets_the_pull_requests_ur
     assert!(err.contains("not in the history of main"), "{err}");
     synchronizer.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_forge_refuses_is_a_condition_and_the_statuses_follow_once_it_is_fixed() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-pr-auth").await;
+    world.push_image(&["demo/storefront:2.0.1"]).await;
+    let image = format!("{}/demo/storefront:2.0.1", world.registry());
+    let (repo, seed) = Repo::seed(world, "sync-pr-auth", &image).await;
+    let wrong: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "forge-token"},
+        "stringData": {"token": "not-the-forge-token-7d1f"}
+    }))
+    .unwrap();
+    ns.api().create(&Default::default(), &wrong).await.unwrap();
+    let synchronizer = storefront(&ns, world, &repo, false).await;
+    patch_spec(
+        &ns,
+        "storefront",
+        json!({"forge": {"secretRef": "forge-token"}}),
+    )
+    .await;
+
+    // Applied all the same; the forge's refusal is a condition, the token nowhere in it.
+    wait_applied(&ns, "storefront", &seed).await;
+    let refused = wait_status(&ns, "storefront", "ForgeUpToDate=False ForgeAuth", |s| {
+        s.is("ForgeUpToDate=False ForgeAuth")
+    })
+    .await;
+    let (_, _, message) = condition(&refused, "ForgeUpToDate").unwrap();
+    assert!(message.contains("401"), "{message}");
+    assert!(!message.contains("7d1f"), "the token stays out: {message}");
+    assert!(repo.states(&ns, &seed).await.is_empty());
+
+    // The right token (the git Secret's): what was missed is sent.
+    patch_spec(&ns, "storefront", json!({"forge": {"secretRef": null}})).await;
+    repo.wait_state(&ns, &seed, StatusState::Success).await;
+    wait_status(&ns, "storefront", "ForgeUpToDate=True", |s| {
+        s.is("ForgeUpToDate=True")
+    })
+    .await;
+    synchronizer.stop().await;
+}

@@ -14,7 +14,8 @@ use crate::forge::{Step, steps, superseded_comment};
 use crate::resource::GitSyncStatus;
 use crate::rollback::Undo;
 use crate::rollback::pull_request::{Revert, Sync, connect, open_revert};
-use crate::status::short;
+use crate::status::{FORGE, condition, set_condition, short};
+use k8s_openapi::jiff::Timestamp;
 
 /// Tells the forge of `spec.forge` what `status` says that it has not been told, recording each
 /// success in `status`.
@@ -28,14 +29,24 @@ pub(super) async fn tell(ctx: &Context, target: &Target<'_>, status: &mut GitSyn
     }
     let forge = match connect(&ctx.client, &target.namespace, &target.sync.spec).await {
         Ok(forge) => forge,
-        Err(error) => return refused(ctx, target, &error).await,
+        Err(error) => return refused(ctx, target, status, &error).await,
     };
     for step in todo {
         if let Err(error) = take(ctx, target, &forge, status, &step).await {
             // The rest waits for the next write: a forge that fails once fails again now.
-            return refused(ctx, target, &error).await;
+            return refused(ctx, target, status, &error).await;
         }
     }
+    let message = "the forge shows what this status says: commit statuses and revert pull requests";
+    set_condition(
+        &mut status.conditions,
+        FORGE,
+        true,
+        "Told",
+        message,
+        target.generation,
+        Timestamp::now(),
+    );
 }
 
 async fn take(
@@ -136,16 +147,35 @@ async fn take(
     Ok(())
 }
 
-async fn refused(ctx: &Context, target: &Target<'_>, error: &ForgeError) {
+/// Records that the forge could not be told (condition [`FORGE`] False, the forge's reason),
+/// with a Warning event when the reason is new.
+async fn refused(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    error: &ForgeError,
+) {
     tracing::warn!(sync = %target.key, reason = error.reason(), %error, "the forge refused; will ask again at the next status write");
-    let note = format!("cannot update the forge: {error}");
-    publish(
-        ctx,
-        target.sync,
-        EventType::Warning,
+    let note = format!("cannot update the forge (asked again at the next status write): {error}");
+    let before = condition(status, FORGE).map(|c| c.reason.clone());
+    set_condition(
+        &mut status.conditions,
+        FORGE,
+        false,
         error.reason(),
-        "Forge",
         &note,
-    )
-    .await;
+        target.generation,
+        Timestamp::now(),
+    );
+    if before.as_deref() != Some(error.reason()) {
+        publish(
+            ctx,
+            target.sync,
+            EventType::Warning,
+            error.reason(),
+            "Forge",
+            &note,
+        )
+        .await;
+    }
 }
