@@ -48,7 +48,8 @@ Run the updater daemon until SIGTERM or ctrl-c.
 
 Connects to the cluster, runs the ImageRepository, ImagePolicy and \
 ImageUpdate controllers, and serves Prometheus metrics on /metrics, liveness \
-on /healthz, readiness on /readyz and registry webhooks on /webhook/PROVIDER. \
+on /healthz, readiness on /readyz and registry and forge pull-request webhooks \
+on /webhook/PROVIDER. \
 On SIGTERM or ctrl-c it stops accepting requests, finishes those in flight \
 and exits 0.")]
     Run(RunArgs),
@@ -102,7 +103,7 @@ pub struct RunArgs {
     pub watch_namespace: Option<String>,
 
     /// Serve POST /webhook/PROVIDER, verified with the secret in PATH (repeatable; providers:
-    /// distribution, dockerhub, harbor, quay, github, generic)
+    /// distribution, dockerhub, harbor, quay, github, gitea, gitlab, generic)
     #[arg(
         long,
         env = "SLUICE_WEBHOOK_SECRET_FILES",

@@ -16,8 +16,8 @@
 //! - [`writeback`]: plans a round on the config repository and commits and pushes it (git):
 //!   [`writeback::push_update`] and its variants; the planner ([`writeback::plan`]) and the
 //!   commit trailers ([`writeback::parse_trailers`]) are its pure parts.
-//! - [`webhook`]: verifies and parses registry webhooks (pure) and serves them
-//!   ([`webhook::router`], HTTP).
+//! - [`webhook`]: verifies and parses registry webhooks and the forges' pull-request webhooks
+//!   (pure) and serves them ([`webhook::router`], HTTP).
 //! - [`controller`]: the three reconcilers (Kubernetes API), started by [`controller::run`];
 //!   what an `ImageUpdate`'s status says is decided in pure code inside it.
 //! - [`dryrun`]: `scan --once --dry-run`, what the next round would change.

@@ -6,16 +6,20 @@
 //! pull request on a branch started afresh from main.
 //!
 //! Against the real world: the plain registry, and the forge's own git server and pull-request
-//! API; the merge and the close are made through that API as a reviewer would.
+//! API; the merge and the close are made through that API as a reviewer would. In the last story
+//! the forge's own `pull_request` webhook, delivered by Gitea to the updater's receiver, is what
+//! makes the updater read the close (its interval is an hour).
 
 mod update_support;
+
+use std::time::{Duration, Instant};
 
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use serde_json::json;
 use sluice_e2e::forge::seed;
-use sluice_e2e::wait_until;
+use sluice_e2e::{wait_status, wait_until};
 use sluice_shared::forge::{PullRequest, PullRequestState};
-use update_support::{DEADLINE, Updater, WEB_FILE, push_web, repository, semver_policy};
+use update_support::{DEADLINE, Receiver, Updater, WEB_FILE, push_web, repository, semver_policy};
 
 const PUSH_BRANCH: &str = "sluice/bumps";
 
@@ -208,5 +212,83 @@ async fn a_pull_request_closed_without_merge_rejects_its_version_until_a_newer_o
         main.to_string(),
         "one commit on main: {commit}"
     );
+    u.stop().await;
+}
+
+/// The secret the forge signs its pull-request deliveries with.
+const HOOK_SECRET: &str = "forge-pr-hook-secret-81c3";
+
+/// How soon after the close the updater must have read it: seconds, where its interval is an
+/// hour.
+const AT_ONCE: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forges_pull_request_webhook_makes_the_updater_read_a_close_at_once() {
+    let mut u = Updater::idle("update-pr-hook").await;
+    let world = u.world;
+    let (_, image) = push_web(world, "prh", &["1.0.0", "1.1.0"]).await;
+    let (repo, _) = seed(world, "prh-config", &[(WEB_FILE, u.web(&image, "1.0.0"))]).await;
+    forge_secret(&u).await;
+    // An hour: after the round that proposes 1.1.0 only the webhook can make it read the branch.
+    let mut update = proposing(&world.forge_url(&repo));
+    update["spec"]["interval"] = json!("1h");
+    u.create::<ImageUpdate>(update).await;
+    u.create::<ImageRepository>(repository("web", &image, "2s"))
+        .await;
+    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
+
+    // The daemon's receiver on an ephemeral port with a gitea secret, and the forge's own
+    // webhook of the repository's pull requests to it.
+    let (receiver, events) =
+        Receiver::start_with("distribution-unused-4e0d", &[("gitea", HOOK_SECRET)]).await;
+    let hook = format!("http://{}/webhook/gitea", receiver.addr);
+    world
+        .forge_hook(&repo, &hook, HOOK_SECRET, &["pull_request"])
+        .await;
+    u.run(Some(events));
+
+    let proposed = pull_request(&u, &repo, "a pull request proposing 1.1.0", |pr| {
+        pr.state == PullRequestState::Open && pr.body.contains("1.1.0")
+    })
+    .await;
+    u.wait_status::<ImageUpdate>("config", "status.pullRequest open", |s| {
+        s.pull_request
+            .as_ref()
+            .is_some_and(|p| p.number == proposed.number && p.state == "open")
+    })
+    .await;
+
+    // A reviewer closes it without merging: the forge's webhook, not the interval, brings it in.
+    let closed = Instant::now();
+    world
+        .forge(&repo)
+        .close_pull_request(proposed.number)
+        .await
+        .unwrap();
+    let policy = wait_status(
+        &u.api::<ImagePolicy>(),
+        "web",
+        "1.1.0 in status.blockedTags within seconds of the close",
+        AT_ONCE,
+        |s: &config_updater::resource::ImagePolicyStatus| s.blocked_tags == ["1.1.0"],
+    )
+    .await;
+    assert_eq!(policy.latest_ref.map(|r| r.tag).as_deref(), Some("1.0.0"));
+    let note = wait_until("an event PullRequestClosed", AT_ONCE, || async {
+        let events = u.events("config", "PullRequestClosed").await;
+        match events.first() {
+            Some(e) => Ok(e.note.clone().unwrap_or_default()),
+            None => Err("none yet".to_owned()),
+        }
+    })
+    .await;
+    assert!(note.contains("1.1.0"), "{note}");
+    u.wait_status::<ImageUpdate>("config", "status.pullRequest closed", |s| {
+        s.pull_request
+            .as_ref()
+            .is_some_and(|p| p.number == proposed.number && p.state == "closed")
+    })
+    .await;
+    println!("the close was read {:?} after it", closed.elapsed());
     u.stop().await;
 }

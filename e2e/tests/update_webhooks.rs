@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
-use config_updater::webhook::{self, RegistryEvent};
+use config_updater::webhook::{self, Delivered, RegistryEvent};
 use serde_json::json;
 use sluice_e2e::http::post;
 use sluice_e2e::unique_name;
@@ -53,7 +53,7 @@ struct Hooks {
 }
 
 impl Hooks {
-    async fn start() -> (Hooks, mpsc::Receiver<RegistryEvent>) {
+    async fn start() -> (Hooks, mpsc::Receiver<Delivered>) {
         let secrets = Secrets::new()
             .with("distribution", Secret::new(DISTRIBUTION))
             .with("dockerhub", Secret::new(DOCKERHUB))
@@ -61,13 +61,15 @@ impl Hooks {
             .with("quay", Secret::new(QUAY))
             .with("github", Secret::new(GITHUB))
             .with("generic", Secret::new(GENERIC));
-        let (verified_tx, mut verified_rx) = mpsc::channel::<RegistryEvent>(64);
+        let (verified_tx, mut verified_rx) = mpsc::channel::<Delivered>(64);
         let (to_controllers, events) = mpsc::channel(64);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
         let tap = tokio::spawn(async move {
             while let Some(event) = verified_rx.recv().await {
-                record.lock().unwrap().push(event.clone());
+                if let Some(image) = event.image() {
+                    record.lock().unwrap().push(image.clone());
+                }
                 let _ = to_controllers.send(event).await;
             }
         });

@@ -1,8 +1,8 @@
 //! What both Sluice daemons share: the project's fixed names, kustomize's file names, logging setup,
 //! kubectl-compatible cluster access, the metrics/health HTTP endpoint,
-//! shutdown signals, the process exit convention, the git layer (fetch, commit,
-//! push with credentials, known_hosts and clear errors), and the forge client (pull requests
-//! and commit statuses on Gitea, GitHub and GitLab).
+//! shutdown signals, the process exit convention, which repository a git URL names
+//! ([`repo_url`]), the git layer (fetch, commit, push with credentials, known_hosts and clear
+//! errors), and the forge client (pull requests and commit statuses on Gitea, GitHub and GitLab).
 
 pub mod daemon;
 pub mod duration;
@@ -13,6 +13,7 @@ pub mod kubeconfig;
 pub mod kustomize;
 pub mod memory;
 pub mod naming;
+pub mod repo_url;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,8 +1,8 @@
 //! The Config Updater's controllers: thin kube-runtime shells over the pure parts.
 //!
 //! - `repository`: an `ImageRepository` is scanned ([`crate::scan::scan`]) every interval, or
-//!   at once when a verified webhook event names it; its tags go into the shared `State` and a
-//!   summary into its status.
+//!   at once when a verified registry webhook event names it; its tags go into the shared
+//!   `State` and a summary into its status.
 //! - `policy`: an `ImagePolicy` chooses ([`crate::policy::CompiledPolicy::choose`]) from its
 //!   repository's tags whenever the repository's status changes (a watch), pins the digest for
 //!   `digest` policies, and writes `status.latestRef`.
@@ -10,7 +10,9 @@
 //!   [`crate::schedule::Batcher`] decide when, and pushes one commit
 //!   ([`crate::writeback::push_update`]); rolled-back tags go to the policies' `blockedTags`.
 //!   What its status says is decided in pure code (`update_status`: the batcher's decision,
-//!   then the round's outcome, into the next status and events) and written in one place.
+//!   then the round's outcome, into the next status and events) and written in one place. In
+//!   pull-request mode a forge's webhook that its pull request was closed, merged or reopened
+//!   makes it run a round at once (the round reads the pull request), not at its next interval.
 //!
 //! Each reconcile counts in `sluice_reconcile_total{kind, result}` (result: `success` or the
 //! error's kind). Failures are retried with exponential backoff. [`run`] starts all three; the
@@ -47,7 +49,7 @@ pub(crate) use state::State;
 
 use crate::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use crate::scan::{ScanError, ScanMetrics};
-use crate::webhook::RegistryEvent;
+use crate::webhook::{Delivered, PullRequestEvent};
 
 /// The name events are reported under.
 pub const REPORTER: &str = "sluice-config-updater";
@@ -64,8 +66,9 @@ pub struct Options {
     pub work_dir: PathBuf,
     /// The pod name, for events.
     pub instance: Option<String>,
-    /// Verified registry webhook events (from [`crate::webhook::router`]).
-    pub events: Option<mpsc::Receiver<RegistryEvent>>,
+    /// Verified webhook deliveries (from [`crate::webhook::router`]): registry pushes and
+    /// forge pull-request events.
+    pub events: Option<mpsc::Receiver<Delivered>>,
     pub metrics: Metrics,
 }
 
@@ -280,22 +283,45 @@ pub async fn run(
         }
     };
 
-    // Webhook events: the matching repositories are scanned at once.
+    // Built first: the webhook task finds the ImageUpdates a pull request concerns in its store.
+    let updates = Controller::new(api::<ImageUpdate>(&client, ns), watcher::Config::default());
+    let update_store = updates.store();
+
+    // Webhook events: the matching repositories are scanned at once; the ImageUpdates proposing
+    // a pull request the forge says was closed, merged or reopened run a round at once.
     let (trigger_tx, trigger_rx) = mpsc::channel::<ObjectRef<ImageRepository>>(256);
+    let (update_tx, update_rx) = mpsc::channel::<ObjectRef<ImageUpdate>>(256);
     if let Some(mut events) = options.events.take() {
         let ctx = ctx.clone();
+        let store = update_store.clone();
         tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                for (ns, name) in ctx.state.repositories_matching(&event) {
-                    tracing::info!(repository = %format!("{ns}/{name}"), tag = event.tag.as_deref().unwrap_or(""), "webhook: scanning now");
-                    let _ = trigger_tx.send(ObjectRef::new(&name).within(&ns)).await;
+            while let Some(delivered) = events.recv().await {
+                match delivered {
+                    Delivered::Image(event) => {
+                        for (ns, name) in ctx.state.repositories_matching(&event) {
+                            tracing::info!(repository = %format!("{ns}/{name}"), tag = event.tag.as_deref().unwrap_or(""), "webhook: scanning now");
+                            let _ = trigger_tx.send(ObjectRef::new(&name).within(&ns)).await;
+                        }
+                    }
+                    Delivered::PullRequest(event) => {
+                        for update in store.state() {
+                            if !proposes(&update, &event) {
+                                continue;
+                            }
+                            let key = key_of(update.as_ref());
+                            // No interval to wait for: the next reconcile runs a round, and
+                            // a round reads the pull request first.
+                            ctx.state.with_update(&key, |s| s.checked_at = None);
+                            tracing::info!(update = %key, head = %event.head, "webhook: pull request {}; reading the branch now", event.action);
+                            let _ = update_tx.send(ObjectRef::from_obj(update.as_ref())).await;
+                        }
+                    }
                 }
             }
         });
     }
-    let triggers = futures::stream::unfold(trigger_rx, |mut rx| async move {
-        rx.recv().await.map(|r| (r, rx))
-    });
+    let triggers = receiver_stream(trigger_rx);
+    let update_triggers = receiver_stream(update_rx);
 
     let repositories = Controller::new(
         api::<ImageRepository>(&client, ns),
@@ -330,9 +356,9 @@ pub async fn run(
             sluice_shared::memory::release_free_heap();
         });
 
-    let updates = Controller::new(api::<ImageUpdate>(&client, ns), watcher::Config::default());
-    let store = updates.store();
+    let store = update_store;
     let updates = updates
+        .reconcile_on(update_triggers)
         .watches(
             api::<ImagePolicy>(&client, ns),
             watcher::Config::default(),
@@ -354,4 +380,19 @@ pub async fn run(
 
     tokio::join!(repositories, policies, updates);
     tracing::info!("image controllers stopped");
+}
+
+/// The triggers sent into `rx`, as a stream for `Controller::reconcile_on`.
+fn receiver_stream<T: Send + 'static>(rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+}
+
+/// Whether `update` proposes the pull request of `event`: in pull-request mode, on the event's
+/// repository, from its head (`pushBranch`) into its base (`branch`).
+fn proposes(update: &ImageUpdate, event: &PullRequestEvent) -> bool {
+    let git = &update.spec.git;
+    match (&git.pull_request, &git.push_branch) {
+        (Some(_), Some(push_branch)) => event.concerns(&git.url, &git.branch, push_branch),
+        _ => false,
+    }
 }

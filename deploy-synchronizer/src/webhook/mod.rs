@@ -32,7 +32,7 @@
 mod matcher;
 mod parse;
 
-pub use matcher::{RepoKey, matches, normalize_repo_url};
+pub use matcher::matches;
 pub use parse::{parse_generic, parse_gitea, parse_github, parse_gitlab};
 
 use sluice_shared::webhook::{self, Delivery, Router, Secrets, WebhookError};

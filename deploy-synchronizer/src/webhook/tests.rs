@@ -403,28 +403,8 @@ fn unknown_or_unconfigured_provider_is_404() {
 }
 
 #[test]
-fn url_normalization() {
-    let key = |u| normalize_repo_url(u).map(|k| format!("{}|{}", k.host, k.path));
-    let same = Some("host.example|org/repo".to_string());
-    for u in [
-        "https://host.example/org/repo.git",
-        "https://user:token@HOST.example:8443/org/repo.git/",
-        "http://host.example/org/repo/",
-        "ssh://git@host.example:2222/org/repo.git",
-        "git+ssh://git@host.example/org/Repo",
-        "git@host.example:org/repo.git",
-        "host.example:/org/repo",
-        "git://host.example/org//repo.git",
-        "https://host.example/org/repo?x=1#frag",
-    ] {
-        assert_eq!(key(u), same, "{u}");
-    }
-    assert_eq!(key("ssh://[::1]:22/org/repo"), Some("::1|org/repo".into()));
-    assert_eq!(key("/srv/git/repo.git"), None);
-    assert_eq!(key("file:///srv/git/repo.git"), None);
-    assert_eq!(key("https://host.example/"), None);
-    assert_eq!(key("./relative:path"), None);
-    // Hosts must match; ports do not count.
+fn repositories_match_by_host_and_path_and_refs_exactly() {
+    // URL normalization itself is sluice_shared::repo_url's (tested there).
     let e = PushEvent {
         repo_urls: vec!["https://a.example/org/repo".into()],
         reference: "refs/heads/main".into(),
@@ -436,6 +416,7 @@ fn url_normalization() {
         Some(&GitRef::Branch("refs/heads/main".into())),
         &e
     ));
+    assert!(!matches("/srv/git/org/repo.git", None, &e), "a local path");
     assert!(
         !matches(
             "https://a.example/org/repo",

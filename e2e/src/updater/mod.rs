@@ -17,7 +17,7 @@ use config_updater::resource::{
     ImagePolicy, ImagePolicyStatus, ImageRepository, ImageRepositoryStatus, ImageUpdate,
     ImageUpdateStatus,
 };
-use config_updater::webhook::RegistryEvent;
+use config_updater::webhook::Delivered;
 use git2::Oid;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -123,7 +123,7 @@ impl Updater {
     }
 
     /// Starts the controllers for the namespace, fed `events` by a webhook receiver if given.
-    pub fn run(&mut self, events: Option<mpsc::Receiver<RegistryEvent>>) {
+    pub fn run(&mut self, events: Option<mpsc::Receiver<Delivered>>) {
         assert!(self.controllers.is_none(), "the controllers run already");
         let options = Options {
             namespace: Some(self.ns().to_owned()),

@@ -1,7 +1,8 @@
-//! The Config Updater's registry webhook receiver on an ephemeral port (the world's notify
-//! address belongs to `webhook_registry.rs`), and distribution notifications posted to it.
+//! The Config Updater's webhook receiver on an ephemeral port (the world's notify address
+//! belongs to `webhook_registry.rs`), and distribution notifications posted to it; other
+//! providers (the forge's `gitea` pull-request webhooks) when given a secret.
 
-use config_updater::webhook::{self, RegistryEvent};
+use config_updater::webhook::{self, Delivered};
 use serde_json::json;
 use sluice_shared::webhook::{Secret, Secrets};
 use tokio::sync::mpsc;
@@ -10,7 +11,8 @@ use tokio::task::JoinHandle;
 use crate::http::post;
 use crate::unique_name;
 
-/// The webhook router serving on 127.0.0.1:<ephemeral>, with a distribution bearer token.
+/// The webhook router serving on 127.0.0.1:<ephemeral>, with a distribution bearer token (and
+/// the secrets of other providers, see [`Receiver::start_with`]).
 pub struct Receiver {
     pub addr: String,
     token: String,
@@ -20,12 +22,22 @@ pub struct Receiver {
 impl Receiver {
     /// Serves the router with `token`; returns it and the events it verified, for the
     /// controllers' `Options::events`.
-    pub async fn start(token: &str) -> (Receiver, mpsc::Receiver<RegistryEvent>) {
+    pub async fn start(token: &str) -> (Receiver, mpsc::Receiver<Delivered>) {
+        Self::start_with(token, &[]).await
+    }
+
+    /// As [`start`](Self::start), also serving each `(provider, secret)` of `others` (such as
+    /// `("gitea", secret)`: the forge's signed pull-request webhooks at `/webhook/gitea`).
+    pub async fn start_with(
+        token: &str,
+        others: &[(&str, &str)],
+    ) -> (Receiver, mpsc::Receiver<Delivered>) {
         let (events_tx, events_rx) = mpsc::channel(64);
-        let app = webhook::router(
+        let secrets = others.iter().fold(
             Secrets::new().with("distribution", Secret::new(token)),
-            events_tx,
+            |s, (provider, secret)| s.with(provider, Secret::new(secret)),
         );
+        let app = webhook::router(secrets, events_tx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
