@@ -44,6 +44,25 @@ impl World {
         .expect("a forge client for the world's forge")
     }
 
+    /// Merges pull request `number` of `repo` as a reviewer would (a merge commit), once the
+    /// forge has checked it can: right after a push to its branch Gitea answers "try again later"
+    /// (405) while it tests the merge; that is waited out, any other refusal panics.
+    pub async fn forge_merge(&self, repo: &str, number: u64) {
+        let forge = self.forge(repo);
+        crate::wait_until(
+            &format!("the forge to merge pull request #{number} of {repo}"),
+            Duration::from_secs(30),
+            || async {
+                match forge.merge_pull_request(number).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.to_string().contains("try again later") => Err(e.to_string()),
+                    Err(e) => panic!("merging pull request #{number} of {repo}: {e}"),
+                }
+            },
+        )
+        .await;
+    }
+
     /// Creates `name` on the forge, seeded with `dir` when given; returns the seed commit.
     pub async fn forge_seed(&self, name: &str, dir: Option<&Path>) -> Option<String> {
         let out = match dir {

@@ -58,19 +58,47 @@ impl Repo {
 
     /// Commits `image` to main with `message` and pushes it; returns the commit.
     async fn bump(&self, image: &str, message: &str) -> String {
+        self.commit_to("main", image, message).await
+    }
+
+    /// As the Config Updater proposes a bump: a commit on branch `sluice/images`, a pull request
+    /// into main, merged with a merge commit by a reviewer; returns the merge commit.
+    async fn bump_by_pull_request(&self, image: &str, message: &str) -> String {
+        let branch = "sluice/images";
+        self.commit_to(branch, image, message).await;
+        let forge = self.world.forge(&self.name);
+        let new = sluice_shared::forge::NewPullRequest {
+            head: branch.into(),
+            base: "main".into(),
+            title: message.lines().next().unwrap_or_default().into(),
+            body: String::new(),
+            labels: vec![],
+        };
+        let pr = forge.open_pull_request(&new).await.unwrap();
+        self.world.forge_merge(&self.name, pr.number).await;
+        self.world
+            .forge_tip(&self.name, "main")
+            .await
+            .unwrap()
+            .to_string()
+    }
+
+    /// Commits `image` to `branch` (made from main when missing) with `message`; pushes it.
+    async fn commit_to(&self, branch: &str, image: &str, message: &str) -> String {
         let (user, token) = self.world.forge_credentials();
         let origin = remote(
             &self.world.forge_url(&self.name),
             GitAuth::basic(user, token),
         );
         let (content, message) = (DEPLOYMENT.replace("{image}", image), message.to_owned());
+        let branch = branch.to_owned();
         blocking(move || {
             let work = tempfile::tempdir().unwrap();
             let repo = git::clone_or_open(&origin, "main", work.path()).unwrap();
-            let commit = git::commit(&repo, "main", &[write(FILE, &content)], &me(), &message)
+            let commit = git::commit(&repo, &branch, &[write(FILE, &content)], &me(), &message)
                 .unwrap()
                 .expect("a change");
-            git::push(&repo, &origin, "main").unwrap();
+            git::push(&repo, &origin, &branch).unwrap();
             commit.to_string()
         })
         .await
@@ -202,14 +230,15 @@ async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis(
     let states = repo.wait_state(&ns, &seed, StatusState::Success).await;
     assert_eq!(states, [StatusState::Pending, StatusState::Success]);
 
-    // The updater's bump to a crash-looping tag lands (the forge's push webhook brings it in:
-    // the interval is an hour).
+    // The updater's bump to a crash-looping tag is merged, with a merge commit (the forge's push
+    // webhook brings it in: the interval is an hour). The merge names no change itself: the
+    // bump's trailer is in the commit it merged, and the diagnosis finds it there.
     let trailer = format!(
         "Sluice-Change: policy=shop/storefront file={FILE} image={} old=2.0.1 new=2.0.13",
         image("").trim_end_matches(':')
     );
     let bad = repo
-        .bump(&image("2.0.13"), &format!("Update images\n\n{trailer}\n"))
+        .bump_by_pull_request(&image("2.0.13"), &format!("Update images\n\n{trailer}\n"))
         .await;
     let states = repo.wait_state(&ns, &bad, StatusState::Failure).await;
     assert_eq!(states, [StatusState::Pending, StatusState::Failure]);
@@ -233,7 +262,7 @@ async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis(
         );
     }
     assert!(
-        pr.title.starts_with("Revert \"Update images\""),
+        pr.title.starts_with("Revert \"Merge pull request 'Update images'"),
         "{}",
         pr.title
     );
@@ -263,11 +292,7 @@ async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis(
 
     // Merged through the API (its push webhook brings the merge in): the cluster is back on
     // 2.0.1, healthy, and the merge's commit status says so.
-    world
-        .forge(&repo.name)
-        .merge_pull_request(pr.number)
-        .await
-        .unwrap();
+    world.forge_merge(&repo.name, pr.number).await;
     let merged = world
         .forge_tip(&repo.name, "main")
         .await

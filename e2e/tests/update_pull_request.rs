@@ -131,11 +131,7 @@ async fn bumps_are_proposed_in_one_pull_request_and_merging_it_puts_them_on_main
     u.wait_event("config", "PullRequestUpdated").await;
 
     // A reviewer merges it: main holds the bump, and the status says merged.
-    world
-        .forge(&repo)
-        .merge_pull_request(first.number)
-        .await
-        .unwrap();
+    world.forge_merge(&repo, first.number).await;
     let main = world.forge_file(&repo, "main", WEB_FILE).await.unwrap();
     assert_eq!(main, u.web(&image, "1.2.0"));
     u.wait_status::<ImageUpdate>("config", "the pull request merged", |s| {
@@ -143,7 +139,50 @@ async fn bumps_are_proposed_in_one_pull_request_and_merging_it_puts_them_on_main
     })
     .await;
     u.wait_event("config", "PullRequestMerged").await;
+
+    // The release is bad: a person reverts the merge commit (which names no change itself; the
+    // bumps' trailers are in the commits it merged). The updater blocks both versions the pull
+    // request brought, 1.1.0 and 1.2.0, all the same.
+    let merge = world.forge_tip(&repo, "main").await.unwrap();
+    revert_merge(world, &repo, merge).await;
+    let policy = u
+        .wait_status::<ImagePolicy>("web", "1.1.0 and 1.2.0 in status.blockedTags", |s| {
+            s.blocked_tags == ["1.1.0", "1.2.0"]
+        })
+        .await;
+    assert_eq!(policy.latest_ref.map(|r| r.tag).as_deref(), Some("1.0.0"));
     u.stop().await;
+}
+
+/// Reverts the merge commit `merge` on main of `repo` as `git revert -m 1` does, and pushes.
+async fn revert_merge(world: &'static sluice_e2e::World, repo: &str, merge: git2::Oid) {
+    let (user, token) = world.forge_credentials();
+    let origin = sluice_e2e::git_support::remote(
+        &world.forge_url(repo),
+        sluice_shared::git::GitAuth::basic(user, token),
+    );
+    sluice_e2e::git_support::blocking(move || {
+        let work = tempfile::tempdir().unwrap();
+        let clone = sluice_shared::git::clone_or_open(&origin, "main", work.path()).unwrap();
+        let merged = clone.find_commit(merge).unwrap();
+        assert_eq!(
+            merged.parent_count(),
+            2,
+            "the pull request was merged with a merge commit"
+        );
+        let mut index = clone.revert_commit(&merged, &merged, 1, None).unwrap();
+        let tree = clone
+            .find_tree(index.write_tree_to(&clone).unwrap())
+            .unwrap();
+        let message = String::from_utf8_lossy(merged.message_bytes()).into_owned();
+        let subject = message.lines().next().unwrap_or_default();
+        let message = format!("Revert \"{subject}\"\n\nThis reverts commit {merge}.\n");
+        let me = sluice_e2e::git_support::me();
+        sluice_shared::git::commit_tree(&clone, "main", &tree, &[&merged], &me, &message, None)
+            .unwrap();
+        sluice_shared::git::push(&clone, &origin, "main").unwrap();
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

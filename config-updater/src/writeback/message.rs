@@ -8,6 +8,8 @@ use super::Change;
 use crate::edit::PolicyId;
 
 const TRAILER: &str = "Sluice-Change: ";
+/// How every change trailer line starts.
+pub(crate) const TRAILER_PREFIX: &str = TRAILER;
 const CHANGES: &str = "{{changes}}";
 
 /// One change as a commit's trailer names it.

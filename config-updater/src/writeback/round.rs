@@ -15,6 +15,7 @@ use std::path::Path;
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use sluice_shared::git::{self, GitError, Remote};
 
+use super::message::TRAILER_PREFIX;
 use super::plan::is_config_file;
 use super::pull_request::proposed;
 use super::{Chosen, TrailerChange, WritePlan, plan_except, reverted_changes, rolled_back};
@@ -202,7 +203,9 @@ fn history(repo: &Repository, tip: Oid, limit: usize) -> Result<Vec<(String, Str
     let mut out = Vec::new();
     for id in walk.take(limit) {
         let commit = repo.find_commit(id?)?;
-        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        // A pull request merged with a merge commit: its bump's trailers are in the commits it
+        // brought in; read as the merge's own, a revert of the merge undoes that bump.
+        let message = git::message_with_merged(repo, &commit, TRAILER_PREFIX, limit);
         out.push((commit.id().to_string(), message));
     }
     Ok(out)

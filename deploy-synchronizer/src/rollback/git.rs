@@ -6,7 +6,7 @@ use std::path::Path;
 use git2::Oid;
 use sluice_shared::git::{self, Author, GitError, Remote};
 
-use super::{CommitFacts, Plan, Undo};
+use super::{CHANGE_TRAILER, CommitFacts, Plan, Undo};
 use crate::resource::GitSyncSpec;
 
 /// A pushed rollback proposal.
@@ -148,7 +148,8 @@ pub fn failed_commit(work_dir: &Path, revision: &str) -> Option<CommitFacts> {
     let repo = git2::Repository::open(work_dir).ok()?;
     let commit = repo.find_commit(Oid::from_str(revision).ok()?).ok()?;
     let author = commit.author().name().unwrap_or_default().to_owned();
-    let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+    // A bump merged with a merge commit: its trailers are in the commits the merge brought in.
+    let message = git::message_with_merged(&repo, &commit, CHANGE_TRAILER, 200);
     Some(CommitFacts::from_message(revision, &author, &message))
 }
 

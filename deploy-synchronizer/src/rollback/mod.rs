@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use crate::resource::{GitRef, GitSyncSpec, GitSyncStatus, HistoryEntry};
 use crate::status::short;
 
-pub use diagnosis::{CommitFacts, Diagnosis, EventFacts, ObjectFacts, PodFacts, body, title};
+pub use diagnosis::{
+    CHANGE_TRAILER, CommitFacts, Diagnosis, EventFacts, ObjectFacts, PodFacts, body, title,
+};
 pub use git::{RollbackError, failed_commit, push_revert};
 
 /// The trailer naming the revision a rollback reverts.

@@ -16,6 +16,9 @@
 //!   committed with [`commit_tree`] (which every commit goes through, signed or not) and
 //!   pushed with [`push`].
 //!
+//! - A merge commit's changes are in the commits it brought in: [`message_with_merged`] reads
+//!   them as if its own message said them (a bump merged by pull request, then reverted).
+//!
 //! Process-wide settings, for start-up: [`set_network_timeouts`] (libgit2 waits forever on a
 //! stalled server otherwise) and [`trust_ca_file_process_wide`] (a CA for every https remote,
 //! e.g. `$SLUICE_CA_FILE` in the local world; a per-source [`CaCerts`] needs no global state).
@@ -28,6 +31,7 @@ mod auth;
 mod error;
 mod fetch;
 pub mod known_hosts;
+mod merges;
 mod push;
 mod remote;
 mod sign;
@@ -38,6 +42,7 @@ pub use auth::{Credentials, GitAuth, SecretError, SshKey, TOKEN_USERNAME};
 pub use error::{GitError, Refusals, classify, push_refused, scrub};
 pub use fetch::{Fetched, Revision, checkout_tree, fetch_revision};
 pub use known_hosts::KnownHosts;
+pub use merges::{merged_in_messages, message_with_merged};
 pub use push::{
     Author, FileChange, clone_or_open, commit, commit_signed, commit_tree, push, push_refs,
     push_replacing,

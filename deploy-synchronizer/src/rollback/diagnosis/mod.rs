@@ -30,7 +30,7 @@ pub use body::{body, title};
 /// The most of one event's message a body shows.
 pub const EVENT_MESSAGE_CHARS: usize = 300;
 /// The trailer that names an image bump (the Config Updater's).
-const CHANGE_TRAILER: &str = "Sluice-Change:";
+pub const CHANGE_TRAILER: &str = "Sluice-Change:";
 
 /// Why a revision is being reverted, as gathered after it failed its health check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
