@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::apply::{Kinds, ObjectFailure, PARALLELISM, Problem, dry_run_apply};
 use crate::diff::{DiffReport, ObjectDiff, diff_objects};
 use crate::plan::{Apply, Deletion, Desired, Inventory, Scope, ScopeLookup};
-use crate::resource::{GitSync, RenderMode};
+use crate::resource::{GitSync, GitSyncSpec, RenderMode};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
 use crate::source::SourceError;
 
@@ -78,9 +78,6 @@ pub async fn run(
             dir,
             target_namespace,
         } => {
-            let desired = revision::render(dir, Path::new(""), RenderMode::Auto)
-                .await
-                .map_err(revision::Error::from)?;
             let kinds = Kinds::discover(client)
                 .await
                 .map_err(revision::Error::Discovery)?;
@@ -88,6 +85,23 @@ pub async fn run(
                 .clone()
                 .filter(|ns| !ns.is_empty())
                 .unwrap_or_else(|| client.default_namespace().to_owned());
+            // A chart directory renders as a release named after the directory.
+            let release = dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "release".to_owned());
+            let sync = SyncOf {
+                namespace: &namespace,
+                name: &release,
+                cache_root: dir,
+            };
+            let spec = GitSyncSpec::default();
+            let helm = revision::helm_options(client, &kinds, sync, &spec).await;
+            let options = revision::render_options(RenderMode::Auto, helm);
+            let desired = revision::render(dir, Path::new(""), &options)
+                .await
+                .map_err(revision::Error::from)?;
             let applies = place_plain(desired, &kinds, &namespace)?;
             let objects = diff_applies(client, client, &kinds, &applies).await?;
             Ok(DiffReport::new(objects))

@@ -34,6 +34,9 @@ pub struct GitSyncSpec {
     /// How the checked-out path becomes objects.
     #[serde(default)]
     pub render: RenderMode,
+    /// How a chart is rendered (`render: Helm`, or `Auto` with a `Chart.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSpec>,
     /// Delete objects this sync applied earlier that are gone from the render. Default true.
     #[serde(default = "yes")]
     pub prune: bool,
@@ -162,13 +165,63 @@ pub struct LocalObjectReference {
     pub name: String,
 }
 
-/// Plain YAML, Kustomize, or Kustomize when the path holds a kustomization file.
+/// Plain YAML, Kustomize or a Helm chart; `Auto`: Helm when the path holds a `Chart.yaml`,
+/// Kustomize when it holds a kustomization file, else plain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum RenderMode {
     #[default]
     Auto,
     Plain,
     Kustomize,
+    Helm,
+}
+
+/// How a chart in the repository is rendered (`helm template`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmSpec {
+    /// The release name. Default: the GitSync's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// The release namespace (`.Release.Namespace`). Default: `targetNamespace`, else the
+    /// GitSync's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Values files, relative to the chart directory, merged in order (later ones win).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// Inline values, merged last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_object")]
+    pub values: Option<serde_json::Value>,
+    /// Render the chart's `crds/` too. Default true.
+    #[serde(default = "yes", rename = "includeCRDs")]
+    pub include_crds: bool,
+    /// Leave out test hooks. Default true.
+    #[serde(default = "yes")]
+    pub skip_tests: bool,
+}
+
+impl Default for HelmSpec {
+    fn default() -> Self {
+        HelmSpec {
+            release_name: None,
+            namespace: None,
+            values_files: Vec::new(),
+            values: None,
+            include_crds: true,
+            skip_tests: true,
+        }
+    }
+}
+
+/// Any JSON object, kept as written (the apiserver prunes unknown fields otherwise).
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "nullable": true,
+        "x-kubernetes-preserve-unknown-fields": true
+    })
 }
 
 /// What the synchronizer last did and saw. Written only by the status writer.

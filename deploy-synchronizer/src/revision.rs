@@ -7,8 +7,9 @@
 //! unchanged revision is not rendered again):
 //!
 //! 1. [`fetch`]: the source's credentials, its bare cache, the commit at its ref, checked out.
-//! 2. [`plan`]: render the checkout ([`render`]), then the pure planner's two steps with the I/O
-//!    between them, reading only what the plan needs: discovery, [`prepare`], the live facts of the
+//! 2. [`plan`]: discovery, render the checkout ([`render`]; a chart is told the cluster's version
+//!    and API versions), then the pure planner's two steps with the I/O between them, reading
+//!    only what the plan needs: [`prepare`], the live facts of the
 //!    prepared and inventoried objects, [`Prepared::plan`](crate::plan::Prepared::plan); last the
 //!    writer, impersonating `spec.serviceAccountName` when set.
 //!
@@ -20,7 +21,7 @@ use kube::Client;
 
 use crate::apply::{ApplyError, Kinds, impersonating, read_live_facts};
 use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
-use crate::render::{self, RenderErrors, RenderOptions};
+use crate::render::{self, HelmOptions, RenderErrors, RenderOptions};
 use crate::resource::{GitSyncSpec, RenderMode};
 use crate::source::{self, Checkout, SourceError};
 
@@ -88,21 +89,64 @@ pub async fn fetch(
     .await
 }
 
-/// Renders `sub_path` of the tree at `root` as `mode` says, into the planner's input.
-pub async fn render(
-    root: &Path,
-    sub_path: &Path,
-    mode: RenderMode,
-) -> Result<Vec<Desired>, RenderErrors> {
-    let options = RenderOptions {
+/// How a revision is rendered: the mode, and for a chart what `helm template` is told.
+pub fn render_options(mode: RenderMode, helm: HelmOptions) -> RenderOptions {
+    let defaults = RenderOptions::default();
+    RenderOptions {
         mode: match mode {
             RenderMode::Auto => render::RenderMode::Auto,
             RenderMode::Plain => render::RenderMode::Plain,
             RenderMode::Kustomize => render::RenderMode::Kustomize,
+            RenderMode::Helm => render::RenderMode::Helm,
         },
-        ..RenderOptions::default()
+        helm: HelmOptions {
+            timeout: defaults.helm.timeout,
+            ..helm
+        },
+        ..defaults
+    }
+}
+
+/// What `helm template` is told for `spec`'s chart: the release and values of `spec.helm`
+/// (defaults: the GitSync's name, `targetNamespace` else its namespace), and the cluster's
+/// version and API versions so `Capabilities` checks render as they would in the cluster.
+pub async fn helm_options(
+    client: &Client,
+    kinds: &Kinds,
+    sync: SyncOf<'_>,
+    spec: &GitSyncSpec,
+) -> HelmOptions {
+    let helm = spec.helm.clone().unwrap_or_default();
+    let kube_version = match client.apiserver_version().await {
+        Ok(info) => Some(info.git_version),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the cluster's version for helm; rendering without it");
+            None
+        }
     };
-    let manifests = render::render(root, sub_path, &options).await?;
+    HelmOptions {
+        release: helm.release_name.unwrap_or_else(|| sync.name.to_owned()),
+        namespace: helm
+            .namespace
+            .or_else(|| spec.target_namespace.clone())
+            .unwrap_or_else(|| sync.namespace.to_owned()),
+        values_files: helm.values_files,
+        values: helm.values,
+        include_crds: helm.include_crds,
+        skip_tests: helm.skip_tests,
+        kube_version,
+        api_versions: kinds.api_versions(),
+        ..HelmOptions::default()
+    }
+}
+
+/// Renders `sub_path` of the tree at `root` as `options` say, into the planner's input.
+pub async fn render(
+    root: &Path,
+    sub_path: &Path,
+    options: &RenderOptions,
+) -> Result<Vec<Desired>, RenderErrors> {
+    let manifests = render::render(root, sub_path, options).await?;
     Ok(manifests
         .into_iter()
         .map(|m| Desired {
@@ -123,13 +167,21 @@ pub async fn plan(
     inventory: &Inventory,
 ) -> Result<PlannedRevision, Error> {
     let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
-    let desired = render(checkout.root(), sub_path, spec.render).await?;
-    drop(checkout);
-
-    let settings = Settings::from_spec(sync.namespace, sync.name, spec);
     let kinds = Kinds::discover(cluster.client)
         .await
         .map_err(Error::Discovery)?;
+    let chart = checkout.root().join(sub_path).join("Chart.yaml").is_file();
+    let helm = match spec.render {
+        RenderMode::Helm | RenderMode::Auto if chart => {
+            helm_options(cluster.client, &kinds, sync, spec).await
+        }
+        _ => HelmOptions::default(),
+    };
+    let options = render_options(spec.render, helm);
+    let desired = render(checkout.root(), sub_path, &options).await?;
+    drop(checkout);
+
+    let settings = Settings::from_spec(sync.namespace, sync.name, spec);
     let prepared = prepare(desired, &kinds, &settings);
     let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
     let live = read_live_facts(cluster.client, &kinds, ids).await?;

@@ -91,6 +91,14 @@ build_distribution() {
     "github.com/distribution/distribution/v3/cmd/registry@$DISTRIBUTION_VERSION"
 }
 
+build_helm() {
+  [ -x "$HELM_BIN/helm" ] && { log "helm $HELM_VERSION cached"; return; }
+  mkdir -p "$HELM_BIN"
+  log "building helm $HELM_VERSION"
+  GOBIN="$HELM_BIN" go install -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+}
+
 build_gitea() {
   [ -x "$GITEA_BIN/gitea" ] && [ -d "$GITEA_BIN/static/options" ] && { log "gitea $GITEA_VERSION cached"; return; }
   local src="$WORLD_CACHE/src/gitea-$GITEA_VERSION"
@@ -162,5 +170,6 @@ build_etcd
 build_kwok
 build_distribution
 build_kubernetes
+build_helm
 build_gitea
 log "done"

@@ -128,7 +128,7 @@ up() {
 export KUBECONFIG=$kubeconfig
 export SLUICE_KUBE_APISERVER=https://127.0.0.1:$APISERVER_PORT
 export SLUICE_CRASH_PATTERN='${CRASH_PATTERN//\'/\'\\\'\'}'
-export PATH=$KUBE_BIN:\$PATH
+export PATH=$KUBE_BIN:$HELM_BIN:\$PATH
 ENV
 }
 

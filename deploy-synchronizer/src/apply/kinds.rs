@@ -55,6 +55,22 @@ impl Kinds {
         hasher.finish()
     }
 
+    /// Every API version the cluster serves, as Helm's `--api-versions` takes them: each
+    /// `group/version` (`v1` for the core group) and each `group/version/Kind`, sorted.
+    pub fn api_versions(&self) -> Vec<String> {
+        let mut served = std::collections::BTreeSet::new();
+        for group in self.discovery.groups() {
+            for version in group.versions() {
+                for (resource, _) in group.versioned_resources(version) {
+                    let api_version = resource.api_version.clone();
+                    served.insert(format!("{api_version}/{}", resource.kind));
+                    served.insert(api_version);
+                }
+            }
+        }
+        served.into_iter().collect()
+    }
+
     /// The resource of `kind` in `group` at `api_version` (`apps/v1`, `v1`), or at the group's
     /// recommended version when that one is not served (an inventory entry applied with a
     /// version since removed). `None` for kinds the cluster does not serve.

@@ -122,7 +122,7 @@ pub async fn render_kustomize(
 }
 
 /// The first `name` in the `PATH`-style `search_path` that is an executable file.
-fn find_executable(name: &str, search_path: &OsStr) -> Option<PathBuf> {
+pub(super) fn find_executable(name: &str, search_path: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(search_path)
         .filter(|dir| !dir.as_os_str().is_empty())
         .map(|dir| dir.join(name))
@@ -172,7 +172,7 @@ fn without_values(stderr: &str) -> String {
 
 /// `text` with the checkout's absolute path taken out, so kustomize's messages name files as
 /// the repository does (`apps/web/missing.yaml`), not the synchronizer's scratch directory.
-fn repo_relative(text: &str, root: &Path) -> String {
+pub(super) fn repo_relative(text: &str, root: &Path) -> String {
     let root = root.to_string_lossy();
     let root = root.trim_end_matches('/');
     if root.is_empty() {
@@ -182,7 +182,7 @@ fn repo_relative(text: &str, root: &Path) -> String {
 }
 
 /// The last `limit` bytes of `text` (on a character boundary), marked when cut.
-fn tail(text: &str, limit: usize) -> String {
+pub(super) fn tail(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();
     }

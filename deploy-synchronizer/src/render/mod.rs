@@ -1,7 +1,9 @@
-//! Rendering a source tree into Kubernetes objects: plain YAML directories and Kustomize.
+//! Rendering a source tree into Kubernetes objects: plain YAML directories, Kustomize and Helm
+//! charts.
 //!
 //! [`render`] is the one entry point: it resolves the sub-path inside the checkout, picks the mode
-//! (a kustomization file in the target directory means Kustomize unless told otherwise), and
+//! (a `Chart.yaml` in the target directory means Helm, a kustomization file Kustomize, unless
+//! told otherwise), and
 //! returns every object with the place it came from. A render either succeeds whole or fails
 //! whole: nothing of a half-rendered tree may be applied (a missing object would be pruned), so
 //! the errors of all files are gathered and reported together.
@@ -10,6 +12,7 @@
 //! Kustomize runner are thin I/O around it.
 
 mod documents;
+mod helm;
 mod kustomize;
 mod walk;
 
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use documents::parse_documents;
+pub use helm::{DEFAULT_HELM_TIMEOUT, HelmOptions, render_helm};
 pub use kustomize::render_kustomize;
 pub use sluice_shared::kustomize::KUSTOMIZATION_FILES;
 pub use walk::{RenderTarget, render_plain};
@@ -46,16 +50,20 @@ pub enum RenderMode {
     Plain,
     /// `kustomize build` of the directory.
     Kustomize,
+    /// `helm template` of the chart in the directory.
+    Helm,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RenderOptions {
     pub mode: RenderMode,
     /// Largest manifest file accepted, in bytes.
     pub max_file_size: u64,
     pub kustomize_timeout: Duration,
-    /// Where to look for `kustomize` and `kubectl`; `None` means the process's `PATH`.
+    /// Where to look for `kustomize`, `kubectl` and `helm`; `None` means the process's `PATH`.
     pub search_path: Option<OsString>,
+    /// What `helm template` is told, for a chart.
+    pub helm: HelmOptions,
 }
 
 impl Default for RenderOptions {
@@ -65,6 +73,12 @@ impl Default for RenderOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             kustomize_timeout: DEFAULT_KUSTOMIZE_TIMEOUT,
             search_path: None,
+            helm: HelmOptions {
+                timeout: DEFAULT_HELM_TIMEOUT,
+                include_crds: true,
+                skip_tests: true,
+                ..HelmOptions::default()
+            },
         }
     }
 }
@@ -181,6 +195,20 @@ pub enum RenderError {
         #[source]
         error: std::io::Error,
     },
+    #[error("helm not found on PATH: install helm to render charts")]
+    HelmNotFound,
+    #[error("values file {file} {reason}")]
+    HelmValuesFile { file: String, reason: String },
+    #[error("`{command}` failed: {stderr}")]
+    HelmFailed { command: String, stderr: String },
+    #[error("`{command}` did not finish within {}s and was killed", timeout.as_secs_f64())]
+    HelmTimedOut { command: String, timeout: Duration },
+    #[error("cannot run `{command}`: {error}")]
+    HelmSpawn {
+        command: String,
+        #[source]
+        error: std::io::Error,
+    },
 }
 
 /// Every error of a failed render, in the order the files were read (never empty).
@@ -235,13 +263,18 @@ pub async fn render(
     options: &RenderOptions,
 ) -> Result<Vec<Manifest>, RenderErrors> {
     let target = RenderTarget::resolve(root, sub_path)?;
-    let kustomize = match options.mode {
-        RenderMode::Plain => false,
-        RenderMode::Kustomize => true,
-        RenderMode::Auto => target.kustomization_file().is_some(),
+    let mode = match options.mode {
+        RenderMode::Auto if target.is_chart() => RenderMode::Helm,
+        RenderMode::Auto if target.kustomization_file().is_some() => RenderMode::Kustomize,
+        mode => mode,
     };
-    if kustomize {
-        return render_kustomize(&target, options).await;
+    match mode {
+        RenderMode::Kustomize => return render_kustomize(&target, options).await,
+        RenderMode::Helm => {
+            let path = options.search_path.as_deref();
+            return render_helm(&target, &options.helm, path).await;
+        }
+        RenderMode::Auto | RenderMode::Plain => {}
     }
     // Reading a tree is blocking file I/O: keep it off the async workers.
     let max_file_size = options.max_file_size;

@@ -57,6 +57,11 @@ impl RenderTarget {
     }
 
     /// The kustomization file of the target directory, if it has one.
+    /// Whether the target directory is a Helm chart (it holds `Chart.yaml`).
+    pub fn is_chart(&self) -> bool {
+        self.dir.join("Chart.yaml").is_file()
+    }
+
     pub fn kustomization_file(&self) -> Option<&'static str> {
         KUSTOMIZATION_FILES
             .into_iter()

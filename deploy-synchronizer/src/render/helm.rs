@@ -1,0 +1,225 @@
+//! Helm mode: `helm template` of a chart directory in the repository, as Argo CD renders charts
+//! (the Helm SDK is Go; a re-implementation of its template engine in Rust would be worse). The
+//! output is one YAML stream and goes through the same [`parse_documents`] as a plain directory,
+//! so every mode obeys one set of rules; each document is attributed to the template that made
+//! it (Helm's `# Source:` comment), so a message names `web/templates/deployment.yaml`.
+//!
+//! What is passed: the release name and namespace, the values files (relative to the chart, in
+//! order) then the inline values (a file of their own, last, so they win as Helm's `-f` order
+//! says), `--include-crds` and `--skip-tests` as asked, and the cluster's version and API
+//! versions (`--kube-version`, `--api-versions`) so `Capabilities` checks render as they would in
+//! the cluster. Helm's own caches and config go to a scratch directory: it reads nothing of the
+//! daemon's home and never reaches a network (a chart whose dependencies are not vendored in
+//! `charts/` fails with Helm's message).
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use super::kustomize::{find_executable, repo_relative, tail};
+use super::{Manifest, RenderError, RenderErrors, RenderTarget, check_duplicates};
+
+/// At most this much of helm's stderr goes into an error; its last lines say what failed.
+const STDERR_LIMIT: usize = 4096;
+/// How long `helm template` may run before it is killed.
+pub const DEFAULT_HELM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `helm template` is told, from `spec.helm` and the cluster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HelmOptions {
+    pub release: String,
+    pub namespace: String,
+    /// Relative to the chart directory, in order.
+    pub values_files: Vec<String>,
+    /// Inline values, applied last.
+    pub values: Option<Value>,
+    pub include_crds: bool,
+    pub skip_tests: bool,
+    /// The cluster's version (`v1.36.3`), for `Capabilities.KubeVersion`.
+    pub kube_version: Option<String>,
+    /// Every `group/version` and `group/version/Kind` the cluster serves.
+    pub api_versions: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// The arguments of `helm template` after the program name, for a chart at `chart` (the
+/// target's directory, relative to the checkout) with the inline values in `values_file`.
+pub fn template_args(
+    options: &HelmOptions,
+    chart: &Path,
+    values_file: Option<&Path>,
+) -> Result<Vec<OsString>, RenderError> {
+    let mut args: Vec<OsString> = vec!["template".into(), options.release.clone().into()];
+    args.push(chart.as_os_str().to_owned());
+    args.push("--namespace".into());
+    args.push(options.namespace.clone().into());
+    if options.include_crds {
+        args.push("--include-crds".into());
+    }
+    if options.skip_tests {
+        args.push("--skip-tests".into());
+    }
+    for file in &options.values_files {
+        let relative = inside(file)?;
+        args.push("--values".into());
+        args.push(chart.join(relative).into_os_string());
+    }
+    if let Some(file) = values_file {
+        args.push("--values".into());
+        args.push(file.as_os_str().to_owned());
+    }
+    if let Some(version) = &options.kube_version {
+        args.push("--kube-version".into());
+        args.push(version.into());
+    }
+    for api in &options.api_versions {
+        args.push("--api-versions".into());
+        args.push(api.into());
+    }
+    Ok(args)
+}
+
+/// A values file path that stays inside the chart (no absolute path, no `..`).
+fn inside(file: &str) -> Result<&Path, RenderError> {
+    let path = Path::new(file);
+    let escapes = path
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+    if file.is_empty() || escapes {
+        return Err(RenderError::HelmValuesFile {
+            file: file.to_owned(),
+            reason: "must be a path inside the chart directory, without `..`".into(),
+        });
+    }
+    Ok(path)
+}
+
+/// Splits helm's output into one stream per `# Source:` template, each labelled with that
+/// template (`web/templates/deployment.yaml`), in order. Output without such comments is one
+/// stream labelled `fallback`.
+pub fn by_template(output: &str, fallback: &str) -> Vec<(String, String)> {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for document in output.split("\n---") {
+        let source = document
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("# Source: "))
+            .map(str::to_owned)
+            .unwrap_or_else(|| fallback.to_owned());
+        match parts.last_mut() {
+            Some((label, text)) if *label == source => {
+                text.push_str("\n---");
+                text.push_str(document);
+            }
+            _ => parts.push((source, document.to_owned())),
+        }
+    }
+    parts
+}
+
+/// Renders the chart at the target with `helm` from `search_path`.
+pub async fn render_helm(
+    target: &RenderTarget,
+    options: &HelmOptions,
+    search_path: Option<&OsStr>,
+) -> Result<Vec<Manifest>, RenderErrors> {
+    let path = search_path
+        .map(OsStr::to_owned)
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    let program = find_executable("helm", &path).ok_or(RenderError::HelmNotFound)?;
+    for file in &options.values_files {
+        let relative = inside(file)?;
+        if !target.dir.join(relative).is_file() {
+            return Err(RenderError::HelmValuesFile {
+                file: format!("{}/{file}", target.label),
+                reason: "does not exist".into(),
+            }
+            .into());
+        }
+    }
+    let scratch = tempfile::tempdir().map_err(|error| RenderError::Io {
+        path: "a scratch directory for helm".into(),
+        error,
+    })?;
+    let values_file = write_values(scratch.path(), options.values.as_ref())?;
+    let args = template_args(options, &target.dir, values_file.as_deref())?;
+    let output = run(&program, &args, target, scratch.path(), options.timeout).await?;
+    let text = String::from_utf8(output).map_err(|_| RenderError::NotUtf8 {
+        file: format!("<helm template {}>", target.label),
+        line: 1,
+        column: 1,
+    })?;
+    let fallback = format!("<helm template {}>", target.label);
+    let mut manifests = Vec::new();
+    let mut errors = Vec::new();
+    for (label, stream) in by_template(&text, &fallback) {
+        match super::parse_documents(&label, stream.as_bytes()) {
+            Ok(parsed) => manifests.extend(parsed),
+            Err(e) => errors.extend(e.into_vec()),
+        }
+    }
+    RenderErrors::check(errors)?;
+    RenderErrors::check(check_duplicates(&manifests))?;
+    Ok(manifests)
+}
+
+/// The inline values as a file of their own (JSON is YAML), or none.
+fn write_values(dir: &Path, values: Option<&Value>) -> Result<Option<PathBuf>, RenderError> {
+    let Some(values) = values.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let file = dir.join("inline-values.yaml");
+    std::fs::write(&file, values.to_string()).map_err(|error| RenderError::Io {
+        path: "the inline values".into(),
+        error,
+    })?;
+    Ok(Some(file))
+}
+
+async fn run(
+    program: &Path,
+    args: &[OsString],
+    target: &RenderTarget,
+    scratch: &Path,
+    timeout: Duration,
+) -> Result<Vec<u8>, RenderError> {
+    let command = format!("helm template {}", target.label);
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(&target.root)
+        .env_clear()
+        .env("HOME", scratch)
+        .env("HELM_CACHE_HOME", scratch.join("cache"))
+        .env("HELM_CONFIG_HOME", scratch.join("config"))
+        .env("HELM_DATA_HOME", scratch.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| RenderError::HelmSpawn {
+            command: command.clone(),
+            error,
+        })?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_elapsed) => return Err(RenderError::HelmTimedOut { command, timeout }),
+        Ok(Err(error)) => return Err(RenderError::HelmSpawn { command, error }),
+        Ok(Ok(output)) => output,
+    };
+    if !output.status.success() {
+        let stderr = repo_relative(String::from_utf8_lossy(&output.stderr).trim(), &target.root);
+        return Err(RenderError::HelmFailed {
+            command,
+            stderr: tail(&stderr, STDERR_LIMIT),
+        });
+    }
+    Ok(output.stdout)
+}
+
+#[cfg(test)]
+#[path = "helm_tests.rs"]
+mod tests;

@@ -1,0 +1,81 @@
+use super::*;
+
+fn options() -> HelmOptions {
+    HelmOptions {
+        release: "shop".into(),
+        namespace: "shop-prod".into(),
+        values_files: vec!["values-prod.yaml".into()],
+        values: Some(serde_json::json!({"replicas": 3})),
+        include_crds: true,
+        skip_tests: true,
+        kube_version: Some("v1.36.3".into()),
+        api_versions: vec!["apps/v1".into(), "apps/v1/Deployment".into()],
+        timeout: DEFAULT_HELM_TIMEOUT,
+    }
+}
+
+#[test]
+fn the_command_line_says_release_values_in_order_and_the_clusters_capabilities() {
+    let args = template_args(
+        &options(),
+        Path::new("/co/charts/shop"),
+        Some(Path::new("/tmp/x/inline.yaml")),
+    )
+    .unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "template",
+            "shop",
+            "/co/charts/shop",
+            "--namespace",
+            "shop-prod",
+            "--include-crds",
+            "--skip-tests",
+            "--values",
+            "/co/charts/shop/values-prod.yaml",
+            "--values",
+            "/tmp/x/inline.yaml",
+            "--kube-version",
+            "v1.36.3",
+            "--api-versions",
+            "apps/v1",
+            "--api-versions",
+            "apps/v1/Deployment",
+        ]
+    );
+}
+
+#[test]
+fn a_values_file_outside_the_chart_is_refused() {
+    for bad in ["../secrets.yaml", "/etc/passwd", "a/../../b.yaml", ""] {
+        let mut o = options();
+        o.values_files = vec![bad.into()];
+        let error = template_args(&o, Path::new("/co/chart"), None).unwrap_err();
+        assert!(
+            error.to_string().contains("inside the chart"),
+            "{bad}: {error}"
+        );
+    }
+}
+
+#[test]
+fn each_document_is_attributed_to_its_template() {
+    let output = "---\n# Source: shop/templates/service.yaml\napiVersion: v1\nkind: Service\n---\n# Source: shop/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\n---\n# Source: shop/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\n";
+    let parts = by_template(output, "<helm template shop>");
+    let labels: Vec<&str> = parts.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "shop/templates/service.yaml",
+            "shop/templates/deployment.yaml"
+        ]
+    );
+    assert_eq!(parts[1].1.matches("kind: Deployment").count(), 2);
+    let plain = by_template("apiVersion: v1\nkind: ConfigMap\n", "<helm template shop>");
+    assert_eq!(plain[0].0, "<helm template shop>");
+}

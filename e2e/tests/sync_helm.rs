@@ -1,0 +1,185 @@
+//! User story: a team ships its app as a Helm chart in the config repository
+//! (`e2e/tests/charts/shop`: helpers, a conditional worker, a CRD in `crds/`, a test hook) and a
+//! GitSync renders it with `helm template`, as Argo CD does: the production values file is merged
+//! over the defaults, the CRD goes in, the test hook stays out, and everything is applied and
+//! Healthy. A values change rolls out; a component disabled by inline values is pruned; a broken
+//! template is `RenderFailed` naming the template, and nothing is applied or deleted.
+//!
+//! Against the real world: `helm` built from Go modules (`e2e/world/build.sh`), the git server,
+//! kube-apiserver and kwok.
+
+mod sync_support;
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use serde_json::json;
+use sluice_e2e::{TestNamespace, World, unique_name};
+use sync_support::*;
+
+/// The CRD the chart ships in `crds/`.
+const DISCOUNTS: &str = "discounts.shop.example.com";
+
+/// The chart, as the tests keep it.
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/charts/shop");
+
+/// A copy of the chart at `charts/shop` of a fresh directory, with `edit` applied to its files
+/// (`(path in the chart, new content)`).
+fn repository(edit: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy(Path::new(CHART), &dir.path().join("charts/shop"));
+    for (path, content) in edit {
+        std::fs::write(dir.path().join("charts/shop").join(path), content).unwrap();
+    }
+    dir
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target: PathBuf = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+async fn replicas(ns: &TestNamespace, name: &str) -> Option<i32> {
+    let live = ns.api::<Deployment>().get_opt(name).await.unwrap()?;
+    live.spec.replicas
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_in_the_repository_is_rendered_applied_and_kept_in_step() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-helm").await;
+    world.push_image(&["demo/web:1.4.2"]).await;
+    // The chart's CRD is cluster-scoped and outlives the test's namespace: one left by an
+    // earlier run (owned by its GitSync) would be refused, rightly, as another source's.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let _ = crds.delete(DISCOUNTS, &Default::default()).await;
+    sluice_e2e::wait_until("an earlier run's CRD gone", DEADLINE, || async {
+        match crds.get_opt(DISCOUNTS).await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    let repo = unique_name("sync-helm");
+    let seed_tree = repository(&[]);
+    let seed = world.git_seed(&repo, Some(seed_tree.path())).await.unwrap();
+    git_secret(&ns, world, "git").await;
+    create_git_sync(
+        &ns,
+        "shop",
+        &world.git_http_url(&repo),
+        "charts/shop",
+        "git",
+    )
+    .await;
+    patch_spec(
+        &ns,
+        "shop",
+        json!({"allowClusterScoped": true, "helm": {"valuesFiles": ["values-prod.yaml"]}}),
+    )
+    .await;
+    let synchronizer = Synchronizer::start(world, ns.name()).await;
+
+    // Rendered as release `shop`: the production values over the defaults, the CRD of crds/,
+    // no test hook.
+    let applied = wait_applied(&ns, "shop", &seed).await;
+    assert_eq!(replicas(&ns, "shop-shop-web").await, Some(2));
+    assert_eq!(replicas(&ns, "shop-shop-worker").await, Some(1));
+    let settings = ns
+        .api::<ConfigMap>()
+        .get("shop-shop-settings")
+        .await
+        .unwrap();
+    assert_eq!(settings.data.unwrap()["SHOP_CURRENCY"], "EUR");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    assert!(
+        crds.get_opt("discounts.shop.example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        ns.api::<Pod>()
+            .get_opt("shop-shop-smoke")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        applied
+            .inventory
+            .iter()
+            .any(|e| e.kind == "CustomResourceDefinition"),
+        "{applied:?}"
+    );
+    wait_status(&ns, "shop", "Healthy", |s| s.is("Healthy=True")).await;
+
+    // A values change rolls out.
+    let three = repository(&[(
+        "values-prod.yaml",
+        "# Production: three web replicas.\nweb:\n  replicas: 3\n",
+    )]);
+    let scaled = commit_dir(world, &repo, three.path(), "shop: three web replicas").await;
+    wait_applied(&ns, "shop", &scaled).await;
+    assert_eq!(replicas(&ns, "shop-shop-web").await, Some(3));
+
+    // The worker disabled by inline values: pruned.
+    patch_spec(
+        &ns,
+        "shop",
+        json!({"helm": {"values": {"worker": {"enabled": false}}}}),
+    )
+    .await;
+    sluice_e2e::wait_until("the worker pruned", DEADLINE, || async {
+        match replicas(&ns, "shop-shop-worker").await {
+            None => Ok(()),
+            Some(n) => Err(format!("still there with {n} replicas")),
+        }
+    })
+    .await;
+
+    // A broken template: RenderFailed naming the template; nothing applied, nothing deleted.
+    let broken = std::fs::read_to_string(Path::new(CHART).join("templates/web.yaml"))
+        .unwrap()
+        .replace(
+            "{{ .Values.web.replicas }}",
+            "{{ .Values.web.replicas | nosuchfunction }}",
+        );
+    let bad_tree = repository(&[
+        (
+            "values-prod.yaml",
+            "# Production: four web replicas.\nweb:\n  replicas: 4\n",
+        ),
+        ("templates/web.yaml", &broken),
+    ]);
+    let bad = commit_dir(world, &repo, bad_tree.path(), "shop: a typo").await;
+    let refused = wait_refused(&ns, "shop", "RenderFailed").await;
+    let (_, _, message) = condition(&refused, "Ready").unwrap();
+    assert!(message.contains("templates/web.yaml"), "{message}");
+    assert!(message.contains("nosuchfunction"), "{message}");
+    assert_eq!(
+        refused.last_attempted_revision.as_deref(),
+        Some(bad.as_str())
+    );
+    assert_eq!(
+        refused.last_applied_revision.as_deref(),
+        Some(scaled.as_str())
+    );
+    assert_eq!(replicas(&ns, "shop-shop-web").await, Some(3));
+    synchronizer.stop().await;
+    let _ = crds.delete(DISCOUNTS, &Default::default()).await;
+}
