@@ -1,13 +1,19 @@
 //! What the world benchmarks share: the release daemons (the build that ships), built by cargo,
 //! started as child processes with their log in a file, their memory read from /proc, stopped
-//! with SIGTERM (then SIGKILL) when dropped; and how figures are written (milliseconds,
-//! quantiles, the figures file's header).
+//! with SIGTERM (then SIGKILL) when dropped, their `/healthz` awaited and their JSON log read
+//! back ([`log_lines`]); a new tag pushed as one manifest PUT ([`TagPusher`]); and how figures are
+//! written (milliseconds, quantiles, the figures file's header, [`Figures`] keeping the sections
+//! not run from the last run).
 //!
 //! The e2e tests run the debug binaries of their own build instead ([`crate::daemon`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+
+use crate::{http, wait_until};
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -213,4 +219,168 @@ pub fn summary(durations: &[Duration]) -> String {
         ms(sorted.last().copied().unwrap_or_default()),
         sorted.len()
     )
+}
+
+/// Waits (up to 30 s) until `GET /healthz` on `addr` answers 200; `what` names the daemon in
+/// the timeout's panic.
+pub async fn wait_healthz(addr: &str, what: &str) {
+    wait_until(
+        &format!("{what} /healthz on {addr}"),
+        Duration::from_secs(30),
+        || async {
+            match http::request(addr, "GET", "/healthz", &[], b"").await {
+                Ok(r) if r.status == 200 => Ok(()),
+                Ok(r) => Err(format!("status {}", r.status)),
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+}
+
+/// One line of a daemon's JSON log (`--log-format json`): when, what, and its fields (the
+/// whole JSON object, fields at the top level as the daemons log them).
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub message: String,
+    pub fields: serde_json::Value,
+}
+
+impl LogLine {
+    /// Field `name` as text (strings as they are, anything else as JSON), or "".
+    pub fn field(&self, name: &str) -> String {
+        match &self.fields[name] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The lines of a JSON log that parse (with a timestamp and a message), in order.
+pub fn log_lines(log: &str) -> Vec<LogLine> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|fields| {
+            Some(LogLine {
+                at: fields["timestamp"].as_str()?.parse().ok()?,
+                message: fields["message"].as_str()?.to_owned(),
+                fields,
+            })
+        })
+        .collect()
+}
+
+/// From `from` (this machine's clock, as taken with `SystemTime::now()`) to a log line's time;
+/// zero when the line is earlier.
+pub fn since(from: SystemTime, at: DateTime<Utc>) -> Duration {
+    (at - DateTime::<Utc>::from(from))
+        .to_std()
+        .unwrap_or_default()
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Pushes new tags of a repository of the plain registry as one manifest PUT each: the manifest
+/// of a tag pushed before, annotated with the new tag, so its blobs are already there. Nothing
+/// else happens between the clock and the registry (and its notification).
+pub struct TagPusher {
+    registry: String,
+    path: String,
+    template: serde_json::Value,
+}
+
+impl TagPusher {
+    /// Reads the manifest of `path:tag` (already pushed) from `registry` (`host:port`).
+    pub async fn new(registry: &str, path: &str, tag: &str) -> TagPusher {
+        let manifest_path = format!("/v2/{path}/manifests/{tag}");
+        let template = http::request(
+            registry,
+            "GET",
+            &manifest_path,
+            &[("Accept", OCI_MANIFEST)],
+            b"",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("GET {manifest_path}: {e}"));
+        assert_eq!(template.status, 200, "GET {manifest_path}");
+        TagPusher {
+            registry: registry.to_owned(),
+            path: path.to_owned(),
+            template: serde_json::from_slice(&template.body).expect("a JSON manifest"),
+        }
+    }
+
+    /// PUTs `tag`; returns how long the registry took to answer (201).
+    pub async fn put(&self, tag: &str) -> Duration {
+        let mut manifest = self.template.clone();
+        manifest["annotations"] = serde_json::json!({"dev.sluice.bench.tag": tag});
+        let body = serde_json::to_vec(&manifest).expect("JSON");
+        let start = Instant::now();
+        let put = http::request(
+            &self.registry,
+            "PUT",
+            &format!("/v2/{}/manifests/{tag}", self.path),
+            &[("Content-Type", OCI_MANIFEST)],
+            &body,
+        )
+        .await
+        .expect("the manifest PUT");
+        let took = start.elapsed();
+        assert_eq!(
+            put.status,
+            201,
+            "PUT {tag}: {}",
+            String::from_utf8_lossy(&put.body)
+        );
+        took
+    }
+}
+
+/// The section starting with `heading` in an earlier figures file, up to the next `## `
+/// heading; empty when it has none.
+pub fn previous_section(previous: &str, heading: &str) -> String {
+    let Some(start) = previous.find(heading) else {
+        return String::new();
+    };
+    let rest = &previous[start..];
+    let end = rest[heading.len()..]
+        .find("\n## ")
+        .map_or(rest.len(), |i| heading.len() + i + 1);
+    rest[..end].to_owned()
+}
+
+/// A figures file being written: the header, then each section as this run measured it, or as
+/// the last run wrote it when this run did not measure it.
+pub struct Figures {
+    path: PathBuf,
+    previous: String,
+    text: String,
+}
+
+impl Figures {
+    /// `target/bench/<file>`, starting with [`report_header`] of `daemon`.
+    pub fn new(file: &str, daemon: &str) -> Figures {
+        let path = bench_file(file);
+        Figures {
+            previous: std::fs::read_to_string(&path).unwrap_or_default(),
+            path,
+            text: report_header(daemon),
+        }
+    }
+
+    /// Adds (and prints) the section `heading`: `text` when this run measured it (it starts with
+    /// `heading`), else the last run's.
+    pub fn section(&mut self, heading: &str, text: Option<String>) {
+        let text = text.unwrap_or_else(|| previous_section(&self.previous, heading));
+        print!("{text}");
+        self.text.push_str(&text);
+    }
+
+    /// Writes the file; returns its path.
+    pub fn write(self) -> PathBuf {
+        std::fs::write(&self.path, &self.text).expect("the figures file");
+        self.path
+    }
 }

@@ -262,7 +262,8 @@ async fn a_failed_rollout_is_reverted_through_a_pull_request_with_its_diagnosis(
         );
     }
     assert!(
-        pr.title.starts_with("Revert \"Merge pull request 'Update images'"),
+        pr.title
+            .starts_with("Revert \"Merge pull request 'Update images'"),
         "{}",
         pr.title
     );
