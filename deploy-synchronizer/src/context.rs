@@ -171,6 +171,8 @@ pub struct Context {
     pub options: Options,
     /// Self-heal: the watches and the index of what each sync applied.
     pub healer: Healer,
+    /// The controller's view of every GitSync (for `dependsOn`).
+    pub syncs: Store<GitSync>,
     attempts: Mutex<HashMap<String, Attempt>>,
     /// GitSyncs a webhook push asked to sync now.
     pushed: Mutex<HashSet<String>>,
@@ -197,9 +199,10 @@ impl Context {
                 client.clone(),
                 recorder.clone(),
                 metrics.heal.clone(),
-                store,
+                store.clone(),
                 options.heal_scope,
             ),
+            syncs: store,
             recorder,
             client,
             config,

@@ -82,7 +82,19 @@ pub async fn run(
         "watching GitSyncs"
     );
     let pushes = options.pushes.take();
-    let mut controller = Controller::new(api, watcher::Config::default());
+    let mut controller = Controller::new(api.clone(), watcher::Config::default());
+    // `dependsOn`: a change of a GitSync (its status turning Healthy) re-runs its dependents.
+    let store = controller.store();
+    controller = controller.watches(api, watcher::Config::default(), move |changed| {
+        let ns = changed.metadata.namespace.clone().unwrap_or_default();
+        let name = changed.metadata.name.clone().unwrap_or_default();
+        store
+            .state()
+            .into_iter()
+            .filter(|s| crate::depends::depends_on(s, &ns, &name))
+            .map(|s| ObjectRef::from_obj(s.as_ref()))
+            .collect::<Vec<_>>()
+    });
     let ctx = Arc::new(Context::new(
         client,
         config,

@@ -15,6 +15,7 @@
 //! | `heal::index` | pure | what each sync applied, and which watch covers which object |
 //! | [`diff`] | pure | dry-run result against live object -> normalized diff, Secrets masked |
 //! | `rollback` | pure | failed revision -> the revert to propose (its git shell: `rollback::git`), and the diagnosis its pull request says |
+//! | `depends` | pure | `dependsOn`: may a GitSync apply now, or which dependency does it wait for (cycles refused) |
 //! | `forge` | pure | status -> what the forge is told: commit statuses, revert pull requests to open or close |
 //! | `object` | pure | object identity and the `sluice.dev/` marks |
 //! | [`resource`] | types | the GitSync CRD |
@@ -36,6 +37,7 @@ pub(crate) mod apply;
 pub(crate) mod assess;
 pub(crate) mod context;
 pub mod controller;
+pub(crate) mod depends;
 pub mod diff;
 pub mod diffcmd;
 pub(crate) mod drift;

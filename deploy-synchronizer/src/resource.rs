@@ -75,6 +75,11 @@ pub struct GitSyncSpec {
     /// branch of its own, for a pull request. Merging it rolls the cluster back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
+    /// GitSyncs that must have applied their current spec and be Healthy before this one applies
+    /// (CRDs and operators before the applications that use them). While one is not, this one
+    /// waits (`Ready=False`, reason `DependencyNotReady`, naming it); a cycle is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<DependencyRef>,
     /// The forge hosting `source.url` (Gitea, GitHub, GitLab). When set, every revision applied
     /// gets a commit status `sluice/<namespace>/<name>` (`pending` while its health is awaited,
     /// then `success` or `failure`), and a rollback is proposed as a pull request whose body is
@@ -83,6 +88,15 @@ pub struct GitSyncSpec {
     /// `token`, else `password`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forge: Option<ForgeSpec>,
+}
+
+/// A GitSync this one depends on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DependencyRef {
+    pub name: String,
+    /// Default: this GitSync's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// How a failed revision's rollback is proposed.

@@ -22,6 +22,7 @@ use kube::runtime::events::EventType;
 use crate::apply::{Applier, ApplyError, Kinds, Report};
 use crate::assess::assess_inventory;
 use crate::context::Context;
+use crate::depends::{self, Gate};
 use crate::heal::Holding;
 use crate::object::RECONCILE_REQUESTED_AT;
 use crate::plan::{Inventory, Plan, PlanError, Send, to_send};
@@ -30,10 +31,14 @@ use crate::resource::{GitSync, GitSyncStatus};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
 use crate::source::{Checkout, SourceError};
 use crate::status::{
-    self, FailureReason, READY, Verdict, health_pending, parse_duration, record_applied,
+    self, FailureReason, READY, STALLED, Verdict, health_pending, parse_duration, record_applied,
     record_health, short,
 };
 use report::{fail, publish, write_status};
+
+/// How soon a GitSync waiting for a dependency looks again, should no change of the dependency
+/// (which re-runs it at once) come.
+const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
 
 /// How soon health is looked at again while a revision is not healthy yet.
 pub const HEALTH_POLL: Duration = Duration::from_secs(2);
@@ -162,6 +167,9 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
             return Err(error);
         }
     };
+    if let Some(action) = wait_for_dependencies(ctx, &target, &mut status, now).await? {
+        return Ok(action);
+    }
     // A webhook push or a new `sluice.dev/reconcile-requested-at` value syncs now, due or not
     // (kube-runtime reconciles on any change, annotations too; this makes it not a no-op).
     let requested_at = sync
@@ -270,6 +278,70 @@ async fn suspend(
     ctx.forget(&target.key);
     ctx.healer.forget(&target.key);
     Ok(Action::await_change())
+}
+
+/// `spec.dependsOn`: while a dependency is not ready (or they form a cycle), nothing is fetched
+/// or applied and the status says which one; `Some` is what to do meanwhile. A dependency's
+/// change re-runs this reconcile at once (the controller watches them), so the recheck is only
+/// a fallback.
+async fn wait_for_dependencies(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &mut GitSyncStatus,
+    now: Timestamp,
+) -> Result<Option<Action>, Error> {
+    let syncs = ctx.syncs.state();
+    let find = |key: &str| syncs.iter().find(|s| key_of(s) == key).map(|s| s.as_ref());
+    let (reason, message, stalled) = match depends::gate(
+        &target.key,
+        &target.sync.spec.depends_on,
+        find,
+    ) {
+        Gate::Open => return Ok(None),
+        Gate::Waiting(why) => ("DependencyNotReady", format!("waiting for {why}"), false),
+        Gate::Cycle(chain) => (
+            "DependencyCycle",
+            format!(
+                "spec.dependsOn forms a cycle ({chain}): none of them can go first; remove one of the links"
+            ),
+            true,
+        ),
+    };
+    status.observed_generation = target.generation;
+    status::set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        reason,
+        &message,
+        target.generation,
+        now,
+    );
+    if stalled {
+        status::set_condition(
+            &mut status.conditions,
+            STALLED,
+            true,
+            reason,
+            &message,
+            target.generation,
+            now,
+        );
+    }
+    write_status(ctx, target, status).await?;
+    Ok(Some(if stalled {
+        Action::await_change()
+    } else {
+        Action::requeue(DEPENDENCY_RECHECK)
+    }))
+}
+
+fn key_of(sync: &GitSync) -> String {
+    format!(
+        "{}/{}",
+        sync.metadata.namespace.as_deref().unwrap_or_default(),
+        sync.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 fn durations(sync: &GitSync) -> Result<(Duration, Duration), String> {
