@@ -19,7 +19,7 @@
 //! | `forge` | pure | status -> what the forge is told: commit statuses, revert pull requests to open or close |
 //! | `object` | pure | object identity and the `sluice.dev/` marks |
 //! | [`resource`] | types | the GitSync CRD |
-//! | `render` | acts | the checkout -> objects: files read, kustomize run (parsing in pure `documents`) |
+//! | `render` | acts | the checkout -> objects: files read, kustomize or `helm template` run (parsing in pure `documents`) |
 //! | `source` | acts | git: credentials, the bare cache, a revision checked out |
 //! | `revision` | acts | the revision pipeline: fetch -> render -> plan, shared by sync and diff |
 //! | `apply` | acts | executes a plan: dry-run of the whole set, staged apply, prune |
