@@ -153,12 +153,7 @@ pub async fn seed<T: AsRef<[u8]>>(
     files: &[(&str, T)],
 ) -> (String, Oid) {
     let name = unique_name(prefix);
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    let dir = crate::files_dir(files);
     let commit = world
         .forge_seed(&name, Some(dir.path()))
         .await

@@ -39,6 +39,18 @@ pub use world::{NOT_UP, WORLD_BIN, World};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// A temporary directory holding `files` (`(relative path, content)`), as a repository is seeded
+/// from.
+pub fn files_dir<T: AsRef<[u8]>>(files: &[(&str, T)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
 /// The field manager Sluice applies with.
 pub const FIELD_MANAGER: &str = "sluice";
 

@@ -110,6 +110,26 @@ impl Synchronizer {
     }
 }
 
+/// The storefront Deployment of the rollback stories, its image `{image}` (to replace), marked
+/// for the Config Updater's policy `shop:storefront`.
+pub const STOREFRONT: &str = r#"# The storefront, bumped by the Config Updater.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: storefront
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: storefront}
+  template:
+    metadata:
+      labels: {app: storefront}
+    spec:
+      containers:
+        - name: storefront
+          image: {image} # {"$imagepolicy": "shop:storefront"}
+"#;
+
 /// A basic-auth Secret for the world's git server, as a user would create it.
 pub async fn git_secret(ns: &TestNamespace, world: &World, name: &str) {
     let (user, password) = world.git_credentials();

@@ -22,24 +22,6 @@ use sluice_shared::webhook::Secrets;
 use sync_support::*;
 use tokio::sync::mpsc;
 
-const DEPLOYMENT: &str = r#"# The storefront, bumped by the Config Updater.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: storefront
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: storefront}
-  template:
-    metadata:
-      labels: {app: storefront}
-    spec:
-      containers:
-        - name: storefront
-          image: {image} # {"$imagepolicy": "shop:storefront"}
-"#;
-
 const FILE: &str = "storefront/deployment.yaml";
 
 /// The story's repository on the forge, and how to change it as a person (or the updater) does.
@@ -51,7 +33,7 @@ struct Repo {
 impl Repo {
     async fn seed(world: &'static World, prefix: &str, image: &str) -> (Repo, String) {
         let name = unique_name(prefix);
-        let dir = tree(&[(FILE, &DEPLOYMENT.replace("{image}", image))]);
+        let dir = tree(&[(FILE, &STOREFRONT.replace("{image}", image))]);
         let seed = world.forge_seed(&name, Some(dir.path())).await.unwrap();
         (Repo { world, name }, seed)
     }
@@ -90,7 +72,7 @@ impl Repo {
             &self.world.forge_url(&self.name),
             GitAuth::basic(user, token),
         );
-        let (content, message) = (DEPLOYMENT.replace("{image}", image), message.to_owned());
+        let (content, message) = (STOREFRONT.replace("{image}", image), message.to_owned());
         let branch = branch.to_owned();
         blocking(move || {
             let work = tempfile::tempdir().unwrap();

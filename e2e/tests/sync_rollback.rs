@@ -12,24 +12,6 @@ use serde_json::json;
 use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
 
-const DEPLOYMENT: &str = r#"# The storefront.
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: storefront
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: storefront}
-  template:
-    metadata:
-      labels: {app: storefront}
-    spec:
-      containers:
-        - name: storefront
-          image: {image} # {"$imagepolicy": "shop:storefront"}
-"#;
-
 async fn image_running(ns: &TestNamespace) -> String {
     let live = ns.api::<Deployment>().get("storefront").await.unwrap();
     live.spec.template.spec.unwrap().containers[0]
@@ -52,7 +34,7 @@ async fn a_failed_rollout_proposes_its_revert_and_merging_it_rolls_back() {
     let repo = unique_name("sync-rollback");
     let good = tree(&[(
         "storefront/deployment.yaml",
-        &DEPLOYMENT.replace("{image}", &image("2.0.1")),
+        &STOREFRONT.replace("{image}", &image("2.0.1")),
     )]);
     let seed = world.git_seed(&repo, Some(good.path())).await.unwrap();
     git_secret(&ns, world, "git").await;
@@ -76,7 +58,7 @@ async fn a_failed_rollout_proposes_its_revert_and_merging_it_rolls_back() {
     // The bad bump lands and does not become healthy within 8 s.
     let bad_tree = tree(&[(
         "storefront/deployment.yaml",
-        &DEPLOYMENT.replace("{image}", &image("2.0.13")),
+        &STOREFRONT.replace("{image}", &image("2.0.13")),
     )]);
     let bad = commit_dir(world, &repo, bad_tree.path(), "storefront: 2.0.13").await;
     let seen = wait_status(&ns, "storefront", "a rollback proposal", |s| {

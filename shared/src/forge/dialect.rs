@@ -111,11 +111,6 @@ pub(super) fn encode_branch(branch: &str) -> String {
     branch.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
-/// `/repos/{owner}/{name}`, the prefix of Gitea's and GitHub's repository paths.
-pub(super) fn repos_path(repo: &Repo) -> String {
-    format!("/repos/{}/{}", encode(&repo.owner), encode(&repo.name))
-}
-
 /// A status description as the forges accept it.
 pub(super) fn description(status: &CommitStatus) -> String {
     truncate(&status.description, STATUS_DESCRIPTION_LIMIT)

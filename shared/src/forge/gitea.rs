@@ -1,4 +1,5 @@
-//! Gitea's API (`/api/v1`, checked against Gitea 1.27's routes and JSON).
+//! Gitea's API (`/api/v1`, checked against Gitea 1.27's routes and JSON): GitHub's, copied, so
+//! the calls and shapes it shares with GitHub are in `github_shaped.rs` and here is what differs.
 //!
 //! Finding the newest pull request of a branch: `GET pulls/{base}/{head}` finds closed and
 //! merged ones too, but returns the *oldest* when there are several (no ORDER BY), so it only
@@ -11,11 +12,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::dialect::{
-    Call, Dialect, Listing, description, encode, encode_branch, newest_first, non_empty, read,
-    repos_path,
-};
-use super::{CommitStatus, NewPullRequest, PullRequest, PullRequestState, Repo, StatusState};
+use super::dialect::{Call, Dialect, Listing, encode, encode_branch, read};
+use super::github_shaped::{self, pulls_path, repos_path};
+use super::{CommitStatus, NewPullRequest, PullRequest, Repo, StatusState};
 
 /// Gitea's default `MAX_RESPONSE_ITEMS`.
 const PAGE_SIZE: usize = 50;
@@ -34,21 +33,8 @@ const ROUTED: &[&str] = &[
 
 pub(super) struct Gitea;
 
-#[derive(Deserialize)]
-struct Pull {
-    number: u64,
-    html_url: String,
-    state: String,
-    #[serde(default)]
-    merged: bool,
-    merged_at: Option<String>,
-    merge_commit_sha: Option<String>,
-    #[serde(default)]
-    title: String,
-    body: Option<String>,
-    head: Branch,
-    base: Branch,
-}
+/// Gitea's pull request: GitHub's, with `merged` always sent.
+type Pull = github_shaped::Pull<Branch, bool>;
 
 #[derive(Deserialize)]
 struct Branch {
@@ -63,7 +49,12 @@ struct Branch {
     repo_id: i64,
 }
 
-impl Branch {
+impl github_shaped::Branch for Branch {
+    fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// `label`, which keeps the name once the branch is gone; `ref` where it is empty.
     fn name(&self) -> &str {
         if self.label.is_empty() {
             &self.reference
@@ -71,37 +62,17 @@ impl Branch {
             &self.label
         }
     }
-}
 
-impl Pull {
-    fn is_from(&self, head: &str, base: &str) -> bool {
-        self.head.name() == head
-            && self.base.reference == base
-            && self.head.repo_id == self.base.repo_id
+    fn sha(&self) -> Option<&str> {
+        self.sha.as_deref()
     }
 
-    fn into_pull_request(self) -> Result<PullRequest, String> {
-        let merged = self.merged || self.merged_at.is_some();
-        let state = match self.state.as_str() {
-            _ if merged => PullRequestState::Merged,
-            "open" => PullRequestState::Open,
-            "closed" => PullRequestState::Closed,
-            other => return Err(format!("unknown pull request state {other:?}")),
-        };
-        Ok(PullRequest {
-            number: self.number,
-            url: self.html_url,
-            state,
-            head: self.head.name().to_string(),
-            base: self.base.reference,
-            head_sha: non_empty(self.head.sha),
-            merge_commit: non_empty(self.merge_commit_sha).filter(|_| merged),
-            title: self.title,
-            body: self.body.unwrap_or_default(),
-        })
+    fn same_repo(&self, other: &Self) -> bool {
+        self.repo_id == other.repo_id
     }
 }
 
+/// Gitea's commit status: GitHub's, with the state in `status`.
 #[derive(Deserialize)]
 struct Status {
     id: u64,
@@ -116,10 +87,6 @@ struct Status {
 struct Label {
     id: u64,
     name: String,
-}
-
-fn pulls_path(repo: &Repo) -> String {
-    format!("{}/pulls", repos_path(repo))
 }
 
 impl Dialect for Gitea {
@@ -156,30 +123,19 @@ impl Dialect for Gitea {
     }
 
     fn pick_pull_request(&self, body: &[u8], head: &str, base: &str) -> Result<Listing, String> {
-        let pulls: Vec<Pull> = read(body, "pull request list")?;
-        let entries = pulls.len();
-        let found = pulls.into_iter().find(|p| p.is_from(head, base));
-        Ok(Listing {
-            found: found.map(Pull::into_pull_request).transpose()?,
-            entries,
-        })
+        Pull::pick(body, head, base)
     }
 
     fn get_pull_request(&self, repo: &Repo, number: u64) -> Call {
-        Call::get(format!("{}/{number}", pulls_path(repo)))
+        github_shaped::get_pull_request(repo, number)
     }
 
     fn parse_pull_request(&self, body: &[u8]) -> Result<PullRequest, String> {
-        read::<Pull>(body, "pull request")?.into_pull_request()
+        Pull::parse(body)
     }
 
     fn create_pull_request(&self, repo: &Repo, new: &NewPullRequest, label_ids: &[u64]) -> Call {
-        let mut body = json!({
-            "head": new.head,
-            "base": new.base,
-            "title": new.title,
-            "body": new.body,
-        });
+        let mut body = github_shaped::new_pull_request_body(new);
         if !label_ids.is_empty() {
             body["labels"] = json!(label_ids);
         }
@@ -187,66 +143,41 @@ impl Dialect for Gitea {
     }
 
     fn edit_pull_request(&self, repo: &Repo, number: u64, title: &str, body: &str) -> Call {
-        let path = format!("{}/{number}", pulls_path(repo));
-        Call::send(Method::PATCH, path, json!({"title": title, "body": body}))
+        github_shaped::edit_pull_request(repo, number, title, body)
     }
 
     fn close_pull_request(&self, repo: &Repo, number: u64) -> Call {
-        let path = format!("{}/{number}", pulls_path(repo));
-        Call::send(Method::PATCH, path, json!({"state": "closed"}))
+        github_shaped::close_pull_request(repo, number)
     }
 
     fn comment(&self, repo: &Repo, number: u64, body: &str) -> Call {
-        let path = format!("{}/issues/{number}/comments", repos_path(repo));
-        Call::send(Method::POST, path, json!({"body": body}))
+        github_shaped::comment(repo, number, body)
     }
 
     fn merge_pull_request(&self, repo: &Repo, number: u64) -> Call {
         // `Do` is what every Gitea version reads (newer ones also read `do`).
-        let path = format!("{}/{number}/merge", pulls_path(repo));
+        let path = github_shaped::merge_path(repo, number);
         Call::send(Method::POST, path, json!({"Do": "merge"}))
     }
 
     fn set_commit_status(&self, repo: &Repo, sha: &str, status: &CommitStatus) -> Call {
-        let mut body = json!({
-            "state": status.state.as_str(),
-            "context": status.context,
-            "description": description(status),
-        });
-        if let Some(url) = &status.target_url {
-            body["target_url"] = json!(url);
-        }
-        let path = format!("{}/statuses/{}", repos_path(repo), encode(sha));
-        Call::send(Method::POST, path, body)
+        github_shaped::set_commit_status(repo, sha, status)
     }
 
     fn list_commit_statuses(&self, repo: &Repo, sha: &str) -> Call {
-        Call::get(format!(
-            "{}/commits/{}/statuses",
-            repos_path(repo),
-            encode(sha)
-        ))
-        .query("limit", PAGE_SIZE)
+        github_shaped::list_commit_statuses(repo, sha).query("limit", PAGE_SIZE)
     }
 
     fn parse_commit_statuses(&self, body: &[u8]) -> Result<Vec<CommitStatus>, String> {
-        let statuses: Vec<Status> = read(body, "commit status list")?;
-        let statuses = statuses.into_iter().map(|s| {
+        github_shaped::parse_commit_statuses(body, |s: Status| {
             let state = match s.status.as_str() {
                 "pending" => StatusState::Pending,
                 "success" | "skipped" => StatusState::Success,
                 "failure" | "warning" => StatusState::Failure,
                 _ => StatusState::Error,
             };
-            let status = CommitStatus {
-                state,
-                context: s.context,
-                description: s.description.unwrap_or_default(),
-                target_url: non_empty(s.target_url),
-            };
-            (s.id, status)
-        });
-        Ok(newest_first(statuses.collect()))
+            github_shaped::commit_status(s.id, state, s.context, s.description, s.target_url)
+        })
     }
 }
 

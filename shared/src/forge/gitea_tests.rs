@@ -1,4 +1,5 @@
 use super::*;
+use crate::forge::PullRequestState;
 
 const PULLS: &str = include_str!("testdata/gitea-pulls.json");
 const STATUSES: &str = include_str!("testdata/gitea-statuses.json");

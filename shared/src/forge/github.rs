@@ -1,5 +1,6 @@
 //! GitHub's REST API (api.github.com, or `/api/v3` of GitHub Enterprise Server), version
-//! 2022-11-28.
+//! 2022-11-28. The calls and shapes Gitea copied from it are in `github_shaped.rs`; here is
+//! what is GitHub's alone.
 //!
 //! The listing filters on `head=owner:branch` itself; `merged` is only in single pull requests,
 //! so a merge is read from `merged_at`. `merge_commit_sha` is a test merge until the merge:
@@ -10,29 +11,16 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::dialect::{
-    Call, Dialect, Listing, description, encode, newest_first, non_empty, read, repos_path,
-};
-use super::{CommitStatus, NewPullRequest, PullRequest, PullRequestState, Repo, StatusState};
+use super::dialect::{Call, Dialect, Listing};
+use super::github_shaped::{self, pulls_path, repos_path};
+use super::{CommitStatus, NewPullRequest, PullRequest, Repo, StatusState};
 
 const PAGE_SIZE: usize = 30;
 
 pub(super) struct GitHub;
 
-#[derive(Deserialize)]
-struct Pull {
-    number: u64,
-    html_url: String,
-    state: String,
-    merged: Option<bool>,
-    merged_at: Option<String>,
-    merge_commit_sha: Option<String>,
-    #[serde(default)]
-    title: String,
-    body: Option<String>,
-    head: Branch,
-    base: Branch,
-}
+/// GitHub's pull request: `merged` is only in single pull requests.
+type Pull = github_shaped::Pull<Branch, Option<bool>>;
 
 #[derive(Deserialize)]
 struct Branch {
@@ -47,34 +35,21 @@ struct RepoId {
     id: u64,
 }
 
-impl Pull {
-    fn is_from(&self, head: &str, base: &str) -> bool {
-        let same_repo = match (&self.head.repo, &self.base.repo) {
-            (Some(h), Some(b)) => h.id == b.id,
-            _ => false,
-        };
-        self.head.reference == head && self.base.reference == base && same_repo
+impl github_shaped::Branch for Branch {
+    fn reference(&self) -> &str {
+        &self.reference
     }
 
-    fn into_pull_request(self) -> Result<PullRequest, String> {
-        let merged = self.merged.unwrap_or(false) || self.merged_at.is_some();
-        let state = match self.state.as_str() {
-            _ if merged => PullRequestState::Merged,
-            "open" => PullRequestState::Open,
-            "closed" => PullRequestState::Closed,
-            other => return Err(format!("unknown pull request state {other:?}")),
-        };
-        Ok(PullRequest {
-            number: self.number,
-            url: self.html_url,
-            state,
-            head: self.head.reference,
-            base: self.base.reference,
-            head_sha: non_empty(self.head.sha),
-            merge_commit: non_empty(self.merge_commit_sha).filter(|_| merged),
-            title: self.title,
-            body: self.body.unwrap_or_default(),
-        })
+    fn sha(&self) -> Option<&str> {
+        self.sha.as_deref()
+    }
+
+    /// Not when either repository is unknown (a deleted fork).
+    fn same_repo(&self, other: &Self) -> bool {
+        match (&self.repo, &other.repo) {
+            (Some(h), Some(b)) => h.id == b.id,
+            _ => false,
+        }
     }
 }
 
@@ -86,10 +61,6 @@ struct Status {
     context: String,
     description: Option<String>,
     target_url: Option<String>,
-}
-
-fn pulls_path(repo: &Repo) -> String {
-    format!("{}/pulls", repos_path(repo))
 }
 
 impl Dialect for GitHub {
@@ -117,30 +88,19 @@ impl Dialect for GitHub {
     }
 
     fn pick_pull_request(&self, body: &[u8], head: &str, base: &str) -> Result<Listing, String> {
-        let pulls: Vec<Pull> = read(body, "pull request list")?;
-        let entries = pulls.len();
-        let found = pulls.into_iter().find(|p| p.is_from(head, base));
-        Ok(Listing {
-            found: found.map(Pull::into_pull_request).transpose()?,
-            entries,
-        })
+        Pull::pick(body, head, base)
     }
 
     fn get_pull_request(&self, repo: &Repo, number: u64) -> Call {
-        Call::get(format!("{}/{number}", pulls_path(repo)))
+        github_shaped::get_pull_request(repo, number)
     }
 
     fn parse_pull_request(&self, body: &[u8]) -> Result<PullRequest, String> {
-        read::<Pull>(body, "pull request")?.into_pull_request()
+        Pull::parse(body)
     }
 
     fn create_pull_request(&self, repo: &Repo, new: &NewPullRequest, _label_ids: &[u64]) -> Call {
-        let body = json!({
-            "head": new.head,
-            "base": new.base,
-            "title": new.title,
-            "body": new.body,
-        });
+        let body = github_shaped::new_pull_request_body(new);
         Call::send(Method::POST, pulls_path(repo), body)
     }
 
@@ -152,71 +112,47 @@ impl Dialect for GitHub {
     }
 
     fn edit_pull_request(&self, repo: &Repo, number: u64, title: &str, body: &str) -> Call {
-        let path = format!("{}/{number}", pulls_path(repo));
-        Call::send(Method::PATCH, path, json!({"title": title, "body": body}))
+        github_shaped::edit_pull_request(repo, number, title, body)
     }
 
     fn close_pull_request(&self, repo: &Repo, number: u64) -> Call {
-        let path = format!("{}/{number}", pulls_path(repo));
-        Call::send(Method::PATCH, path, json!({"state": "closed"}))
+        github_shaped::close_pull_request(repo, number)
     }
 
     fn comment(&self, repo: &Repo, number: u64, body: &str) -> Call {
-        let path = format!("{}/issues/{number}/comments", repos_path(repo));
-        Call::send(Method::POST, path, json!({"body": body}))
+        github_shaped::comment(repo, number, body)
     }
 
     fn merge_pull_request(&self, repo: &Repo, number: u64) -> Call {
-        let path = format!("{}/{number}/merge", pulls_path(repo));
+        let path = github_shaped::merge_path(repo, number);
         Call::send(Method::PUT, path, json!({"merge_method": "merge"}))
     }
 
     fn set_commit_status(&self, repo: &Repo, sha: &str, status: &CommitStatus) -> Call {
-        let mut body = json!({
-            "state": status.state.as_str(),
-            "context": status.context,
-            "description": description(status),
-        });
-        if let Some(url) = &status.target_url {
-            body["target_url"] = json!(url);
-        }
-        let path = format!("{}/statuses/{}", repos_path(repo), encode(sha));
-        Call::send(Method::POST, path, body)
+        github_shaped::set_commit_status(repo, sha, status)
     }
 
     fn list_commit_statuses(&self, repo: &Repo, sha: &str) -> Call {
-        Call::get(format!(
-            "{}/commits/{}/statuses",
-            repos_path(repo),
-            encode(sha)
-        ))
-        .query("per_page", 100)
+        github_shaped::list_commit_statuses(repo, sha).query("per_page", 100)
     }
 
     fn parse_commit_statuses(&self, body: &[u8]) -> Result<Vec<CommitStatus>, String> {
-        let statuses: Vec<Status> = read(body, "commit status list")?;
-        let statuses = statuses.into_iter().map(|s| {
+        github_shaped::parse_commit_statuses(body, |s: Status| {
             let state = match s.state.as_str() {
                 "pending" => StatusState::Pending,
                 "success" => StatusState::Success,
                 "failure" => StatusState::Failure,
                 _ => StatusState::Error,
             };
-            let status = CommitStatus {
-                state,
-                context: s.context,
-                description: s.description.unwrap_or_default(),
-                target_url: non_empty(s.target_url),
-            };
-            (s.id, status)
-        });
-        Ok(newest_first(statuses.collect()))
+            github_shaped::commit_status(s.id, state, s.context, s.description, s.target_url)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forge::PullRequestState;
 
     const PULLS: &str = include_str!("testdata/github-pulls.json");
     const OPEN: &str = include_str!("testdata/github-pull-open.json");

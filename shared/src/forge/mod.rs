@@ -6,8 +6,9 @@
 //! A [`Forge`] is made from the repository's git URL and a [`ForgeSpec`] (the CRD field): the
 //! provider, API base and repository are derived from the URL unless the spec names them. Each
 //! provider's paths and JSON shapes live in a file of their own (`gitea.rs`, `github.rs`,
-//! `gitlab.rs`) as pure functions; the operations here send what they build (`transport.rs`:
-//! the HTTP client, one request, the mapping of failures) and hand the answers back to them.
+//! `gitlab.rs`) as pure functions, those Gitea copied from GitHub once, in `github_shaped.rs`;
+//! the operations here send what they build (`transport.rs`: the HTTP client, one request, the
+//! mapping of failures) and hand the answers back to them.
 //! Every failure is a [`ForgeError`] a person can act on.
 //!
 //! Why a thin reqwest client and not octocrab or a GitLab crate: Sluice needs about eight
@@ -24,6 +25,7 @@ mod dialect;
 mod error;
 mod gitea;
 mod github;
+mod github_shaped;
 mod gitlab;
 mod model;
 mod secret;
