@@ -133,6 +133,9 @@ async fn diff_git_sync(
         cache_root,
     };
     let checkout = revision::fetch(client, of, &sync.spec).await?;
+    let inputs = revision::chart_inputs(client, of, &sync.spec)
+        .await
+        .map_err(revision::Error::from)?;
     tracing::info!(sync = %format!("{namespace}/{name}"), revision = %checkout.commit, "fetched");
     let inventory: Inventory = sync
         .status
@@ -144,7 +147,7 @@ async fn diff_git_sync(
         plan,
         kinds,
         writer,
-    } = revision::plan(cluster, of, &sync.spec, checkout, &inventory).await?;
+    } = revision::plan(cluster, of, &sync.spec, (checkout, inputs), &inventory).await?;
 
     let applies: Vec<Apply> = plan.applies().cloned().collect();
     let mut objects = diff_applies(client, &writer, &kinds, &applies).await?;

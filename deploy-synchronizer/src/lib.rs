@@ -35,6 +35,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod assess;
+pub(crate) mod chart;
 pub(crate) mod context;
 pub mod controller;
 pub(crate) mod depends;

@@ -190,10 +190,38 @@ pub enum RenderMode {
     Helm,
 }
 
-/// How a chart in the repository is rendered (`helm template`).
+/// How a chart is rendered (`helm template`): the chart at the source's path, or one pulled from
+/// an OCI registry or an HTTP chart repository (`repoURL`, `chart`, `version`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HelmSpec {
+    /// Where the chart comes from when it is not the source's path: `oci://host/path` (the
+    /// chart is `<repoURL>/<chart>`), or the `https://` address of a chart repository (its
+    /// `index.yaml`). Values files are still read from the source's path.
+    #[serde(default, rename = "repoURL", skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    /// The chart's name in `repoURL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// A version or a semver range (`1.4.x`, `>=1.4.0 <2.0.0`) of the chart in `repoURL`.
+    /// Default: the newest stable version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A Secret in the GitSync's namespace for `repoURL`: `username` and `password`, or
+    /// `.dockerconfigjson` (OCI); and `ca.crt`, a PEM CA bundle to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_secret_ref: Option<LocalObjectReference>,
+    /// Reach the OCI registry of `repoURL` over plain HTTP.
+    #[serde(
+        default,
+        rename = "plainHTTP",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub plain_http: bool,
+    /// Values from ConfigMaps and Secrets of the GitSync's namespace, merged in order after the
+    /// values files and before the inline values. A change to one re-renders the chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<ValuesReference>,
     /// The release name. Default: the GitSync's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_name: Option<String>,
@@ -219,6 +247,12 @@ pub struct HelmSpec {
 impl Default for HelmSpec {
     fn default() -> Self {
         HelmSpec {
+            repo_url: None,
+            chart: None,
+            version: None,
+            chart_secret_ref: None,
+            plain_http: false,
+            values_from: Vec::new(),
             release_name: None,
             namespace: None,
             values_files: Vec::new(),
@@ -227,6 +261,30 @@ impl Default for HelmSpec {
             skip_tests: true,
         }
     }
+}
+
+/// Values for a chart from a key of a ConfigMap or a Secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValuesReference {
+    pub kind: ValuesKind,
+    pub name: String,
+    /// The key holding a YAML values document. Default `values.yaml`.
+    #[serde(default = "values_yaml")]
+    pub values_key: String,
+    /// A missing object or key is skipped instead of failing the render.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ValuesKind {
+    ConfigMap,
+    Secret,
+}
+
+fn values_yaml() -> String {
+    "values.yaml".to_owned()
 }
 
 /// Any JSON object, kept as written (the apiserver prunes unknown fields otherwise).
@@ -250,6 +308,11 @@ pub struct GitSyncStatus {
     /// The revision whose objects are applied now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied_revision: Option<String>,
+    /// For a chart, what its render read besides the revision: the chart pulled (reference,
+    /// version, digest) and a digest of the values from ConfigMaps and Secrets. A change of
+    /// either renders again, with no commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_inputs: Option<String>,
     /// Healthy, Progressing, Degraded, Suspended or Unknown: the worst of the applied objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,

@@ -6,7 +6,10 @@
 //! Two stages, because the reconcile looks at the fetched commit before it renders (an applied,
 //! unchanged revision is not rendered again):
 //!
-//! 1. [`fetch`]: the source's credentials, its bare cache, the commit at its ref, checked out.
+//! 1. [`fetch`]: the source's credentials, its bare cache, the commit at its ref, checked out;
+//!    and for a chart, [`chart_inputs`]: what its render reads beyond the checkout (a chart
+//!    pulled from a registry, values from ConfigMaps and Secrets), which can change with no
+//!    commit.
 //! 2. [`plan`]: discovery, render the checkout ([`render`]; a chart is told the cluster's version
 //!    and API versions), then the pure planner's two steps with the I/O between them, reading
 //!    only what the plan needs: [`prepare`], the live facts of the
@@ -20,8 +23,9 @@ use std::path::Path;
 use kube::Client;
 
 use crate::apply::{ApplyError, Kinds, impersonating, read_live_facts};
+use crate::chart::{self, ChartInputs};
 use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
-use crate::render::{self, HelmOptions, RenderErrors, RenderOptions};
+use crate::render::{self, DEFAULT_HELM_TIMEOUT, HelmOptions, RenderErrors, RenderOptions};
 use crate::resource::{GitSyncSpec, RenderMode};
 use crate::source::{self, Checkout, SourceError};
 
@@ -87,6 +91,21 @@ pub async fn fetch(
         sync.cache_root,
     )
     .await
+}
+
+/// What a chart's render of `spec` reads beyond the checkout (see [`crate::chart`]); nothing
+/// unless it renders with `spec.helm` set and in Helm or Auto mode.
+pub async fn chart_inputs(
+    client: &Client,
+    sync: SyncOf<'_>,
+    spec: &GitSyncSpec,
+) -> Result<ChartInputs, RenderErrors> {
+    match (&spec.helm, spec.render) {
+        (Some(helm), RenderMode::Helm | RenderMode::Auto) => {
+            chart::resolve(client, sync.namespace, helm, None, DEFAULT_HELM_TIMEOUT).await
+        }
+        _ => Ok(ChartInputs::default()),
+    }
 }
 
 /// How a revision is rendered: the mode, and for a chart what `helm template` is told.
@@ -157,29 +176,34 @@ pub async fn render(
         .collect())
 }
 
-/// Renders `checkout` as `spec` says and plans it against the cluster and `inventory` (what the
-/// sync applied before). The checkout is removed as soon as it is rendered.
+/// Renders `checkout` (with the chart `inputs`) as `spec` says and plans it against the cluster
+/// and `inventory` (what the sync applied before). The checkout and the inputs' files are
+/// removed as soon as it is rendered.
 pub async fn plan(
     cluster: Cluster<'_>,
     sync: SyncOf<'_>,
     spec: &GitSyncSpec,
-    checkout: Checkout,
+    (checkout, inputs): (Checkout, ChartInputs),
     inventory: &Inventory,
 ) -> Result<PlannedRevision, Error> {
     let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
     let kinds = Kinds::discover(cluster.client)
         .await
         .map_err(Error::Discovery)?;
-    let chart = checkout.root().join(sub_path).join("Chart.yaml").is_file();
+    let chart =
+        inputs.chart.is_some() || checkout.root().join(sub_path).join("Chart.yaml").is_file();
     let helm = match spec.render {
-        RenderMode::Helm | RenderMode::Auto if chart => {
-            helm_options(cluster.client, &kinds, sync, spec).await
-        }
+        RenderMode::Helm | RenderMode::Auto if chart => HelmOptions {
+            chart: inputs.chart.as_ref().map(|c| c.archive.clone()),
+            values_from: inputs.values_files.clone(),
+            ..helm_options(cluster.client, &kinds, sync, spec).await
+        },
         _ => HelmOptions::default(),
     };
     let options = render_options(spec.render, helm);
     let desired = render(checkout.root(), sub_path, &options).await?;
     drop(checkout);
+    drop(inputs);
 
     let settings = Settings::from_spec(sync.namespace, sync.name, spec);
     let prepared = prepare(desired, &kinds, &settings);

@@ -94,7 +94,16 @@ pub async fn auth_of(
                 name: secret_ref.name.clone(),
                 error,
             })?;
-    let data: BTreeMap<String, Vec<u8>> = secret
+    GitAuth::from_secret_data(&secret_data(secret)).map_err(|error| SourceError::SecretInvalid {
+        namespace: namespace.to_owned(),
+        name: secret_ref.name.clone(),
+        error,
+    })
+}
+
+/// A Secret's keys and values: `data`, with `stringData` folded in as the API server stores it.
+pub fn secret_data(secret: Secret) -> BTreeMap<String, Vec<u8>> {
+    secret
         .data
         .unwrap_or_default()
         .into_iter()
@@ -106,12 +115,7 @@ pub async fn auth_of(
                 .into_iter()
                 .map(|(key, value)| (key, value.into_bytes())),
         )
-        .collect();
-    GitAuth::from_secret_data(&data).map_err(|error| SourceError::SecretInvalid {
-        namespace: namespace.to_owned(),
-        name: secret_ref.name.clone(),
-        error,
-    })
+        .collect()
 }
 
 /// Where the bare cache of `url` for sync `namespace/name` lives below `cache_root`: one per

@@ -44,6 +44,29 @@ impl World {
         PushedImage::parse(self.registry_tls(), &out)
     }
 
+    /// Packages the chart at `dir` as `version` and pushes it to the world's registry as an OCI
+    /// artifact under `charts/` (`tls`: the HTTPS registry with basic auth, else the plain one).
+    pub async fn push_chart(&self, dir: &Path, version: &str, tls: bool) -> PushedChart {
+        let dir = dir.display().to_string();
+        let mut args = Vec::new();
+        if tls {
+            args.push("--tls");
+        }
+        args.extend([dir.as_str(), version]);
+        let out = self.run("push-chart", &args).await;
+        let mut words = out.split_whitespace().map(str::to_owned);
+        let mut next = || {
+            words
+                .next()
+                .unwrap_or_else(|| panic!("push-chart printed {out:?}"))
+        };
+        PushedChart {
+            chart: next(),
+            version: next(),
+            digest: next(),
+        }
+    }
+
     /// Creates the bare repository `name.git` (branch main) on the git servers, seeded with the
     /// content of `dir` when given; returns the seed commit's id then.
     pub async fn git_seed(&self, name: &str, dir: Option<&Path>) -> Option<String> {
@@ -56,6 +79,16 @@ impl World {
         };
         out.split_whitespace().last().map(str::to_string)
     }
+}
+
+/// One chart `push-chart` pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedChart {
+    /// `oci://host:port/charts/name`
+    pub chart: String,
+    pub version: String,
+    /// The manifest's digest, `sha256:...`.
+    pub digest: String,
 }
 
 /// One tag `push-image` pushed.

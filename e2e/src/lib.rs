@@ -30,7 +30,7 @@ mod kube_support;
 mod wait;
 mod world;
 
-pub use command::PushedImage;
+pub use command::{PushedChart, PushedImage};
 pub use kube_support::{
     E2E_LABEL, HAND_EDIT, TestNamespace, apply_yaml, edit_by_hand, install_crd_yaml,
 };

@@ -5,6 +5,7 @@
 //! errors), and the forge client (pull requests and commit statuses on Gitea, GitHub and GitLab).
 
 pub mod daemon;
+pub mod digest;
 pub mod duration;
 pub mod exit;
 pub mod forge;
@@ -13,6 +14,7 @@ pub mod kubeconfig;
 pub mod kustomize;
 pub mod memory;
 pub mod naming;
+pub mod registry_auth;
 pub mod repo_url;
 pub mod serve;
 pub mod shutdown;

@@ -167,7 +167,7 @@ impl RegistryClient {
             oci: std::sync::OnceLock::new(),
             oci_setup,
             lister,
-            auth: options.credentials.to_registry_auth(),
+            auth: super::auth::to_registry_auth(&options.credentials),
             image,
             budget: options.budget,
             retry: options.retry,

@@ -18,7 +18,7 @@ pub const DEFAULT_EXCLUSIONS: &[&str] = &[r"^.*\.sig$"];
 pub const DEFAULT_INTERVAL: &str = "5m";
 
 /// Docker Hub as people write it, and the host its registry API actually answers on.
-pub const DOCKER_HUB: &str = "docker.io";
+pub use sluice_shared::registry_auth::DOCKER_HUB;
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
 /// Where and how to scan one image repository.

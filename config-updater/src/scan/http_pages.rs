@@ -300,11 +300,7 @@ impl HttpLister {
     }
 
     fn user_password(&self) -> Option<(String, String)> {
-        match &self.credentials {
-            Credentials::Anonymous => None,
-            Credentials::Basic { username, password } => Some((username.clone(), password.clone())),
-            Credentials::IdentityToken(token) => Some(("<token>".to_owned(), token.clone())),
-        }
+        self.credentials.user_password()
     }
 
     fn basic_header(&self) -> Option<String> {

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use regex::RegexSet;
-use sha2::{Digest, Sha256};
 
 /// The OCI tag grammar, one definition for scanning and choosing.
 pub use crate::policy::is_valid_tag;
@@ -58,16 +57,11 @@ pub fn sift(raw: &[String], exclusions: Option<&RegexSet>) -> TagList {
 
 /// sha256 (hex) of sorted tags, one per line.
 pub fn fingerprint(sorted: &[String]) -> String {
-    let mut hasher = Sha256::new();
-    for tag in sorted {
-        hasher.update(tag.as_bytes());
-        hasher.update(b"\n");
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sluice_shared::digest::sha256_hex(
+        sorted
+            .iter()
+            .flat_map(|tag| [tag.as_bytes(), b"\n".as_slice()]),
+    )
 }
 
 /// The fingerprint of a raw listing in any order.

@@ -8,6 +8,7 @@
 //!   `127.0.0.1:15443` are two registries); paths compare exactly (they are lowercase).
 
 use super::RegistryEvent;
+use sluice_shared::registry_auth::DOCKER_HUB;
 
 /// A repository as the matcher compares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +16,6 @@ pub struct ImageKey {
     pub host: String,
     pub path: String,
 }
-
-const DOCKER_HUB: &str = "docker.io";
 
 fn normalize_host(host: &str) -> String {
     let host = host.trim().to_ascii_lowercase();

@@ -230,6 +230,7 @@ async fn record_sync(
     let ready_before = status::condition(status, READY).is_some_and(|c| c.status == "True");
     let message = applied_message(&commit, &outcome.report, outcome.inventory.len());
     status.inventory = outcome.inventory.to_entries();
+    status.last_applied_inputs = outcome.inputs;
     record_applied(
         status,
         &commit,
@@ -356,6 +357,8 @@ fn durations(sync: &GitSync) -> Result<(Duration, Duration), String> {
 struct Outcome {
     report: Report,
     inventory: Inventory,
+    /// What the render read beyond the revision (see [`crate::chart`]).
+    inputs: Option<String>,
 }
 
 /// Fetch, render, plan, dry-run, apply, prune. `revision` is set as soon as it is known, so a
@@ -390,7 +393,9 @@ async fn sync_once(
     let checkout: Checkout = fetched?;
     *revision = Some((checkout.commit.clone(), checkout.subject.clone()));
     tracing::debug!(sync = %target.key, revision = %checkout.commit, "fetched");
-    if !requested && unchanged(ctx, target, status, &checkout.commit) {
+    let inputs = revision::chart_inputs(&ctx.client, of, spec).await?;
+    let fingerprint = inputs.fingerprint();
+    if !requested && unchanged(ctx, target, status, &checkout.commit, &fingerprint) {
         tracing::debug!(sync = %target.key, revision = %checkout.commit, "applied and in sync");
         return Ok(None);
     }
@@ -404,7 +409,7 @@ async fn sync_once(
         plan,
         mut kinds,
         writer,
-    } = revision::plan(cluster, of, spec, checkout, &inventory).await?;
+    } = revision::plan(cluster, of, spec, (checkout, inputs), &inventory).await?;
     let applier = Applier {
         reader: ctx.client.clone(),
         writer,
@@ -421,6 +426,7 @@ async fn sync_once(
             Ok(Some(Outcome {
                 report,
                 inventory: next,
+                inputs: fingerprint,
             }))
         }
         Err(error) => {
@@ -494,10 +500,18 @@ async fn send(
     result
 }
 
-/// Whether `commit` is what is applied, as applied: same revision, same spec, Ready, and
-/// (with self-heal) every object seen as applied by the watches.
-fn unchanged(ctx: &Context, target: &Target<'_>, status: &GitSyncStatus, commit: &str) -> bool {
+/// Whether `commit` (with the chart `inputs`) is what is applied, as applied: same revision,
+/// same inputs, same spec, Ready, and (with self-heal) every object seen as applied by the
+/// watches.
+fn unchanged(
+    ctx: &Context,
+    target: &Target<'_>,
+    status: &GitSyncStatus,
+    commit: &str,
+    inputs: &Option<String>,
+) -> bool {
     let applied = status.last_applied_revision.as_deref() == Some(commit)
+        && status.last_applied_inputs == *inputs
         && status.observed_generation == target.generation
         && status::condition(status, READY).is_some_and(|c| c.status == "True");
     applied && (!target.sync.spec.self_heal || ctx.healer.in_sync(&target.key))

@@ -4,9 +4,10 @@
 //! so every mode obeys one set of rules; each document is attributed to the template that made
 //! it (Helm's `# Source:` comment), so a message names `web/templates/deployment.yaml`.
 //!
-//! What is passed: the release name and namespace, the values files (relative to the chart, in
-//! order) then the inline values (a file of their own, last, so they win as Helm's `-f` order
-//! says), `--include-crds` and `--skip-tests` as asked, and the cluster's version and API
+//! The chart is the target directory, or an archive pulled from a registry before (see
+//! [`crate::chart`]). What is passed: the release name and namespace, the values files (relative
+//! to the target directory, in order), the values from ConfigMaps and Secrets, then the inline
+//! values (a file of their own, last, so they win as Helm's `-f` order says), `--include-crds` and `--skip-tests` as asked, and the cluster's version and API
 //! versions (`--kube-version`, `--api-versions`) so `Capabilities` checks render as they would in
 //! the cluster. Helm's own caches and config go to a scratch directory: it reads nothing of the
 //! daemon's home and never reaches a network (a chart whose dependencies are not vendored in
@@ -33,8 +34,12 @@ pub const DEFAULT_HELM_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct HelmOptions {
     pub release: String,
     pub namespace: String,
-    /// Relative to the chart directory, in order.
+    /// A chart archive pulled from a registry, rendered instead of the target directory.
+    pub chart: Option<PathBuf>,
+    /// Relative to the target directory, in order.
     pub values_files: Vec<String>,
+    /// Values documents from ConfigMaps and Secrets, as files, merged after `values_files`.
+    pub values_from: Vec<PathBuf>,
     /// Inline values, applied last.
     pub values: Option<Value>,
     pub include_crds: bool,
@@ -46,15 +51,22 @@ pub struct HelmOptions {
     pub timeout: Duration,
 }
 
-/// The arguments of `helm template` after the program name, for a chart at `chart` (the
-/// target's directory, relative to the checkout) with the inline values in `values_file`.
+/// The arguments of `helm template` after the program name, for the target directory `dir`
+/// (the chart, unless a pulled one is given) with the inline values in `values_file`.
 pub fn template_args(
     options: &HelmOptions,
-    chart: &Path,
+    dir: &Path,
     values_file: Option<&Path>,
 ) -> Result<Vec<OsString>, RenderError> {
     let mut args: Vec<OsString> = vec!["template".into(), options.release.clone().into()];
-    args.push(chart.as_os_str().to_owned());
+    args.push(
+        options
+            .chart
+            .as_deref()
+            .unwrap_or(dir)
+            .as_os_str()
+            .to_owned(),
+    );
     args.push("--namespace".into());
     args.push(options.namespace.clone().into());
     if options.include_crds {
@@ -66,7 +78,11 @@ pub fn template_args(
     for file in &options.values_files {
         let relative = inside(file)?;
         args.push("--values".into());
-        args.push(chart.join(relative).into_os_string());
+        args.push(dir.join(relative).into_os_string());
+    }
+    for file in &options.values_from {
+        args.push("--values".into());
+        args.push(file.as_os_str().to_owned());
     }
     if let Some(file) = values_file {
         args.push("--values".into());
@@ -83,7 +99,7 @@ pub fn template_args(
     Ok(args)
 }
 
-/// A values file path that stays inside the chart (no absolute path, no `..`).
+/// A values file path that stays inside the target directory (no absolute path, no `..`).
 fn inside(file: &str) -> Result<&Path, RenderError> {
     let path = Path::new(file);
     let escapes = path
@@ -92,7 +108,7 @@ fn inside(file: &str) -> Result<&Path, RenderError> {
     if file.is_empty() || escapes {
         return Err(RenderError::HelmValuesFile {
             file: file.to_owned(),
-            reason: "must be a path inside the chart directory, without `..`".into(),
+            reason: "must be a path inside the source's path, without `..`".into(),
         });
     }
     Ok(path)
@@ -120,17 +136,22 @@ pub fn by_template(output: &str, fallback: &str) -> Vec<(String, String)> {
     parts
 }
 
-/// Renders the chart at the target with `helm` from `search_path`.
+/// `helm` on `search_path` (`None`: the process's `PATH`).
+pub(crate) fn helm_program(search_path: Option<&OsStr>) -> Result<PathBuf, RenderError> {
+    let path = search_path
+        .map(OsStr::to_owned)
+        .or_else(|| std::env::var_os("PATH"))
+        .unwrap_or_default();
+    find_executable("helm", &path).ok_or(RenderError::HelmNotFound)
+}
+
+/// Renders the chart at the target (or the pulled one) with `helm` from `search_path`.
 pub async fn render_helm(
     target: &RenderTarget,
     options: &HelmOptions,
     search_path: Option<&OsStr>,
 ) -> Result<Vec<Manifest>, RenderErrors> {
-    let path = search_path
-        .map(OsStr::to_owned)
-        .or_else(|| std::env::var_os("PATH"))
-        .unwrap_or_default();
-    let program = find_executable("helm", &path).ok_or(RenderError::HelmNotFound)?;
+    let program = helm_program(search_path)?;
     for file in &options.values_files {
         let relative = inside(file)?;
         if !target.dir.join(relative).is_file() {
@@ -180,6 +201,58 @@ fn write_values(dir: &Path, values: Option<&Value>) -> Result<Option<PathBuf>, R
     Ok(Some(file))
 }
 
+/// Why a run of `helm` gave no output.
+pub(crate) enum HelmRun {
+    Spawn(std::io::Error),
+    TimedOut,
+    /// It exited unsuccessfully: the end of its stderr, paths relative to `cwd`.
+    Failed(String),
+}
+
+/// Runs `helm` with `args` in `cwd`, with nothing of the daemon's environment: its home, caches,
+/// config, registry logins and repositories all below `home` (a scratch directory). Killed after
+/// `timeout`.
+pub(crate) async fn run_helm(
+    program: &Path,
+    args: &[OsString],
+    cwd: &Path,
+    home: &Path,
+    timeout: Duration,
+) -> Result<Vec<u8>, HelmRun> {
+    let child = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("HOME", home)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env("HELM_REGISTRY_CONFIG", home.join(REGISTRY_CONFIG))
+        .env("HELM_REPOSITORY_CONFIG", home.join(REPOSITORY_CONFIG))
+        .env("HELM_REPOSITORY_CACHE", home.join("cache/repository"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(HelmRun::Spawn)?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_elapsed) => return Err(HelmRun::TimedOut),
+        Ok(Err(error)) => return Err(HelmRun::Spawn(error)),
+        Ok(Ok(output)) => output,
+    };
+    if !output.status.success() {
+        let stderr = repo_relative(String::from_utf8_lossy(&output.stderr).trim(), cwd);
+        return Err(HelmRun::Failed(tail(&stderr, STDERR_LIMIT)));
+    }
+    Ok(output.stdout)
+}
+
+/// Where, below a scratch home, helm finds its registry logins (docker's `config.json` form).
+pub(crate) const REGISTRY_CONFIG: &str = "config/registry.json";
+/// Where, below a scratch home, helm finds its chart repositories.
+pub(crate) const REPOSITORY_CONFIG: &str = "config/repositories.yaml";
+
 async fn run(
     program: &Path,
     args: &[OsString],
@@ -188,36 +261,13 @@ async fn run(
     timeout: Duration,
 ) -> Result<Vec<u8>, RenderError> {
     let command = format!("helm template {}", target.label);
-    let child = Command::new(program)
-        .args(args)
-        .current_dir(&target.root)
-        .env_clear()
-        .env("HOME", scratch)
-        .env("HELM_CACHE_HOME", scratch.join("cache"))
-        .env("HELM_CONFIG_HOME", scratch.join("config"))
-        .env("HELM_DATA_HOME", scratch.join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| RenderError::HelmSpawn {
-            command: command.clone(),
-            error,
-        })?;
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_elapsed) => return Err(RenderError::HelmTimedOut { command, timeout }),
-        Ok(Err(error)) => return Err(RenderError::HelmSpawn { command, error }),
-        Ok(Ok(output)) => output,
-    };
-    if !output.status.success() {
-        let stderr = repo_relative(String::from_utf8_lossy(&output.stderr).trim(), &target.root);
-        return Err(RenderError::HelmFailed {
-            command,
-            stderr: tail(&stderr, STDERR_LIMIT),
-        });
-    }
-    Ok(output.stdout)
+    run_helm(program, args, &target.root, scratch, timeout)
+        .await
+        .map_err(|failure| match failure {
+            HelmRun::Spawn(error) => RenderError::HelmSpawn { command, error },
+            HelmRun::TimedOut => RenderError::HelmTimedOut { command, timeout },
+            HelmRun::Failed(stderr) => RenderError::HelmFailed { command, stderr },
+        })
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ fn options() -> HelmOptions {
     HelmOptions {
         release: "shop".into(),
         namespace: "shop-prod".into(),
+        chart: None,
+        values_from: Vec::new(),
         values_files: vec!["values-prod.yaml".into()],
         values: Some(serde_json::json!({"replicas": 3})),
         include_crds: true,
@@ -51,16 +53,53 @@ fn the_command_line_says_release_values_in_order_and_the_clusters_capabilities()
 }
 
 #[test]
-fn a_values_file_outside_the_chart_is_refused() {
+fn a_values_file_outside_the_sources_path_is_refused() {
     for bad in ["../secrets.yaml", "/etc/passwd", "a/../../b.yaml", ""] {
         let mut o = options();
         o.values_files = vec![bad.into()];
         let error = template_args(&o, Path::new("/co/chart"), None).unwrap_err();
         assert!(
-            error.to_string().contains("inside the chart"),
+            error.to_string().contains("inside the source's path"),
             "{bad}: {error}"
         );
     }
+}
+
+#[test]
+fn a_pulled_chart_is_rendered_with_the_paths_values_then_the_clusters_then_the_inline_ones() {
+    let mut o = options();
+    o.chart = Some("/scratch/helm/pulled/shop-1.4.3.tgz".into());
+    o.values_from = vec!["/scratch/values-from-0.yaml".into()];
+    o.kube_version = None;
+    o.api_versions = Vec::new();
+    let args = template_args(
+        &o,
+        Path::new("/co/envs/prod"),
+        Some(Path::new("/s/inline.yaml")),
+    )
+    .unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "template",
+            "shop",
+            "/scratch/helm/pulled/shop-1.4.3.tgz",
+            "--namespace",
+            "shop-prod",
+            "--include-crds",
+            "--skip-tests",
+            "--values",
+            "/co/envs/prod/values-prod.yaml",
+            "--values",
+            "/scratch/values-from-0.yaml",
+            "--values",
+            "/s/inline.yaml",
+        ]
+    );
 }
 
 #[test]

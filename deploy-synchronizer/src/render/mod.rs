@@ -27,6 +27,7 @@ use serde_json::Value;
 
 pub use documents::parse_documents;
 pub use helm::{DEFAULT_HELM_TIMEOUT, HelmOptions, render_helm};
+pub(crate) use helm::{HelmRun, REGISTRY_CONFIG, REPOSITORY_CONFIG, helm_program, run_helm};
 pub use kustomize::render_kustomize;
 pub use sluice_shared::kustomize::KUSTOMIZATION_FILES;
 pub use walk::{RenderTarget, render_plain};
@@ -201,6 +202,14 @@ pub enum RenderError {
     HelmValuesFile { file: String, reason: String },
     #[error("`{command}` failed: {stderr}")]
     HelmFailed { command: String, stderr: String },
+    #[error("spec.helm: {0}")]
+    ChartSpec(String),
+    #[error("chart Secret {name}: {reason}")]
+    ChartSecret { name: String, reason: String },
+    #[error("cannot pull chart {chart}: {stderr}")]
+    ChartPull { chart: String, stderr: String },
+    #[error("values from {from}: {reason}")]
+    ValuesFrom { from: String, reason: String },
     #[error("`{command}` did not finish within {}s and was killed", timeout.as_secs_f64())]
     HelmTimedOut { command: String, timeout: Duration },
     #[error("cannot run `{command}`: {error}")]
@@ -264,7 +273,7 @@ pub async fn render(
 ) -> Result<Vec<Manifest>, RenderErrors> {
     let target = RenderTarget::resolve(root, sub_path)?;
     let mode = match options.mode {
-        RenderMode::Auto if target.is_chart() => RenderMode::Helm,
+        RenderMode::Auto if target.is_chart() || options.helm.chart.is_some() => RenderMode::Helm,
         RenderMode::Auto if target.kustomization_file().is_some() => RenderMode::Kustomize,
         mode => mode,
     };

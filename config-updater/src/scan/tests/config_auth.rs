@@ -3,7 +3,9 @@ use base64::engine::general_purpose::STANDARD;
 use oci_client::secrets::RegistryAuth;
 
 use crate::scan::ScanError;
-use crate::scan::auth::{Credentials, credentials_from_dockerconfigjson, normalize_auth_key};
+use sluice_shared::registry_auth::normalize_auth_key;
+
+use crate::scan::auth::{Credentials, credentials_from_dockerconfigjson, to_registry_auth};
 use crate::scan::client::{ClientOptions, RegistryClient};
 use crate::scan::config::{DEFAULT_EXCLUSIONS, ImageName, RegistryAccess, parse_interval};
 
@@ -206,14 +208,14 @@ fn debug_output_never_shows_a_secret() {
 #[test]
 fn credentials_map_onto_oci_client_auth() {
     assert!(matches!(
-        Credentials::Anonymous.to_registry_auth(),
+        to_registry_auth(&Credentials::Anonymous),
         RegistryAuth::Anonymous
     ));
-    match basic("u", "p").to_registry_auth() {
+    match to_registry_auth(&basic("u", "p")) {
         RegistryAuth::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("u", "p")),
         _ => panic!("basic"),
     }
-    match Credentials::IdentityToken("t".into()).to_registry_auth() {
+    match to_registry_auth(&Credentials::IdentityToken("t".into())) {
         RegistryAuth::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("<token>", "t")),
         _ => panic!("identity token"),
     }
