@@ -2,8 +2,9 @@
 //! (`e2e/tests/charts/shop`: helpers, a conditional worker, a CRD in `crds/`, a test hook) and a
 //! GitSync renders it with `helm template`, as Argo CD does: the production values file is merged
 //! over the defaults, the CRD goes in, the test hook stays out, and everything is applied and
-//! Healthy. A values change rolls out; a component disabled by inline values is pruned; a broken
-//! template is `RenderFailed` naming the template, and nothing is applied or deleted.
+//! Healthy. A values change rolls out; an edit of a rendered object is healed; a component
+//! disabled by inline values is pruned; a broken template is `RenderFailed` naming the template,
+//! and nothing is applied or deleted; `diff` shows what a values change would do, and only that.
 //!
 //! Against the real world: `helm` built from Go modules (`e2e/world/build.sh`), the git server,
 //! kube-apiserver and kwok.
@@ -12,10 +13,13 @@ mod sync_support;
 
 use std::path::{Path, PathBuf};
 
+use deploy_synchronizer::diff::exit_code;
+use deploy_synchronizer::diffcmd::{self, Target};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
@@ -137,6 +141,27 @@ async fn a_chart_in_the_repository_is_rendered_applied_and_kept_in_step() {
     wait_applied(&ns, "shop", &scaled).await;
     assert_eq!(replicas(&ns, "shop-shop-web").await, Some(3));
 
+    // Someone edits a rendered object by hand: healed back to what the chart renders.
+    ns.api::<ConfigMap>()
+        .patch(
+            "shop-shop-settings",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"data": {"SHOP_CURRENCY": "USD"}})),
+        )
+        .await
+        .unwrap();
+    sluice_e2e::wait_until("the edit healed", DEADLINE, || async {
+        let live = ns.api::<ConfigMap>().get("shop-shop-settings").await;
+        match live.map(|m| m.data.unwrap_or_default()["SHOP_CURRENCY"].clone()) {
+            Ok(currency) if currency == "EUR" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
     // The worker disabled by inline values: pruned.
     patch_spec(
         &ns,
@@ -180,6 +205,44 @@ async fn a_chart_in_the_repository_is_rendered_applied_and_kept_in_step() {
         Some(scaled.as_str())
     );
     assert_eq!(replicas(&ns, "shop-shop-web").await, Some(3));
+
+    // With the synchronizer stopped, the fixed commit is only a diff: the web's replicas, and
+    // nothing else of the chart.
     synchronizer.stop().await;
+    let fixed = repository(&[(
+        "values-prod.yaml",
+        "# Production: four web replicas.\nweb:\n  replicas: 4\n",
+    )]);
+    commit_dir(world, &repo, fixed.path(), "shop: four web replicas").await;
+    let config = kube_config(world).await;
+    let cache = tempfile::tempdir().unwrap();
+    let target = Target::GitSync {
+        namespace: ns.name().to_owned(),
+        name: "shop".to_owned(),
+        cache_dir: cache.path().to_owned(),
+    };
+    let outcome = diffcmd::run(&client, &config, &target).await;
+    assert_eq!(exit_code(&outcome), 1, "{outcome:?}");
+    let report = outcome.unwrap();
+    let text = report.render();
+    let changed: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect();
+    assert_eq!(report.changed().count(), 1, "{}", report.summary());
+    assert_eq!(changed.len(), 2, "{text}");
+    assert!(
+        changed[0].contains("replicas: 3") && changed[1].contains("replicas: 4"),
+        "{text}"
+    );
+    assert_eq!(
+        replicas(&ns, "shop-shop-web").await,
+        Some(3),
+        "a diff writes nothing"
+    );
     let _ = crds.delete(DISCOUNTS, &Default::default()).await;
 }

@@ -77,7 +77,9 @@ impl Daemon {
             .arg(work.path().join("cache"))
             .arg("--webhook-secret-file")
             .arg(format!("github={}", secret.display()))
-            .env("KUBECONFIG", &kubeconfig_path);
+            .env("KUBECONFIG", &kubeconfig_path)
+            // The world's PATH: `helm` for the chart section.
+            .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"));
         let process = Process::spawn(command, &work.path().join("deploy-synchronizer.log"));
         let daemon = Daemon {
             process,

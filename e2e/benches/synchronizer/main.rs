@@ -5,6 +5,8 @@
 //!   signed GitHub push webhook, timed until the new value is seen in the cluster and until the
 //!   GitSync's status names the commit; then ~20 times a managed ConfigMap edited by another
 //!   field manager, timed until self-heal has the value back (watches, not polling);
+//! - **chart**: the same commits on a Helm chart of 50 objects (`helm template` in every sync),
+//!   then 30 s at rest with a 3 s interval, counting renders and writes;
 //! - **bulk**: a cold sync of 1,000 objects (600 ConfigMaps, 200 Deployments, 200 Services) from
 //!   the GitSync's creation to its status saying applied with 1,000 inventory entries, then to
 //!   Healthy; then an at-rest window (`SLUICE_BENCH_REST_SECS`, default 300) counting the write
@@ -19,11 +21,12 @@
 //! requests and nobody else's; the world's apiserver (kube-controller-manager, kwok, the other
 //! tests, this bench's own edits) is reported beside it.
 //!
-//! `cargo bench -p sluice-e2e --bench synchronizer [-- latency bulk]` (both by default) prints
+//! `cargo bench -p sluice-e2e --bench synchronizer [-- latency chart bulk]` (all by default) prints
 //! the figures and writes them to `target/bench/deploy-synchronizer-world.txt`; the daemon's log
 //! goes beside it. Nothing asserts on a time: shared machines vary.
 
 mod bulk;
+mod chart;
 mod commits;
 mod daemon;
 mod latency;
@@ -52,7 +55,7 @@ fn main() {
     let wanted: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["latency", "bulk"].contains(a))
+        .filter(|a| ["latency", "chart", "bulk"].contains(a))
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
 
@@ -83,6 +86,11 @@ fn main() {
             .expect("a client for the bench's apiserver");
         if run("latency") {
             let (text, repo) = latency::run(world, &ns, &daemon, &extra).await;
+            section(text);
+            repos.push(repo);
+        }
+        if run("chart") {
+            let (text, repo) = chart::run(world, &ns, &daemon, &extra).await;
             section(text);
             repos.push(repo);
         }

@@ -112,3 +112,42 @@ spec:
 "#
     )
 }
+
+/// The chart: 30 ConfigMaps `chart-cm-NN` (the first one's `value` from `values.yaml`, what the
+/// commits change) and 10 Deployments `chart-NN` each with its Service, from two templates with
+/// a helper, as a team writes a chart.
+pub const CHART_PATH: &str = "charts/web";
+pub const CHART_OBJECTS: usize = SMALL_OBJECTS;
+
+/// Writes the chart below `dir` with `chart-cm-00`'s value `value`.
+pub fn write_chart(dir: &Path, value: &str, registry: &str) {
+    let base = dir.join(CHART_PATH);
+    std::fs::create_dir_all(base.join("templates")).expect("the chart directory");
+    let files = [
+        (
+            "Chart.yaml",
+            "# The web tier, packaged by its team.\napiVersion: v2\nname: web\nversion: 1.0.0\nappVersion: \"1.4.2\"\n".to_owned(),
+        ),
+        (
+            "values.yaml",
+            format!(
+                "# What the bench's commits change.\nvalue: \"{value}\"\nconfigMaps: {SMALL_CONFIG_MAPS}\napps: {SMALL_APPS}\nimage: {registry}/demo/web:1.4.2\n"
+            ),
+        ),
+        (
+            "templates/_helpers.tpl",
+            "{{- define \"web.labels\" -}}\napp.kubernetes.io/part-of: web\napp.kubernetes.io/instance: {{ .Release.Name }}\n{{- end -}}\n".to_owned(),
+        ),
+        (
+            "templates/configmaps.yaml",
+            "{{- range $i := until (int .Values.configMaps) }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: chart-cm-{{ printf \"%02d\" $i }}\n  labels:\n    {{- include \"web.labels\" $ | nindent 4 }}\ndata:\n  value: {{ if eq $i 0 }}{{ $.Values.value | quote }}{{ else }}\"steady-{{ $i }}\"{{ end }}\n  LOG_LEVEL: info\n{{- end }}\n".to_owned(),
+        ),
+        (
+            "templates/apps.yaml",
+            "{{- range $i := until (int .Values.apps) }}\n{{- $name := printf \"chart-%02d\" $i }}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ $name }}\n  labels:\n    {{- include \"web.labels\" $ | nindent 4 }}\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: {{ $name }}}\n  template:\n    metadata:\n      labels: {app: {{ $name }}}\n    spec:\n      containers:\n        - name: web\n          image: {{ $.Values.image }}\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {{ $name }}\nspec:\n  selector: {app: {{ $name }}}\n  ports:\n    - port: 80\n      targetPort: 8080\n{{- end }}\n".to_owned(),
+        ),
+    ];
+    for (file, text) in files {
+        std::fs::write(base.join(file), text).expect("a chart file");
+    }
+}
