@@ -45,26 +45,34 @@ impl World {
     }
 
     /// Packages the chart at `dir` as `version` and pushes it to the world's registry as an OCI
-    /// artifact under `charts/` (`tls`: the HTTPS registry with basic auth, else the plain one).
-    pub async fn push_chart(&self, dir: &Path, version: &str, tls: bool) -> PushedChart {
+    /// artifact under the path `repo` (`tls`: the HTTPS registry with basic auth, else the plain
+    /// one): `oci://host/<repo>/<name>`.
+    pub async fn push_chart(
+        &self,
+        dir: &Path,
+        version: &str,
+        repo: &str,
+        tls: bool,
+    ) -> PushedChart {
         let dir = dir.display().to_string();
         let mut args = Vec::new();
         if tls {
             args.push("--tls");
         }
-        args.extend([dir.as_str(), version]);
+        args.extend([dir.as_str(), version, repo]);
         let out = self.run("push-chart", &args).await;
-        let mut words = out.split_whitespace().map(str::to_owned);
-        let mut next = || {
-            words
-                .next()
-                .unwrap_or_else(|| panic!("push-chart printed {out:?}"))
-        };
-        PushedChart {
-            chart: next(),
-            version: next(),
-            digest: next(),
-        }
+        PushedChart::parse(&out)
+    }
+
+    /// Packages the chart at `dir` as `version` and publishes it to the HTTP chart repository
+    /// `repo` on the git server (HTTPS, the git login), reindexed: `https://host/charts/<repo>`.
+    /// [`PushedChart::chart`] is that address with `/<name>` added.
+    pub async fn push_chart_http(&self, dir: &Path, version: &str, repo: &str) -> PushedChart {
+        let dir = dir.display().to_string();
+        let out = self
+            .run("push-chart", &["--http", dir.as_str(), version, repo])
+            .await;
+        PushedChart::parse(&out)
     }
 
     /// Creates the bare repository `name.git` (branch main) on the git servers, seeded with the
@@ -89,6 +97,23 @@ pub struct PushedChart {
     pub version: String,
     /// The manifest's digest, `sha256:...`.
     pub digest: String,
+}
+
+impl PushedChart {
+    /// Parses push-chart's `CHART VERSION DIGEST` line.
+    fn parse(out: &str) -> PushedChart {
+        let mut words = out.split_whitespace().map(str::to_owned);
+        let mut next = || {
+            words
+                .next()
+                .unwrap_or_else(|| panic!("push-chart printed {out:?}"))
+        };
+        PushedChart {
+            chart: next(),
+            version: next(),
+            digest: next(),
+        }
+    }
 }
 
 /// One tag `push-image` pushed.

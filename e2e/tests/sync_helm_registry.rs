@@ -80,8 +80,14 @@ async fn a_chart_from_an_oci_registry_follows_its_range_and_the_values_kept_in_t
     world.push_image(&["demo/web:1.4.2"]).await;
 
     // The team publishes 1.4.2, and a 2.0.0 no environment has opted into yet.
-    let first = world.push_chart(Path::new(CHART), "1.4.2", true).await;
-    world.push_chart(Path::new(CHART), "2.0.0", true).await;
+    // A registry path of the run's own: an earlier run's versions must not count.
+    let charts = unique_name("charts");
+    let first = world
+        .push_chart(Path::new(CHART), "1.4.2", &charts, true)
+        .await;
+    world
+        .push_chart(Path::new(CHART), "2.0.0", &charts, true)
+        .await;
     let repository = first
         .chart
         .strip_suffix("/shop")
@@ -175,7 +181,9 @@ async fn a_chart_from_an_oci_registry_follows_its_range_and_the_values_kept_in_t
     assert!(status.applied(&seed), "still the seed revision");
 
     // 1.4.3 is published: the next interval takes it; 2.0.0 stays out of range.
-    world.push_chart(Path::new(CHART), "1.4.3", true).await;
+    world
+        .push_chart(Path::new(CHART), "1.4.3", &charts, true)
+        .await;
     sluice_e2e::wait_until("the web on chart 1.4.3", DEADLINE, || async {
         match web_version(&ns).await {
             Some(v) if v == "1.4.3" => Ok(()),
@@ -225,5 +233,73 @@ async fn a_chart_from_an_oci_registry_follows_its_range_and_the_values_kept_in_t
         .await
         .unwrap();
     wait_status(&ns, "shop", "Ready again", |s| s.is("Ready=True")).await;
+    synchronizer.stop().await;
+}
+
+/// The same chart from an HTTP chart repository (an `index.yaml` and packages behind HTTPS and a
+/// login, as a ChartMuseum or a static bucket serves them): the range is resolved from the index,
+/// and a newer package in it rolls out at the next interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_from_an_http_repository_follows_its_range() {
+    let world = World::get();
+    let client = world.kube_client().await;
+    install_crd(&client).await;
+    let ns = TestNamespace::create(&client, "sync-helm-http").await;
+    world.push_image(&["demo/web:1.4.2"]).await;
+
+    let charts = unique_name("charts");
+    let first = world
+        .push_chart_http(Path::new(CHART), "1.4.2", &charts)
+        .await;
+    let repository = first.chart.strip_suffix("/shop").unwrap().to_owned();
+    let repo = unique_name("sync-helm-http");
+    let tree = sluice_e2e::files_dir(&[(
+        "envs/qa/values-qa.yaml",
+        "# QA: one of everything.\nweb: {replicas: 1}\n",
+    )]);
+    let seed = world.git_seed(&repo, Some(tree.path())).await.unwrap();
+    git_secret(&ns, world, "git").await;
+    let (user, password) = world.git_credentials();
+    let ca = std::fs::read_to_string(world.ca_file()).unwrap();
+    create::<Secret>(
+        &ns,
+        json!({"metadata": {"name": "chart-repo"},
+               "stringData": {"username": user, "password": password, "ca.crt": ca}}),
+    )
+    .await;
+    create_git_sync(&ns, "shop", &world.git_http_url(&repo), "envs/qa", "git").await;
+    patch_spec(
+        &ns,
+        "shop",
+        json!({"helm": {
+            "repoURL": repository,
+            "chart": "shop",
+            "version": "~1.4",
+            "chartSecretRef": {"name": "chart-repo"},
+            "includeCRDs": false,
+            "valuesFiles": ["values-qa.yaml"]
+        }}),
+    )
+    .await;
+    let synchronizer = Synchronizer::start(world, ns.name()).await;
+
+    let applied = wait_applied(&ns, "shop", &seed).await;
+    let inputs = applied.last_applied_inputs.unwrap_or_default();
+    assert!(
+        inputs.starts_with(&format!("shop from {repository} 1.4.2 (sha256:")),
+        "{inputs}"
+    );
+    assert_eq!(web_version(&ns).await.as_deref(), Some("1.4.2"));
+
+    world
+        .push_chart_http(Path::new(CHART), "1.4.3", &charts)
+        .await;
+    sluice_e2e::wait_until("the web on chart 1.4.3", DEADLINE, || async {
+        match web_version(&ns).await {
+            Some(v) if v == "1.4.3" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     synchronizer.stop().await;
 }

@@ -92,6 +92,10 @@ http {
     ssl_certificate_key $WORLD_DIR/pki/gitserver.key;
     auth_basic "sluice-world git";
     auth_basic_user_file $G/htpasswd;
+    # Helm chart repositories (index.yaml and packages), behind the same login: push-chart --http.
+    location /charts/ {
+      alias $G/charts/;
+    }
     location / {
       fastcgi_pass unix:$G/fcgiwrap.sock;
       fastcgi_read_timeout 300s;
@@ -126,6 +130,7 @@ http_up() {
   issue_cert gitserver "DNS:localhost,IP:127.0.0.1"
   [ -s "$G/htpasswd" ] || htpasswd -Bbc "$G/htpasswd" "$GIT_USER" "$(secret "$G/password")" 2>/dev/null
   write_nginx_conf
+  mkdir -p "$G/charts"
   reap_orphans git-fcgiwrap fcgiwrap
   reap_orphans git-nginx "nginx: worker"
 
@@ -203,6 +208,8 @@ up() {
   ssh_up
   publish git <<EOF
 export SLUICE_GIT_ROOT=$REPOS
+export SLUICE_CHART_REPOS_DIR=$G/charts
+export SLUICE_CHART_REPOS_URL=https://$HTTPS_ADDR/charts
 export SLUICE_GIT_HTTP_URL=http://$HTTP_ADDR
 export SLUICE_GIT_HTTPS_URL=https://$HTTPS_ADDR
 export SLUICE_GIT_USER=$GIT_USER
