@@ -186,6 +186,21 @@ pub fn record_failure(
 
 /// Records a successful apply of `revision`: Ready=True, the inventory, and a history entry when
 /// the revision is new (or had failed before).
+/// Whether applying `commit` with the chart `inputs` at spec `generation` is an install or an
+/// upgrade, as Helm would call it (and runs its hooks): anything but what the status says is
+/// applied, Ready. A failed attempt is not Ready, so the hooks run again on its retry.
+pub fn is_upgrade(
+    status: &GitSyncStatus,
+    commit: &str,
+    inputs: &Option<String>,
+    generation: Option<i64>,
+) -> bool {
+    status.last_applied_revision.as_deref() != Some(commit)
+        || status.last_applied_inputs != *inputs
+        || status.observed_generation != generation
+        || condition(status, READY).is_none_or(|c| c.status != "True")
+}
+
 pub fn record_applied(
     status: &mut GitSyncStatus,
     revision: &str,

@@ -211,3 +211,42 @@ fn backoff_doubles_up_to_the_cap() {
     let waits: Vec<u64> = (1..=6).map(|n| backoff(n, cap).as_secs()).collect();
     assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
 }
+
+#[test]
+fn only_what_is_not_applied_and_ready_is_an_upgrade() {
+    let mut status = GitSyncStatus {
+        last_applied_revision: Some("abc".into()),
+        last_applied_inputs: Some("oci://r/shop 1.4.2 (sha256:0)".into()),
+        observed_generation: Some(3),
+        ..GitSyncStatus::default()
+    };
+    set_condition(
+        &mut status.conditions,
+        READY,
+        true,
+        "Synced",
+        "ok",
+        Some(3),
+        at(0),
+    );
+    let inputs = status.last_applied_inputs.clone();
+    assert!(!is_upgrade(&status, "abc", &inputs, Some(3)));
+    assert!(is_upgrade(&status, "def", &inputs, Some(3)));
+    assert!(is_upgrade(
+        &status,
+        "abc",
+        &Some("oci://r/shop 1.4.3 (sha256:1)".into()),
+        Some(3)
+    ));
+    assert!(is_upgrade(&status, "abc", &inputs, Some(4)));
+    set_condition(
+        &mut status.conditions,
+        READY,
+        false,
+        "ApplyFailed",
+        "hook",
+        Some(3),
+        at(1),
+    );
+    assert!(is_upgrade(&status, "abc", &inputs, Some(3)));
+}

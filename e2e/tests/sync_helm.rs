@@ -1,8 +1,10 @@
 //! User story: a team ships its app as a Helm chart in the config repository
-//! (`e2e/tests/charts/shop`: helpers, a conditional worker, a CRD in `crds/`, a test hook) and a
-//! GitSync renders it with `helm template`, as Argo CD does: the production values file is merged
-//! over the defaults, the CRD goes in, the test hook stays out, and everything is applied and
-//! Healthy. A values change rolls out; an edit of a rendered object is healed; a component
+//! (`e2e/tests/charts/shop`: helpers, a conditional worker, a CRD in `crds/`, a migration Job run
+//! before each release, an announcement Job after it, a test hook) and a GitSync renders it with
+//! `helm template`, as Argo CD does: the production values file is merged over the defaults, the
+//! CRD goes in, the test hook stays out, the migration completes before the web is applied, the
+//! announcement runs once the release is Healthy and is deleted as its policy says, and neither
+//! hook is in the inventory. A values change rolls out; an edit of a rendered object is healed; a component
 //! disabled by inline values is pruned; a broken template is `RenderFailed` naming the template,
 //! and nothing is applied or deleted; `diff` shows what a values change would do, and only that.
 //!
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use deploy_synchronizer::diff::exit_code;
 use deploy_synchronizer::diffcmd::{self, Target};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
@@ -132,6 +135,34 @@ async fn a_chart_in_the_repository_is_rendered_applied_and_kept_in_step() {
     );
     wait_status(&ns, "shop", "Healthy", |s| s.is("Healthy=True")).await;
 
+    // The hooks: the migration completed before the web existed and is kept (Helm's default
+    // policy re-creates it at the next release); the announcement ran and was deleted.
+    let migrate = ns.api::<Job>().get("shop-shop-migrate").await.unwrap();
+    let done = migrate
+        .status
+        .as_ref()
+        .and_then(|s| s.completion_time.clone())
+        .expect("the migration Job completed");
+    let web = ns.api::<Deployment>().get("shop-shop-web").await.unwrap();
+    let web_created = web.metadata.creation_timestamp.clone().unwrap();
+    assert!(
+        done.0 <= web_created.0,
+        "migrated at {done:?}, web created at {web_created:?}"
+    );
+    assert!(
+        ns.api::<Job>()
+            .get_opt("shop-shop-announce")
+            .await
+            .unwrap()
+            .is_none(),
+        "the announcement is deleted once it succeeded"
+    );
+    assert!(
+        !applied.inventory.iter().any(|e| e.kind == "Job"),
+        "hooks are not in the inventory: {applied:?}"
+    );
+    let first_run = migrate.metadata.uid.clone();
+
     // A values change rolls out.
     let three = repository(&[(
         "values-prod.yaml",
@@ -140,6 +171,11 @@ async fn a_chart_in_the_repository_is_rendered_applied_and_kept_in_step() {
     let scaled = commit_dir(world, &repo, three.path(), "shop: three web replicas").await;
     wait_applied(&ns, "shop", &scaled).await;
     assert_eq!(replicas(&ns, "shop-shop-web").await, Some(3));
+    let migrate = ns.api::<Job>().get("shop-shop-migrate").await.unwrap();
+    assert_ne!(
+        migrate.metadata.uid, first_run,
+        "an upgrade runs the migration again"
+    );
 
     // Someone edits a rendered object by hand: healed back to what the chart renders.
     ns.api::<ConfigMap>()

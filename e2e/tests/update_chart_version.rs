@@ -13,7 +13,6 @@ mod update_support;
 
 use std::path::Path;
 
-use deploy_synchronizer::resource::GitSync;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 use sluice_e2e::sync::{self, Synchronizer};
@@ -161,9 +160,12 @@ async fn a_new_chart_version_is_bumped_in_git_and_rolled_out() {
     // The root GitSync applies the bumped GitSync; the shop rolls out chart 1.4.3.
     sync::wait_applied(&u.ns, "prod", &bump.to_string()).await;
     wait_web_version(&u.ns, "1.4.3").await;
-    let shop = u.api::<GitSync>().get("shop").await.unwrap();
-    let inputs = shop.status.unwrap().last_applied_inputs.unwrap_or_default();
-    assert!(inputs.contains(" 1.4.3 ("), "{inputs}");
+    sync::wait_status(&u.ns, "shop", "chart 1.4.3 recorded as applied", |s| {
+        s.last_applied_inputs
+            .as_deref()
+            .is_some_and(|i| i.contains(" 1.4.3 ("))
+    })
+    .await;
 
     synchronizer.stop().await;
     u.stop().await;

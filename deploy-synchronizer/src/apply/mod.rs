@@ -15,6 +15,10 @@
 //!    fail the sync: it is reported, and the caller keeps the object in the inventory so the next
 //!    sync retries it.
 //!
+//! **Helm hooks** ([`crate::plan::Hooks`]) are dry-run with everything in step 1; the pre hooks
+//! run between steps 1 and 2, each awaited; the post hooks after step 4, once what the plan
+//! applied is Healthy (see [`hooks`]).
+//!
 //! **Server-side apply with `force: true`.** Sluice applies as field manager `sluice` and forces
 //! conflicts, as Flux's kustomize-controller does: Git is the source of truth for every field a
 //! manifest sets, so a field someone changed with `kubectl edit` (another manager) is taken back.
@@ -30,6 +34,7 @@
 //! ServiceAccount when it names one (see [`impersonating`]), so RBAC refuses a write the
 //! ServiceAccount may not make during the dry-run, before anything is written.
 
+mod hooks;
 mod kinds;
 mod write;
 
@@ -170,6 +175,14 @@ pub enum ApplyError {
         failures: Vec<ObjectFailure>,
         applied: usize,
     },
+    /// A Helm hook failed, or did not finish in time; what came after it did not run.
+    #[error("hook {id} (from {origin}): {message}")]
+    Hook {
+        id: Box<ObjectRef>,
+        /// `path/in/repo.yaml:line` (thiserror keeps `source` for a cause).
+        origin: String,
+        message: String,
+    },
     #[error(
         "CustomResourceDefinition {name} did not become Established within {}s: {last}",
         waited.as_secs()
@@ -213,14 +226,18 @@ impl Applier {
             .filter(|apply| apply.id.group.is_empty() && apply.id.kind == "Namespace")
             .map(|apply| apply.id.name.as_str())
             .collect();
-        let all: Vec<&Apply> = plan.applies().collect();
-        let mut deferred = self.dry_run(kinds, &all, &created_namespaces).await?;
+        let all: Vec<&Apply> = plan
+            .applies()
+            .chain(plan.hooks.all().map(|hook| &hook.apply))
+            .collect();
+        let mut deferred = self.dry_run(kinds, &all, &created_namespaces, plan).await?;
+        self.run_hooks(kinds, &plan.hooks.pre).await?;
 
         let mut report = Report::default();
         for stage in &plan.stages {
             if stage.name == StageName::Resources && !deferred.is_empty() {
                 let later = std::mem::take(&mut deferred);
-                let still = self.dry_run(kinds, &later, &BTreeSet::new()).await;
+                let still = self.dry_run(kinds, &later, &BTreeSet::new(), plan).await;
                 match still {
                     Ok(unknown) if unknown.is_empty() => {}
                     Ok(unknown) => {
@@ -259,7 +276,40 @@ impl Applier {
                 Err(failure) => report.prune_failed.push(failure),
             }
         }
+        if let Some(first) = plan.hooks.post.first() {
+            self.await_healthy(kinds, plan, first).await?;
+            self.run_hooks(kinds, &plan.hooks.post).await?;
+        }
         Ok(report)
+    }
+
+    /// Waits until what `plan` applied is Healthy, for its post hooks (`first` of them is named
+    /// when it is not, within [`hooks::HOOK_TIMEOUT`]).
+    async fn await_healthy(
+        &self,
+        kinds: &Kinds,
+        plan: &Plan,
+        first: &crate::plan::Hook,
+    ) -> Result<(), ApplyError> {
+        let inventory = plan.next_inventory();
+        let started = std::time::Instant::now();
+        loop {
+            let health = crate::assess::assess_inventory(&self.reader, kinds, &inventory).await;
+            if health.status == crate::health::HealthStatus::Healthy {
+                return Ok(());
+            }
+            if started.elapsed() >= hooks::HOOK_TIMEOUT {
+                return Err(ApplyError::Hook {
+                    id: Box::new(first.apply.id.clone()),
+                    origin: first.apply.source.clone(),
+                    message: format!(
+                        "post hooks not run: the rest was not Healthy within {}s: {health}",
+                        hooks::HOOK_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 
     /// Dry-runs `objects`; returns those that cannot be dry-run yet (see the module docs).
@@ -268,10 +318,21 @@ impl Applier {
         kinds: &Kinds,
         objects: &[&'a Apply],
         created_namespaces: &BTreeSet<&str>,
+        plan: &Plan,
     ) -> Result<Vec<&'a Apply>, ApplyError> {
+        // Hooks re-created before they run may change what is immutable (a Job's template).
+        let recreated: BTreeSet<&ObjectRef> = plan
+            .hooks
+            .all()
+            .filter(|hook| hook.delete.before_creation)
+            .map(|hook| &hook.apply.id)
+            .collect();
         let checks: Vec<_> = objects
             .iter()
-            .map(|&apply| self.dry_run_one(kinds, apply, created_namespaces))
+            .map(|&apply| {
+                let recreate = self.recreate_on_immutable_change || recreated.contains(&apply.id);
+                self.dry_run_one(kinds, apply, created_namespaces, recreate)
+            })
             .collect();
         let results: Vec<_> = stream::iter(checks)
             .buffer_unordered(PARALLELISM)
@@ -350,6 +411,7 @@ impl Applier {
         kinds: &Kinds,
         apply: &'a Apply,
         created_namespaces: &BTreeSet<&str>,
+        recreate: bool,
     ) -> (&'a Apply, Outcome) {
         let Some(resolved) = kinds.resolve(&apply.id.group, apply.api_version(), &apply.id.kind)
         else {
@@ -363,11 +425,7 @@ impl Applier {
             {
                 Outcome::Deferred
             }
-            Err(failure)
-                if failure.problem == Problem::Immutable && self.recreate_on_immutable_change =>
-            {
-                Outcome::Passed
-            }
+            Err(failure) if failure.problem == Problem::Immutable && recreate => Outcome::Passed,
             Err(failure) => Outcome::Failed(failure),
         };
         (apply, outcome)
@@ -386,7 +444,8 @@ impl Applier {
             Err(failure)
                 if failure.problem == Problem::Immutable && self.recreate_on_immutable_change =>
             {
-                let result = write::recreate(&self.writer, &resolved, apply).await;
+                let why = "to re-create it over an immutable field";
+                let result = write::recreate(&self.writer, &resolved, apply, why).await;
                 (apply, result, true)
             }
             result => (apply, result, false),

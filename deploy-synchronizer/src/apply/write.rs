@@ -44,14 +44,16 @@ pub(super) async fn apply_one(
 }
 
 /// Deletes `apply`'s object (background propagation: its dependents, such as a Deployment's
-/// ReplicaSets, are collected after it), waits until it is gone, and applies it again.
+/// ReplicaSets, are collected after it), waits until it is gone, and applies it again. `why`
+/// says why, in the log and in a failure (`to re-create it over an immutable field`).
 pub(super) async fn recreate(
     writer: &Client,
     resolved: &Resolved,
     apply: &Apply,
+    why: &str,
 ) -> Result<Value, ObjectFailure> {
     let api = resolved.api(writer.clone(), &apply.id);
-    tracing::info!(object = %apply.id, "re-creating over an immutable field");
+    tracing::info!(object = %apply.id, "deleting {why}");
     match api
         .delete(&apply.id.name, &DeleteParams::background())
         .await
@@ -71,8 +73,7 @@ pub(super) async fn recreate(
                     source: apply.source.clone(),
                     problem: Problem::Refused,
                     message: format!(
-                        "deleted to re-create it over an immutable field, but still there after {}s \
-                         (a finalizer?)",
+                        "deleted {why}, but still there after {}s (a finalizer?)",
                         RECREATE_TIMEOUT.as_secs()
                     ),
                 });

@@ -174,6 +174,7 @@ impl Plan {
         Plan {
             sync: self.sync.clone(),
             stages,
+            hooks: self.hooks.clone(),
             prune: self.prune.clone(),
             kept: self.kept.clone(),
             gone: self.gone.clone(),

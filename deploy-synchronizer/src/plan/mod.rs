@@ -30,6 +30,7 @@
 
 mod admit;
 mod changes;
+mod hooks;
 mod inventory;
 mod order;
 mod prune;
@@ -48,6 +49,7 @@ use crate::resource::GitSyncSpec;
 #[cfg(test)]
 pub use changes::FullReason;
 pub use changes::{Record, Recorded, Send, to_send};
+pub use hooks::{Hook, Hooks};
 pub use inventory::Inventory;
 #[cfg(test)]
 pub use order::kind_rank;
@@ -206,12 +208,15 @@ impl Apply {
     }
 }
 
-/// What to do: apply the stages in order, then delete `prune` in order.
+/// What to do: run the pre hooks, apply the stages in order, delete `prune` in order, and run
+/// the post hooks once the rest is Healthy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     /// The sync, `<namespace>/<name>`.
     pub sync: String,
     pub stages: Vec<Stage>,
+    /// Helm hooks, apart from the stages and the inventory (see [`hooks`]).
+    pub hooks: Hooks,
     /// In prune order: reverse kind order, so workloads go before their Namespace or CRD.
     pub prune: Vec<Deletion>,
     /// Prune candidates that stay, with the reason (for events and status).
@@ -253,6 +258,7 @@ pub struct Prepared {
     settings: Settings,
     rendered: usize,
     applies: Vec<Apply>,
+    hooks: Vec<Hook>,
     refusals: Vec<Refusal>,
 }
 
@@ -265,8 +271,13 @@ pub fn prepare(desired: Vec<Desired>, scopes: &dyn ScopeLookup, settings: &Setti
     let rendered = desired.len();
     let mut refusals = Vec::new();
     let mut applies: Vec<Apply> = Vec::with_capacity(rendered);
+    let mut hooks = Vec::new();
     let mut seen: BTreeMap<ObjectRef, String> = BTreeMap::new();
     for object in desired {
+        let role = hooks::role(&object.object);
+        if let hooks::Role::NotRun(_) = role {
+            continue;
+        }
         match admit::place(object, &resolver, settings) {
             Ok(apply) => match seen.get(&apply.id) {
                 Some(first) => refusals.push(Refusal::Duplicate {
@@ -276,7 +287,19 @@ pub fn prepare(desired: Vec<Desired>, scopes: &dyn ScopeLookup, settings: &Setti
                 }),
                 None => {
                     seen.insert(apply.id.clone(), apply.source.clone());
-                    applies.push(apply);
+                    match role {
+                        hooks::Role::Hook {
+                            phase,
+                            weight,
+                            delete,
+                        } => hooks.push(Hook {
+                            phase,
+                            weight,
+                            delete,
+                            apply,
+                        }),
+                        _ => applies.push(apply),
+                    }
                 }
             },
             Err(refusal) => refusals.push(*refusal),
@@ -286,6 +309,7 @@ pub fn prepare(desired: Vec<Desired>, scopes: &dyn ScopeLookup, settings: &Setti
         settings: settings.clone(),
         rendered,
         applies,
+        hooks,
         refusals,
     }
 }
@@ -293,7 +317,10 @@ pub fn prepare(desired: Vec<Desired>, scopes: &dyn ScopeLookup, settings: &Setti
 impl Prepared {
     /// The placed objects whose live facts [`Prepared::plan`] needs (with the inventory's).
     pub fn ids(&self) -> impl Iterator<Item = &ObjectRef> {
-        self.applies.iter().map(|apply| &apply.id)
+        self.applies
+            .iter()
+            .map(|apply| &apply.id)
+            .chain(self.hooks.iter().map(|hook| &hook.apply.id))
     }
 
     /// Step two: conflicts, the empty-render guard and prune. `live` holds the facts of the
@@ -307,6 +334,7 @@ impl Prepared {
             settings,
             rendered,
             applies,
+            hooks,
             mut refusals,
         } = self;
         let sync = settings.owner();
@@ -322,7 +350,7 @@ impl Prepared {
             );
         }
         let mut adopted = Vec::new();
-        for apply in &applies {
+        for apply in applies.iter().chain(hooks.iter().map(|hook| &hook.apply)) {
             match live.get(&apply.id).map(|facts| facts.owner.as_deref()) {
                 Some(Some(owner)) if owner != sync => refusals.push(Refusal::OwnedByOther {
                     id: apply.id.clone(),
@@ -337,12 +365,18 @@ impl Prepared {
         if !refusals.is_empty() {
             return Err(PlanError::Refused { sync, refusals });
         }
-        let desired: BTreeSet<&ObjectRef> = applies.iter().map(|apply| &apply.id).collect();
+        // A hook is never pruned, even when it was an ordinary object of an earlier render.
+        let desired: BTreeSet<&ObjectRef> = applies
+            .iter()
+            .map(|apply| &apply.id)
+            .chain(hooks.iter().map(|hook| &hook.apply.id))
+            .collect();
         let selection = prune::select(inventory, &desired, live, &settings);
         adopted.sort_by(|a, b| order::apply_key(a).cmp(&order::apply_key(b)));
         Ok(Plan {
             sync,
             stages: order::into_stages(applies),
+            hooks: Hooks::from_hooks(hooks),
             prune: selection.delete,
             kept: selection.kept,
             gone: selection.gone,

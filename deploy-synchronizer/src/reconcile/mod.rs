@@ -25,7 +25,7 @@ use crate::context::Context;
 use crate::depends::{self, Gate};
 use crate::heal::Holding;
 use crate::object::RECONCILE_REQUESTED_AT;
-use crate::plan::{Inventory, Plan, PlanError, Send, to_send};
+use crate::plan::{Hooks, Inventory, Plan, PlanError, Send, to_send};
 use crate::render::RenderErrors;
 use crate::resource::{GitSync, GitSyncStatus};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
@@ -395,6 +395,7 @@ async fn sync_once(
     tracing::debug!(sync = %target.key, revision = %checkout.commit, "fetched");
     let inputs = revision::chart_inputs(&ctx.client, of, spec).await?;
     let fingerprint = inputs.fingerprint();
+    let upgrade = status::is_upgrade(status, &checkout.commit, &fingerprint, target.generation);
     if !requested && unchanged(ctx, target, status, &checkout.commit, &fingerprint) {
         tracing::debug!(sync = %target.key, revision = %checkout.commit, "applied and in sync");
         return Ok(None);
@@ -406,10 +407,14 @@ async fn sync_once(
         config: &ctx.config,
     };
     let PlannedRevision {
-        plan,
+        mut plan,
         mut kinds,
         writer,
     } = revision::plan(cluster, of, spec, (checkout, inputs), &inventory).await?;
+    if !upgrade {
+        // Helm runs hooks on an install or an upgrade, not on every look at the same release.
+        plan.hooks = Hooks::default();
+    }
     let applier = Applier {
         reader: ctx.client.clone(),
         writer,

@@ -319,3 +319,54 @@ fn a_secrets_string_data_is_applied_as_data() {
         })
     );
 }
+
+fn hook(name: &str, hooks: &str) -> Desired {
+    let mut object = manifest("batch/v1", "Job", None, name);
+    object["metadata"]["annotations"] = json!({"helm.sh/hook": hooks});
+    Desired::new(object, format!("shop/templates/{name}.yaml:1")).unwrap()
+}
+
+#[test]
+fn helm_hooks_leave_the_stages_and_the_inventory_and_are_never_pruned() {
+    let web = desired("apps/v1", "Deployment", None, "web");
+    let migrate = hook("migrate", "pre-install,pre-upgrade");
+    let announce = hook("announce", "post-upgrade");
+    let smoke = hook("smoke", "test");
+    // The migration was an ordinary object of an earlier render, so it is in the inventory.
+    let migrate_id = id("batch", "Job", "shop", "migrate");
+    let previous = inventory(&[(migrate_id.clone(), "batch/v1")]);
+    let plan = run(
+        vec![web, migrate, announce, smoke],
+        &previous,
+        &[(migrate_id.clone(), ours())],
+    )
+    .unwrap();
+    let applied: Vec<String> = plan.applies().map(|a| a.id.name.clone()).collect();
+    assert_eq!(applied, ["web"]);
+    let pre: Vec<&str> = plan
+        .hooks
+        .pre
+        .iter()
+        .map(|h| h.apply.id.name.as_str())
+        .collect();
+    let post: Vec<&str> = plan
+        .hooks
+        .post
+        .iter()
+        .map(|h| h.apply.id.name.as_str())
+        .collect();
+    assert_eq!(
+        (pre.as_slice(), post.as_slice()),
+        (["migrate"].as_slice(), ["announce"].as_slice())
+    );
+    assert_eq!(
+        plan.hooks.pre[0].apply.id.namespace, "shop",
+        "placed like any object"
+    );
+    assert!(plan.prune.is_empty(), "{:?}", plan.prune);
+    assert_eq!(plan.next_inventory().len(), 1);
+    assert!(
+        plan.only(&BTreeSet::new()).hooks == plan.hooks,
+        "a change set keeps the hooks"
+    );
+}
