@@ -207,11 +207,12 @@ pub struct HelmSpec {
     /// Default: the newest stable version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// A Secret in the GitSync's namespace for `repoURL`: `username` and `password`, or
-    /// `.dockerconfigjson` (OCI); and `ca.crt`, a PEM CA bundle to trust.
+    /// A Secret in the GitSync's namespace with logins for the chart: `username` and `password`
+    /// (sent to `repoURL`'s host only), or `.dockerconfigjson` (each registry it names, for
+    /// `repoURL` and the chart's dependencies); and `ca.crt`, a PEM CA bundle to trust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart_secret_ref: Option<LocalObjectReference>,
-    /// Reach the OCI registry of `repoURL` over plain HTTP.
+    /// Reach the OCI registries of `repoURL` and of the chart's dependencies over plain HTTP.
     #[serde(
         default,
         rename = "plainHTTP",

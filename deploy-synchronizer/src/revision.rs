@@ -196,6 +196,9 @@ pub async fn plan(
         RenderMode::Helm | RenderMode::Auto if chart => HelmOptions {
             chart: inputs.chart.as_ref().map(|c| c.archive.clone()),
             values_from: inputs.values_files.clone(),
+            logins: inputs.access.logins.clone(),
+            ca_pem: inputs.access.ca_pem.clone(),
+            plain_http: spec.helm.as_ref().is_some_and(|h| h.plain_http),
             ..helm_options(cluster.client, &kinds, sync, spec).await
         },
         _ => HelmOptions::default(),

@@ -4,7 +4,7 @@
 //! operator keeps in the cluster (a ConfigMap, a Secret). A values edit in the cluster rolls out
 //! with no commit; a newer chart in the range rolls out at the next interval, one outside it never
 //! does; a registry that refuses the credentials is `RenderFailed` naming the chart, with nothing
-//! deleted, and recovers when the Secret is fixed.
+//! deleted, and recovers when the Secret is fixed; so is a range no version satisfies.
 //!
 //! Against the real world: `helm push` to the world's TLS registry, `helm` built from Go modules,
 //! the git server, kube-apiserver and kwok.
@@ -233,6 +233,17 @@ async fn a_chart_from_an_oci_registry_follows_its_range_and_the_values_kept_in_t
         .await
         .unwrap();
     wait_status(&ns, "shop", "Ready again", |s| s.is("Ready=True")).await;
+
+    // A range nothing published satisfies: RenderFailed naming the chart and the range.
+    patch_spec(&ns, "shop", json!({"helm": {"version": "9.x"}})).await;
+    let refused = wait_status(&ns, "shop", "the range refused", |s| {
+        s.is("Ready=False RenderFailed")
+            && condition(s, "Ready").is_some_and(|(_, _, m)| m.contains("9.x"))
+    })
+    .await;
+    let (_, _, message) = condition(&refused, "Ready").unwrap();
+    assert!(message.contains(&first.chart), "{message}");
+    assert_eq!(web_version(&ns).await.as_deref(), Some("1.4.3"), "nothing deleted");
     synchronizer.stop().await;
 }
 

@@ -4,7 +4,8 @@
 //! and a marker on each `version:` that pins it — the environment's GitSync (`spec.helm.version`)
 //! and an umbrella chart's dependency in its `Chart.yaml`. The bump commit changes exactly those
 //! bytes; the synchronizer, whose root GitSync applies the environment's GitSyncs, then rolls the
-//! new chart out.
+//! new chart out, in both: the shop pulled at its new version, and the storefront umbrella chart
+//! rendered with its dependency fetched from the registry (`helm dependency build`), not vendored.
 //!
 //! Against the real world: `helm push` to the world's registry, both daemons' controllers
 //! in-process, the git server, kube-apiserver and kwok.
@@ -51,6 +52,21 @@ spec:
     )
 }
 
+/// The GitSync of the storefront umbrella chart (its dependency fetched at render time).
+fn storefront_sync(url: &str, ns: &str) -> String {
+    format!(
+        r#"# The storefront: an umbrella chart over the shop, its dependency not vendored.
+apiVersion: sluice.dev/v1alpha1
+kind: GitSync
+metadata: {{name: storefront}}
+spec:
+  source: {{url: "{url}", ref: {{branch: main}}, path: charts/storefront, interval: 2s, secretRef: {{name: git}}}}
+  targetNamespace: {ns}
+  helm: {{plainHTTP: true, includeCRDs: false}}
+"#
+    )
+}
+
 /// An umbrella chart that takes the shop as a dependency, pinned the same way.
 fn umbrella(charts: &str, version: &str, ns: &str) -> String {
     format!(
@@ -65,21 +81,18 @@ dependencies:
     )
 }
 
-async fn web_version(ns: &TestNamespace) -> Option<String> {
-    let web = ns
-        .api::<Deployment>()
-        .get_opt("shop-shop-web")
-        .await
-        .unwrap()?;
+async fn web_version(ns: &TestNamespace, name: &str) -> Option<String> {
+    let web = ns.api::<Deployment>().get_opt(name).await.unwrap()?;
     web.metadata
         .labels?
         .get("app.kubernetes.io/version")
         .cloned()
 }
 
-async fn wait_web_version(ns: &TestNamespace, want: &str) {
-    wait_until(&format!("the web on chart {want}"), DEADLINE, || async {
-        match web_version(ns).await {
+/// Waits until Deployment `name` runs chart version `want`.
+async fn wait_web_version(ns: &TestNamespace, name: &str, want: &str) {
+    wait_until(&format!("{name} on chart {want}"), DEADLINE, || async {
+        match web_version(ns, name).await {
             Some(v) if v == want => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -104,9 +117,15 @@ async fn a_new_chart_version_is_bumped_in_git_and_rolled_out() {
     let url = world.git_http_url(&repo_name);
     let shop = shop_sync(&url, &ns, &charts, "1.4.2");
     let storefront = umbrella(&charts, "1.4.2", &ns);
+    let storefront_gitsync = storefront_sync(&url, &ns);
     let tree = sluice_e2e::files_dir(&[
         (SHOP_FILE, shop.as_str()),
+        ("clusters/prod/storefront.yaml", storefront_gitsync.as_str()),
         (UMBRELLA_FILE, storefront.as_str()),
+        (
+            "charts/storefront/values.yaml",
+            "# The shop, as the storefront runs it.\nshop:\n  worker: {enabled: false}\n",
+        ),
         (
             "envs/prod/values-prod.yaml",
             "# Production values.\nweb:\n  replicas: 2\n",
@@ -119,7 +138,9 @@ async fn a_new_chart_version_is_bumped_in_git_and_rolled_out() {
     let synchronizer = Synchronizer::start(world, &ns).await;
     sync::create_git_sync(&u.ns, "prod", &url, "clusters/prod", "git").await;
     sync::wait_applied(&u.ns, "prod", &seed).await;
-    wait_web_version(&u.ns, "1.4.2").await;
+    wait_web_version(&u.ns, "shop-shop-web", "1.4.2").await;
+    // The umbrella chart, its dependency fetched from the registry at render time.
+    wait_web_version(&u.ns, "storefront-shop-web", "1.4.2").await;
 
     // The Config Updater watches the chart's repository like an image's.
     u.create::<config_updater::resource::ImageRepository>(repository(
@@ -159,7 +180,8 @@ async fn a_new_chart_version_is_bumped_in_git_and_rolled_out() {
 
     // The root GitSync applies the bumped GitSync; the shop rolls out chart 1.4.3.
     sync::wait_applied(&u.ns, "prod", &bump.to_string()).await;
-    wait_web_version(&u.ns, "1.4.3").await;
+    wait_web_version(&u.ns, "shop-shop-web", "1.4.3").await;
+    wait_web_version(&u.ns, "storefront-shop-web", "1.4.3").await;
     sync::wait_status(&u.ns, "shop", "chart 1.4.3 recorded as applied", |s| {
         s.last_applied_inputs
             .as_deref()

@@ -105,9 +105,7 @@ pub fn credentials_from_dockerconfigjson(
     json: &[u8],
     registry: &str,
 ) -> Result<Credentials, String> {
-    let invalid = |reason: String| reason;
-    let config: DockerConfig = serde_json::from_slice(json)
-        .map_err(|e| invalid(format!("`.dockerconfigjson` is not a docker config: {e}")))?;
+    let config = parse(json)?;
     let wanted = normalize_auth_key(registry);
     let entry = config.auths.get(registry).or_else(|| {
         config
@@ -116,41 +114,58 @@ pub fn credentials_from_dockerconfigjson(
             .find(|(k, _)| normalize_auth_key(k) == wanted)
             .map(|(_, v)| v)
     });
-    let Some(entry) = entry else {
-        return Ok(Credentials::Anonymous);
-    };
-    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(Credentials::IdentityToken(token.to_owned()));
+    match entry {
+        Some(entry) => entry.credentials(registry),
+        None => Ok(Credentials::Anonymous),
     }
-    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-        // Never echo the value: it is the credential.
-        let decoded = STANDARD.decode(auth.trim()).map_err(|_| {
-            invalid(format!(
-                "the `auth` of {registry:?} is not base64 of `user:password`"
-            ))
-        })?;
-        let text = String::from_utf8(decoded).map_err(|_| {
-            invalid(format!(
-                "the `auth` of {registry:?} is not UTF-8 `user:password`"
-            ))
-        })?;
-        let (username, password) = text.split_once(':').ok_or_else(|| {
-            invalid(format!(
-                "the `auth` of {registry:?} has no `:` between user and password"
-            ))
-        })?;
-        return Ok(Credentials::Basic {
-            username: username.to_owned(),
-            password: password.to_owned(),
-        });
-    }
-    match (&entry.username, &entry.password) {
-        (Some(username), Some(password)) if !username.is_empty() => Ok(Credentials::Basic {
-            username: username.clone(),
-            password: password.clone(),
-        }),
-        _ => Err(invalid(format!(
-            "the entry for {registry:?} has neither `auth`, `username`+`password` nor `identitytoken`"
-        ))),
+}
+
+/// Every registry the `.dockerconfigjson` document has credentials for, by normalized host, with
+/// them.
+pub fn all_credentials_from_dockerconfigjson(
+    json: &[u8],
+) -> Result<Vec<(String, Credentials)>, String> {
+    parse(json)?
+        .auths
+        .iter()
+        .map(|(key, entry)| Ok((normalize_auth_key(key), entry.credentials(key)?)))
+        .collect()
+}
+
+fn parse(json: &[u8]) -> Result<DockerConfig, String> {
+    serde_json::from_slice(json)
+        .map_err(|e| format!("`.dockerconfigjson` is not a docker config: {e}"))
+}
+
+impl AuthEntry {
+    /// The credentials of the entry for `registry` (named in errors, never a value).
+    fn credentials(&self, registry: &str) -> Result<Credentials, String> {
+        if let Some(token) = self.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(Credentials::IdentityToken(token.to_owned()));
+        }
+        if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
+            // Never echo the value: it is the credential.
+            let decoded = STANDARD.decode(auth.trim()).map_err(|_| {
+                format!("the `auth` of {registry:?} is not base64 of `user:password`")
+            })?;
+            let text = String::from_utf8(decoded)
+                .map_err(|_| format!("the `auth` of {registry:?} is not UTF-8 `user:password`"))?;
+            let (username, password) = text.split_once(':').ok_or_else(|| {
+                format!("the `auth` of {registry:?} has no `:` between user and password")
+            })?;
+            return Ok(Credentials::Basic {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            });
+        }
+        match (&self.username, &self.password) {
+            (Some(username), Some(password)) if !username.is_empty() => Ok(Credentials::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => Err(format!(
+                "the entry for {registry:?} has neither `auth`, `username`+`password` nor `identitytoken`"
+            )),
+        }
     }
 }

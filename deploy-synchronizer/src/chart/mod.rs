@@ -1,6 +1,7 @@
 //! What a chart's render reads besides the checkout: a chart pulled from an OCI registry or an
 //! HTTP chart repository (`spec.helm.repoURL`), and values from ConfigMaps and Secrets
-//! (`spec.helm.valuesFrom`). Both change with no commit, so they are resolved **before** the
+//! (`spec.helm.valuesFrom`); and what `chartSecretRef` grants, for the chart's dependencies too.
+//! The first two change with no commit, so they are resolved **before** the
 //! reconcile decides whether the applied revision is still current: their [`fingerprint`] goes
 //! into `status.lastAppliedInputs`, and a sync at rest compares it, so a newer chart in the range
 //! or an edited values ConfigMap renders again while nothing else ever does.
@@ -36,6 +37,8 @@ pub struct ChartInputs {
     pub values_files: Vec<PathBuf>,
     /// Digest of the `valuesFrom` documents, when there are any.
     values_digest: Option<String>,
+    /// What `chartSecretRef` grants, for the chart's dependencies too.
+    pub access: ChartAccess,
     /// Helm's scratch home (the pulled archive, its logins), and the values files.
     _scratch: Option<tempfile::TempDir>,
 }
@@ -105,16 +108,16 @@ pub async fn resolve(
         }
         (None, None) => None,
     };
-    if repository.is_none() && helm.values_from.is_empty() {
+    if repository.is_none() && helm.values_from.is_empty() && helm.chart_secret_ref.is_none() {
         return Ok(ChartInputs::default());
     }
     let scratch = tempfile::tempdir().map_err(|error| RenderError::Io {
         path: "a scratch directory for the chart".into(),
         error,
     })?;
+    let access = access(client, namespace, helm, repository.as_ref()).await?;
     let chart = match &repository {
         Some(repository) => {
-            let access = access(client, namespace, helm, repository).await?;
             let program = helm_program(search_path)?;
             let home = scratch.path().join("helm");
             Some(
@@ -146,6 +149,7 @@ pub async fn resolve(
         chart,
         values_files,
         values_digest: values_digest(&documents),
+        access,
         _scratch: Some(scratch),
     })
 }
@@ -155,7 +159,7 @@ async fn access(
     client: &Client,
     namespace: &str,
     helm: &HelmSpec,
-    repository: &ChartRepository,
+    repository: Option<&ChartRepository>,
 ) -> Result<ChartAccess, RenderError> {
     let Some(secret_ref) = &helm.chart_secret_ref else {
         return Ok(ChartAccess::default());

@@ -3,11 +3,10 @@
 //! repository), speaks both protocols, and writes the archive `helm template` then renders.
 //!
 //! Credentials never go on a command line (any process of the pod could read it): for OCI they
-//! are a registry login file (`HELM_REGISTRY_CONFIG`, docker's `config.json` form, with nothing
-//! in it but `auths`), for a repository an entry of the repositories file
-//! (`HELM_REPOSITORY_CONFIG`) named [`REPOSITORY`], which `helm repo update` and `helm pull
-//! sluice/<chart>` read. Both files live in the sync's scratch home, which is removed after the
-//! render. A CA from the Secret goes to a file there too.
+//! are the registry login file, for a repository an entry of the repositories file named
+//! [`REPOSITORY`], which `helm repo update` and `helm pull sluice/<chart>` read (both built by
+//! [`crate::render::helm_home`]). Both live in the sync's scratch home, which is removed after
+//! the render. A CA from the Secret goes to a file there too.
 //!
 //! The builders are pure and tested; [`pull`] runs them.
 
@@ -16,12 +15,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::json;
 use sluice_shared::digest::sha256_hex;
-use sluice_shared::registry_auth::{Credentials, credentials_from_dockerconfigjson};
+use sluice_shared::registry_auth::{Credentials, all_credentials_from_dockerconfigjson};
 
+use crate::render::helm_home::{Login, registry_logins, repositories_file};
 use crate::render::{HelmRun, REGISTRY_CONFIG, REPOSITORY_CONFIG, RenderError, run_helm};
 
 /// The name the chart repository gets in the scratch repositories file.
@@ -84,77 +81,61 @@ impl ChartRepository {
         }
     }
 
-    fn host(&self) -> &str {
+    /// The registry's or repository's host (with port).
+    pub fn host(&self) -> &str {
         match self {
             Self::Oci { host, .. } | Self::Http { host, .. } => host,
         }
     }
 }
 
-/// What the chart Secret grants: credentials for the repository's host and a CA to trust.
+/// What the chart Secret grants: logins by host (for `repoURL` and the chart's dependencies) and
+/// a CA to trust.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChartAccess {
-    pub credentials: Credentials,
+    pub logins: Vec<Login>,
     pub ca_pem: Option<Vec<u8>>,
 }
 
 impl ChartAccess {
-    /// From the Secret's data: `username` and `password`, or `.dockerconfigjson` (its entry for
-    /// the repository's host); `ca.crt`. The error says what is wrong, never a value.
+    /// From the Secret's data: `username` and `password` (for the host of `repository` only: a
+    /// dependency naming another host must not receive them), or `.dockerconfigjson` (each
+    /// registry it names); `ca.crt`. The error says what is wrong, never a value.
     pub fn from_secret(
         data: &BTreeMap<String, Vec<u8>>,
-        repository: &ChartRepository,
+        repository: Option<&ChartRepository>,
     ) -> Result<Self, String> {
         let text = |key: &str| {
             data.get(key)
                 .map(|v| String::from_utf8(v.clone()).map_err(|_| format!("`{key}` is not UTF-8")))
                 .transpose()
         };
-        let credentials = match (text("username")?, text("password")?) {
+        let logins = match (text("username")?, text("password")?) {
             (Some(username), Some(password)) if !username.is_empty() => {
-                Credentials::Basic { username, password }
+                let Some(repository) = repository else {
+                    return Err("`username` and `password` go to the host of repoURL only, and none is set; name the registries of the chart's dependencies in `.dockerconfigjson`".into());
+                };
+                vec![(
+                    repository.host().to_owned(),
+                    Credentials::Basic { username, password },
+                )]
             }
             (Some(_), _) | (_, Some(_)) => {
                 return Err("needs both `username` and `password`".into());
             }
             (None, None) => match data.get(".dockerconfigjson") {
-                Some(json) => credentials_from_dockerconfigjson(json, repository.host())?,
-                None => Credentials::Anonymous,
+                Some(json) => all_credentials_from_dockerconfigjson(json)?,
+                None => Vec::new(),
             },
         };
         let ca_pem = data.get("ca.crt").cloned();
-        if credentials == Credentials::Anonymous && ca_pem.is_none() {
+        if logins.is_empty() && ca_pem.is_none() {
             return Err(
-                "has none of `username`+`password`, `.dockerconfigjson` (with an entry for the registry) or `ca.crt`"
-                    .into(),
+                "has none of `username`+`password`, `.dockerconfigjson` or `ca.crt`".into(),
             );
         }
-        Ok(Self {
-            credentials,
-            ca_pem,
-        })
+        Ok(Self { logins, ca_pem })
     }
-}
-
-/// Helm's registry login file for `host`: docker's `config.json` with `auths` only (no
-/// credential helper can be named). `None` when anonymous.
-pub fn registry_config(host: &str, credentials: &Credentials) -> Option<String> {
-    let (username, password) = credentials.user_password()?;
-    let auth = STANDARD.encode(format!("{username}:{password}"));
-    Some(json!({"auths": {host: {"auth": auth}}}).to_string())
-}
-
-/// Helm's repositories file with the one repository (JSON is YAML; quoting is serde's).
-pub fn repositories_file(url: &str, credentials: &Credentials, ca_file: Option<&Path>) -> String {
-    let mut entry = json!({"name": REPOSITORY, "url": url});
-    if let Some((username, password)) = credentials.user_password() {
-        entry["username"] = username.into();
-        entry["password"] = password.into();
-    }
-    if let Some(file) = ca_file {
-        entry["caFile"] = file.to_string_lossy().into_owned().into();
-    }
-    json!({"apiVersion": "", "repositories": [entry]}).to_string()
 }
 
 /// The `helm` runs that pull the chart into `destination`, in order.
@@ -240,14 +221,16 @@ pub async fn pull(
         None => None,
     };
     match repository {
-        ChartRepository::Oci { host, .. } => {
-            if let Some(logins) = registry_config(host, &access.credentials) {
+        ChartRepository::Oci { .. } => {
+            if let Some(logins) = registry_logins(&access.logins) {
                 std::fs::write(home.join(REGISTRY_CONFIG), logins)
                     .map_err(io("helm's registry login file"))?;
             }
         }
         ChartRepository::Http { url, .. } => {
-            let file = repositories_file(url, &access.credentials, ca_file.as_deref());
+            let ca = ca_file.as_ref().map(|f| f.to_string_lossy().into_owned());
+            let repositories = [(REPOSITORY.to_owned(), url.clone())];
+            let file = repositories_file(&repositories, &access.logins, ca.as_deref());
             std::fs::write(home.join(REPOSITORY_CONFIG), file)
                 .map_err(io("helm's repositories file"))?;
         }

@@ -1,3 +1,6 @@
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
 use super::*;
 
 fn strings(args: &[OsString]) -> Vec<String> {
@@ -100,63 +103,41 @@ fn a_repository_pull_updates_the_index_then_pulls_by_the_scratch_name() {
 }
 
 #[test]
-fn credentials_go_to_files_helm_reads() {
-    let basic = Credentials::Basic {
-        username: "ci".into(),
-        password: "s3cret\"quote".into(),
-    };
-    let logins = registry_config("127.0.0.1:15443", &basic).unwrap();
-    let parsed: serde_json::Value = serde_json::from_str(&logins).unwrap();
-    let auth = parsed["auths"]["127.0.0.1:15443"]["auth"].as_str().unwrap();
-    assert_eq!(STANDARD.decode(auth).unwrap(), b"ci:s3cret\"quote");
-    assert_eq!(parsed.as_object().unwrap().len(), 1, "auths only: {logins}");
-    assert_eq!(registry_config("h", &Credentials::Anonymous), None);
-
-    let file = repositories_file(
-        "https://charts.example.com",
-        &basic,
-        Some(Path::new("/s/ca.crt")),
-    );
-    let parsed: serde_json::Value = serde_json::from_str(&file).unwrap();
-    let entry = &parsed["repositories"][0];
-    assert_eq!(entry["name"], "sluice");
-    assert_eq!(entry["password"], "s3cret\"quote");
-    assert_eq!(entry["caFile"], "/s/ca.crt");
-}
-
-#[test]
-fn the_chart_secret_grants_basic_auth_docker_logins_or_a_ca() {
+fn the_chart_secret_grants_basic_auth_to_repo_urls_host_docker_logins_or_a_ca() {
     let basic = ChartAccess::from_secret(
         &secret(&[("username", "ci"), ("password", "pw"), ("ca.crt", "PEM")]),
-        &oci(),
+        Some(&oci()),
     )
     .unwrap();
     assert_eq!(
-        basic.credentials,
-        Credentials::Basic {
-            username: "ci".into(),
-            password: "pw".into()
-        }
+        basic.logins,
+        [(
+            "127.0.0.1:15443".to_owned(),
+            Credentials::Basic {
+                username: "ci".into(),
+                password: "pw".into()
+            }
+        )]
     );
     assert_eq!(basic.ca_pem.as_deref(), Some(b"PEM".as_slice()));
+    // Without repoURL, basic auth has no host it may go to.
+    let nowhere =
+        ChartAccess::from_secret(&secret(&[("username", "ci"), ("password", "pw")]), None)
+            .unwrap_err();
+    assert!(nowhere.contains("repoURL only"), "{nowhere}");
 
     let docker = format!(
-        r#"{{"auths": {{"https://127.0.0.1:15443": {{"auth": "{}"}}}}, "credsStore": "evil"}}"#,
+        r#"{{"auths": {{"https://127.0.0.1:15443": {{"auth": "{}"}}, "charts.example.com": {{"username": "u", "password": "p"}}}}, "credsStore": "evil"}}"#,
         STANDARD.encode("robot:token")
     );
     let access =
-        ChartAccess::from_secret(&secret(&[(".dockerconfigjson", &docker)]), &oci()).unwrap();
-    assert_eq!(
-        access.credentials,
-        Credentials::Basic {
-            username: "robot".into(),
-            password: "token".into()
-        }
-    );
+        ChartAccess::from_secret(&secret(&[(".dockerconfigjson", &docker)]), None).unwrap();
+    let hosts: Vec<&str> = access.logins.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(hosts, ["charts.example.com", "127.0.0.1:15443"]);
 
-    let half = ChartAccess::from_secret(&secret(&[("username", "ci")]), &oci()).unwrap_err();
+    let half = ChartAccess::from_secret(&secret(&[("username", "ci")]), Some(&oci())).unwrap_err();
     assert!(half.contains("both"), "{half}");
-    let nothing = ChartAccess::from_secret(&secret(&[("token", "x")]), &oci()).unwrap_err();
+    let nothing = ChartAccess::from_secret(&secret(&[("token", "x")]), Some(&oci())).unwrap_err();
     assert!(nothing.contains("has none of"), "{nothing}");
 }
 

@@ -7,11 +7,11 @@
 //! The chart is the target directory, or an archive pulled from a registry before (see
 //! [`crate::chart`]). What is passed: the release name and namespace, the values files (relative
 //! to the target directory, in order), the values from ConfigMaps and Secrets, then the inline
-//! values (a file of their own, last, so they win as Helm's `-f` order says), `--include-crds` and `--skip-tests` as asked, and the cluster's version and API
-//! versions (`--kube-version`, `--api-versions`) so `Capabilities` checks render as they would in
-//! the cluster. Helm's own caches and config go to a scratch directory: it reads nothing of the
-//! daemon's home and never reaches a network (a chart whose dependencies are not vendored in
-//! `charts/` fails with Helm's message).
+//! values (a file of their own, last, so they win as Helm's `-f` order says), `--include-crds`
+//! and `--skip-tests` as asked, and the cluster's version and API versions (`--kube-version`,
+//! `--api-versions`) so `Capabilities` checks render as they would in the cluster. Helm's own caches and config go to a scratch directory: it reads nothing of the
+//! daemon's home. Dependencies the chart does not vendor in `charts/` are fetched first with
+//! `helm dependency build`, with the logins of the chart Secret (see [`super::helm_home`]).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
@@ -21,6 +21,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::process::Command;
 
+use super::helm_home::{
+    Login, dependency_repositories, missing_dependencies, registry_logins, repositories_file,
+};
 use super::kustomize::{find_executable, repo_relative, tail};
 use super::{Manifest, RenderError, RenderErrors, RenderTarget, check_duplicates};
 
@@ -40,6 +43,12 @@ pub struct HelmOptions {
     pub values_files: Vec<String>,
     /// Values documents from ConfigMaps and Secrets, as files, merged after `values_files`.
     pub values_from: Vec<PathBuf>,
+    /// Registry and repository logins, by host, for the chart's dependencies.
+    pub logins: Vec<Login>,
+    /// A CA to trust for them (PEM).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Reach OCI registries over plain HTTP.
+    pub plain_http: bool,
     /// Inline values, applied last.
     pub values: Option<Value>,
     pub include_crds: bool,
@@ -167,6 +176,17 @@ pub async fn render_helm(
         error,
     })?;
     let values_file = write_values(scratch.path(), options.values.as_ref())?;
+    let ca_file = prepare_home(scratch.path(), options)?;
+    if options.chart.is_none() {
+        build_dependencies(
+            &program,
+            target,
+            scratch.path(),
+            options,
+            ca_file.as_deref(),
+        )
+        .await?;
+    }
     let args = template_args(options, &target.dir, values_file.as_deref())?;
     let output = run(&program, &args, target, scratch.path(), options.timeout).await?;
     let text = String::from_utf8(output).map_err(|_| RenderError::NotUtf8 {
@@ -186,6 +206,86 @@ pub async fn render_helm(
     RenderErrors::check(errors)?;
     RenderErrors::check(check_duplicates(&manifests))?;
     Ok(manifests)
+}
+
+/// Writes the logins and the CA into helm's scratch `home`; returns the CA file, if any.
+fn prepare_home(home: &Path, options: &HelmOptions) -> Result<Option<PathBuf>, RenderError> {
+    let io = |path: &str| {
+        let path = path.to_owned();
+        move |error| RenderError::Io { path, error }
+    };
+    std::fs::create_dir_all(home.join("config")).map_err(io("helm's scratch config"))?;
+    if let Some(logins) = registry_logins(&options.logins) {
+        std::fs::write(home.join(REGISTRY_CONFIG), logins).map_err(io("helm's registry logins"))?;
+    }
+    match &options.ca_pem {
+        Some(pem) => {
+            let file = home.join("config/ca.crt");
+            std::fs::write(&file, pem).map_err(io("the chart Secret's CA"))?;
+            Ok(Some(file))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Fetches the dependencies the chart at the target names and does not vendor in `charts/`
+/// (`helm dependency build`, from `Chart.lock` when there is one), into the checkout.
+async fn build_dependencies(
+    program: &Path,
+    target: &RenderTarget,
+    home: &Path,
+    options: &HelmOptions,
+    ca_file: Option<&Path>,
+) -> Result<(), RenderError> {
+    let chart_yaml = target.dir.join("Chart.yaml");
+    let Ok(text) = std::fs::read_to_string(&chart_yaml) else {
+        return Ok(()); // helm template says what is wrong with it
+    };
+    let vendored: Vec<String> = std::fs::read_dir(target.dir.join("charts"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let Ok(missing) = missing_dependencies(&text, &vendored) else {
+        return Ok(());
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let repositories = dependency_repositories(&missing);
+    let ca = ca_file.map(|f| f.to_string_lossy().into_owned());
+    std::fs::write(
+        home.join(REPOSITORY_CONFIG),
+        repositories_file(&repositories, &options.logins, ca.as_deref()),
+    )
+    .map_err(|error| RenderError::Io {
+        path: "helm's repositories file".into(),
+        error,
+    })?;
+    let mut args: Vec<OsString> = vec!["dependency".into(), "build".into()];
+    args.push(target.dir.as_os_str().to_owned());
+    if let Some(file) = ca_file {
+        args.push("--ca-file".into());
+        args.push(file.as_os_str().to_owned());
+    }
+    if options.plain_http {
+        args.push("--plain-http".into());
+    }
+    let command = format!("helm dependency build {}", target.label);
+    run_helm(program, &args, &target.root, home, options.timeout)
+        .await
+        .map(|_| ())
+        .map_err(|failure| match failure {
+            HelmRun::Spawn(error) => RenderError::HelmSpawn { command, error },
+            HelmRun::TimedOut => RenderError::HelmTimedOut {
+                command,
+                timeout: options.timeout,
+            },
+            HelmRun::Failed(stderr) => RenderError::HelmFailed { command, stderr },
+        })
 }
 
 /// The inline values as a file of their own (JSON is YAML), or none.

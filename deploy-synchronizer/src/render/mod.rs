@@ -13,6 +13,7 @@
 
 mod documents;
 mod helm;
+pub(crate) mod helm_home;
 mod kustomize;
 mod walk;
 
