@@ -121,3 +121,60 @@ fn each_document_is_attributed_to_its_template() {
     let plain = by_template("apiVersion: v1\nkind: ConfigMap\n", "<helm template shop>");
     assert_eq!(plain[0].0, "<helm template shop>");
 }
+
+/// A chart directory `chart/` in a fresh checkout.
+fn chart_checkout() -> (tempfile::TempDir, RenderTarget) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("chart/templates")).unwrap();
+    std::fs::write(
+        root.path().join("chart/Chart.yaml"),
+        "apiVersion: v2\nname: shop\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    let target = RenderTarget::resolve(root.path(), Path::new("chart")).unwrap();
+    (root, target)
+}
+
+#[test]
+fn helm_missing_from_the_path_is_named() {
+    let empty = tempfile::tempdir().unwrap();
+    let error = helm_program(Some(empty.path().as_os_str())).unwrap_err();
+    assert!(matches!(error, RenderError::HelmNotFound), "{error:?}");
+    assert!(error.to_string().contains("helm not found on PATH"), "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_values_file_is_named_before_helm_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_root, target) = chart_checkout();
+    // A `helm` that is found but never run: the values files are checked first.
+    let bin = tempfile::tempdir().unwrap();
+    let helm = bin.path().join("helm");
+    std::fs::write(&helm, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let error = render_helm(&target, &options(), Some(bin.path().as_os_str()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("values file chart/values-prod.yaml does not exist"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_helm_is_killed_at_the_timeout() {
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let args = vec!["-c".into(), "sleep 30".into()];
+    let outcome = run_helm(
+        Path::new("/bin/sh"),
+        &args,
+        home.path(),
+        home.path(),
+        Duration::from_millis(200),
+    )
+    .await;
+    assert!(matches!(outcome, Err(HelmRun::TimedOut)));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
