@@ -243,7 +243,11 @@ async fn a_chart_from_an_oci_registry_follows_its_range_and_the_values_kept_in_t
     .await;
     let (_, _, message) = condition(&refused, "Ready").unwrap();
     assert!(message.contains(&first.chart), "{message}");
-    assert_eq!(web_version(&ns).await.as_deref(), Some("1.4.3"), "nothing deleted");
+    assert_eq!(
+        web_version(&ns).await.as_deref(),
+        Some("1.4.3"),
+        "nothing deleted"
+    );
     synchronizer.stop().await;
 }
 

@@ -1,7 +1,8 @@
 //! Running a plan's Helm hooks ([`crate::plan::Hooks`] says which run and when): one at a time,
 //! in order, each applied (re-created when its delete policy says `before-hook-creation`) and
 //! awaited until it has run ([`completion`], pure), then deleted when its policy says so. A hook
-//! that fails, or does not finish within [`HOOK_TIMEOUT`], stops the sync with the hook named.
+//! that fails, or does not finish within the sync's `healthTimeout`, stops the sync with the
+//! hook named.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,6 @@ use serde_json::Value;
 use super::{Applier, ApplyError, Kinds, ObjectFailure, write};
 use crate::plan::Hook;
 
-/// How long one hook may take to run.
-pub const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often a running hook is looked at.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -115,11 +114,14 @@ impl Applier {
                 None => Completion::Failed("deleted while it ran".into()),
             };
             match state {
-                Completion::Running if started.elapsed() < HOOK_TIMEOUT => {
+                Completion::Running if started.elapsed() < self.hook_timeout => {
                     tokio::time::sleep(POLL).await;
                 }
                 Completion::Running => {
-                    break Err(format!("did not finish within {}s", HOOK_TIMEOUT.as_secs()));
+                    break Err(format!(
+                        "did not finish within {}s (the sync's healthTimeout)",
+                        self.hook_timeout.as_secs()
+                    ));
                 }
                 Completion::Done => break Ok(()),
                 Completion::Failed(why) => break Err(why),

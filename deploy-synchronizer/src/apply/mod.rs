@@ -16,8 +16,9 @@
 //!    sync retries it.
 //!
 //! **Helm hooks** ([`crate::plan::Hooks`]) are dry-run with everything in step 1; the pre hooks
-//! run between steps 1 and 2, each awaited; the post hooks after step 4, once what the plan
-//! applied is Healthy (see [`hooks`]).
+//! run between steps 1 and 2, each awaited (one that fails stops the sync there); the post hooks
+//! after step 4, once what the plan applied is Healthy; by then everything is applied, so a post
+//! hook that cannot run or fails is reported in [`Report`], not as a failed sync (see [`hooks`]).
 //!
 //! **Server-side apply with `force: true`.** Sluice applies as field manager `sluice` and forces
 //! conflicts, as Flux's kustomize-controller does: Git is the source of truth for every field a
@@ -100,6 +101,9 @@ pub struct Applier {
     pub writer: Client,
     /// Delete and re-create an object whose apply changes an immutable field.
     pub recreate_on_immutable_change: bool,
+    /// How long a Helm hook may run, and the rest take to be Healthy before the post hooks (the
+    /// sync's `healthTimeout`).
+    pub hook_timeout: Duration,
 }
 
 /// What became of one object.
@@ -214,6 +218,8 @@ pub struct Report {
     pub prune_failed: Vec<ObjectFailure>,
     /// Deleted and re-created over an immutable field.
     pub recreated: Vec<ObjectRef>,
+    /// Why the post hooks did not all run (the rest not Healthy in time, or a hook failed).
+    pub post_hooks_failed: Option<String>,
 }
 
 impl Applier {
@@ -277,14 +283,22 @@ impl Applier {
             }
         }
         if let Some(first) = plan.hooks.post.first() {
-            self.await_healthy(kinds, plan, first).await?;
-            self.run_hooks(kinds, &plan.hooks.post).await?;
+            // Everything is applied by now: a post hook that cannot run, or fails, is reported,
+            // and the health check and its rollback proposal take their course.
+            let post = async {
+                self.await_healthy(kinds, plan, first).await?;
+                self.run_hooks(kinds, &plan.hooks.post).await
+            };
+            if let Err(error) = post.await {
+                tracing::warn!(sync = %plan.sync, %error, "post hooks");
+                report.post_hooks_failed = Some(error.to_string());
+            }
         }
         Ok(report)
     }
 
     /// Waits until what `plan` applied is Healthy, for its post hooks (`first` of them is named
-    /// when it is not, within [`hooks::HOOK_TIMEOUT`]).
+    /// when it is not, within the hook timeout).
     async fn await_healthy(
         &self,
         kinds: &Kinds,
@@ -298,13 +312,13 @@ impl Applier {
             if health.status == crate::health::HealthStatus::Healthy {
                 return Ok(());
             }
-            if started.elapsed() >= hooks::HOOK_TIMEOUT {
+            if started.elapsed() >= self.hook_timeout {
                 return Err(ApplyError::Hook {
                     id: Box::new(first.apply.id.clone()),
                     origin: first.apply.source.clone(),
                     message: format!(
                         "post hooks not run: the rest was not Healthy within {}s: {health}",
-                        hooks::HOOK_TIMEOUT.as_secs()
+                        self.hook_timeout.as_secs()
                     ),
                 });
             }

@@ -40,6 +40,9 @@ use report::{fail, publish, write_status};
 /// (which re-runs it at once) come.
 const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
 
+/// How long a Helm hook may run when the spec's `healthTimeout` cannot be read.
+const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How soon health is looked at again while a revision is not healthy yet.
 pub const HEALTH_POLL: Duration = Duration::from_secs(2);
 
@@ -242,6 +245,9 @@ async fn record_sync(
     if previous.as_deref() != Some(commit.as_str()) || !ready_before {
         publish(ctx, sync, EventType::Normal, "Synced", "Sync", &message).await;
     }
+    if let Some(why) = &outcome.report.post_hooks_failed {
+        publish(ctx, sync, EventType::Warning, "PostHookFailed", "Sync", why).await;
+    }
     if !outcome.report.pruned.is_empty() {
         let pruned: Vec<String> = outcome
             .report
@@ -419,6 +425,7 @@ async fn sync_once(
         reader: ctx.client.clone(),
         writer,
         recreate_on_immutable_change: spec.recreate_on_immutable_change,
+        hook_timeout: durations(target.sync).map_or(DEFAULT_HOOK_TIMEOUT, |(_, health)| health),
     };
     match send(ctx, target, &plan, &applier, &mut kinds).await {
         Ok(report) => {
@@ -529,6 +536,9 @@ fn applied_message(commit: &str, report: &Report, objects: usize) -> String {
     }
     if !report.recreated.is_empty() {
         message.push_str(&format!(", {} re-created", report.recreated.len()));
+    }
+    if let Some(why) = &report.post_hooks_failed {
+        message.push_str(&format!("; {why}"));
     }
     if !report.prune_failed.is_empty() {
         let failed: Vec<String> = report

@@ -140,7 +140,10 @@ fn helm_missing_from_the_path_is_named() {
     let empty = tempfile::tempdir().unwrap();
     let error = helm_program(Some(empty.path().as_os_str())).unwrap_err();
     assert!(matches!(error, RenderError::HelmNotFound), "{error:?}");
-    assert!(error.to_string().contains("helm not found on PATH"), "{error}");
+    assert!(
+        error.to_string().contains("helm not found on PATH"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
