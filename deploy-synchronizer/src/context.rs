@@ -15,6 +15,7 @@ use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
@@ -75,14 +76,24 @@ pub struct SendLabels {
     pub reason: &'static str,
 }
 
-/// `sluice_reconcile_total{result}`, `sluice_reconcile_duration_seconds`, and what the syncs
-/// sent: `sluice_sync_applies_total{scope,reason}` and `sluice_sync_objects_sent_total`.
+/// The labels of `sluice_gitsync_healthy`: the GitSync's namespace and name (not `namespace`,
+/// which a scrape sets to the daemon pod's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    pub gitsync_namespace: String,
+    pub gitsync: String,
+}
+
+/// `sluice_reconcile_total{result}`, `sluice_reconcile_duration_seconds`, what the syncs sent:
+/// `sluice_sync_applies_total{scope,reason}` and `sluice_sync_objects_sent_total`, and
+/// `sluice_gitsync_healthy{gitsync_namespace,gitsync}`.
 #[derive(Clone)]
 pub struct Metrics {
     reconciles: Family<ResultLabel, Counter>,
     duration: Histogram,
     sends: Family<SendLabels, Counter>,
     objects_sent: Counter,
+    healthy: Family<SyncLabels, Gauge>,
     /// Self-heal's own metrics.
     pub heal: HealMetrics,
 }
@@ -94,6 +105,7 @@ impl Default for Metrics {
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             sends: Family::default(),
             objects_sent: Counter::default(),
+            healthy: Family::default(),
             heal: HealMetrics::default(),
         }
     }
@@ -124,8 +136,24 @@ impl Metrics {
             "Objects dry-run and applied by syncs (not counting self-heal's re-applies)",
             metrics.objects_sent.clone(),
         );
+        registry.register(
+            "gitsync_healthy",
+            "1 while a GitSync's applied revision is Healthy, 0 while it is not (Progressing, \
+             Degraded, Unknown)",
+            metrics.healthy.clone(),
+        );
         metrics.heal.register(registry);
         metrics
+    }
+
+    /// Records whether GitSync `namespace/name` is Healthy now.
+    pub(crate) fn health(&self, namespace: &str, name: &str, healthy: bool) {
+        self.healthy
+            .get_or_create(&SyncLabels {
+                gitsync_namespace: namespace.to_owned(),
+                gitsync: name.to_owned(),
+            })
+            .set(i64::from(healthy));
     }
 
     /// A sync sends `objects` objects: all of them for `full` (`Some(reason)`), or its changes.

@@ -565,6 +565,11 @@ async fn check_health(
         Err(error) => crate::health::Health::unknown(format!("cannot discover kinds: {error}")),
     };
     let before = status.health.clone();
+    ctx.metrics.health(
+        &target.namespace,
+        &target.name,
+        health.status == crate::health::HealthStatus::Healthy,
+    );
     let verdict = record_health(
         status,
         &health,

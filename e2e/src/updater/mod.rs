@@ -93,6 +93,8 @@ pub struct Updater {
     pub world: &'static World,
     pub client: Client,
     pub ns: TestNamespace,
+    /// What the controllers count into, once they run (register it first to read it).
+    pub metrics: config_updater::controller::Metrics,
     controllers: Option<InProcess>,
     _work: tempfile::TempDir,
 }
@@ -117,6 +119,7 @@ impl Updater {
             world,
             client,
             ns,
+            metrics: Default::default(),
             controllers: None,
             _work: tempfile::tempdir().unwrap(),
         }
@@ -130,6 +133,7 @@ impl Updater {
             work_dir: self._work.path().to_owned(),
             instance: Some(format!("e2e-{}", self.ns())),
             events,
+            metrics: self.metrics.clone(),
             ..Options::default()
         };
         let client = self.client.clone();
