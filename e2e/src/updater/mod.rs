@@ -134,7 +134,6 @@ impl Updater {
             instance: Some(format!("e2e-{}", self.ns())),
             events,
             metrics: self.metrics.clone(),
-            ..Options::default()
         };
         let client = self.client.clone();
         self.controllers = Some(InProcess::spawn(|shutdown| {
