@@ -51,6 +51,21 @@ pub fn files_dir<T: AsRef<[u8]>>(files: &[(&str, T)]) -> tempfile::TempDir {
     dir
 }
 
+/// Copies the directory tree `from` to `to` (created), as a test lays out a fixture in a
+/// repository of its own.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The field manager Sluice applies with.
 pub const FIELD_MANAGER: &str = "sluice";
 

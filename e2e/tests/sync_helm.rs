@@ -13,7 +13,7 @@
 
 mod sync_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use deploy_synchronizer::diff::exit_code;
 use deploy_synchronizer::diffcmd::{self, Target};
@@ -37,24 +37,11 @@ const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/charts/shop");
 /// (`(path in the chart, new content)`).
 fn repository(edit: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy(Path::new(CHART), &dir.path().join("charts/shop"));
+    sluice_e2e::copy_dir(Path::new(CHART), &dir.path().join("charts/shop"));
     for (path, content) in edit {
         std::fs::write(dir.path().join("charts/shop").join(path), content).unwrap();
     }
     dir
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target: PathBuf = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 async fn replicas(ns: &TestNamespace, name: &str) -> Option<i32> {

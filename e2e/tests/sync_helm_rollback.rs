@@ -9,7 +9,7 @@
 
 mod sync_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
@@ -21,22 +21,9 @@ const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/charts/shop");
 /// The chart at `charts/shop` of a fresh directory, with `values-prod.yaml` as given.
 fn repository(values_prod: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy(Path::new(CHART), &dir.path().join("charts/shop"));
+    sluice_e2e::copy_dir(Path::new(CHART), &dir.path().join("charts/shop"));
     std::fs::write(dir.path().join("charts/shop/values-prod.yaml"), values_prod).unwrap();
     dir
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target: PathBuf = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 async fn web_image(ns: &TestNamespace) -> String {
