@@ -209,9 +209,12 @@ async fn a_pull_request_closed_without_merge_rejects_its_version_until_a_newer_o
         .await
         .unwrap();
 
+    // Two writers: the ImageUpdate adds the tag to blockedTags, then the ImagePolicy's own
+    // reconcile chooses again; wait for both.
     let policy = u
-        .wait_status::<ImagePolicy>("web", "1.1.0 in status.blockedTags", |s| {
+        .wait_status::<ImagePolicy>("web", "1.1.0 blocked and 1.0.0 chosen again", |s| {
             s.blocked_tags == ["1.1.0"]
+                && s.latest_ref.as_ref().map(|r| r.tag.as_str()) == Some("1.0.0")
         })
         .await;
     assert_eq!(policy.latest_ref.map(|r| r.tag).as_deref(), Some("1.0.0"));
