@@ -18,8 +18,8 @@ use std::time::Duration;
 use sluice_shared::digest::sha256_hex;
 use sluice_shared::registry_auth::{Credentials, all_credentials_from_dockerconfigjson};
 
-use crate::render::helm_home::{Login, registry_logins, repositories_file};
-use crate::render::{HelmRun, REGISTRY_CONFIG, REPOSITORY_CONFIG, RenderError, run_helm};
+use crate::render::helm_home::{Login, repositories_file};
+use crate::render::{HelmRun, REPOSITORY_CONFIG, RenderError, prepare_home, run_helm};
 
 /// The name the chart repository gets in the scratch repositories file.
 pub const REPOSITORY: &str = "sluice";
@@ -210,30 +210,13 @@ pub async fn pull(
         let path = path.to_owned();
         move |error| RenderError::Io { path, error }
     };
-    let config = home.join("config");
-    std::fs::create_dir_all(&config).map_err(io("helm's scratch config"))?;
-    let ca_file = match &access.ca_pem {
-        Some(pem) => {
-            let file = config.join("ca.crt");
-            std::fs::write(&file, pem).map_err(io("the chart Secret's CA"))?;
-            Some(file)
-        }
-        None => None,
-    };
-    match repository {
-        ChartRepository::Oci { .. } => {
-            if let Some(logins) = registry_logins(&access.logins) {
-                std::fs::write(home.join(REGISTRY_CONFIG), logins)
-                    .map_err(io("helm's registry login file"))?;
-            }
-        }
-        ChartRepository::Http { url, .. } => {
-            let ca = ca_file.as_ref().map(|f| f.to_string_lossy().into_owned());
-            let repositories = [(REPOSITORY.to_owned(), url.clone())];
-            let file = repositories_file(&repositories, &access.logins, ca.as_deref());
-            std::fs::write(home.join(REPOSITORY_CONFIG), file)
-                .map_err(io("helm's repositories file"))?;
-        }
+    let ca_file = prepare_home(home, &access.logins, access.ca_pem.as_deref())?;
+    if let ChartRepository::Http { url, .. } = repository {
+        let ca = ca_file.as_ref().map(|f| f.to_string_lossy().into_owned());
+        let repositories = [(REPOSITORY.to_owned(), url.clone())];
+        let file = repositories_file(&repositories, &access.logins, ca.as_deref());
+        std::fs::write(home.join(REPOSITORY_CONFIG), file)
+            .map_err(io("helm's repositories file"))?;
     }
     let destination = home.join("pulled");
     std::fs::create_dir_all(&destination).map_err(io("helm's pull directory"))?;

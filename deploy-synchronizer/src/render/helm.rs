@@ -176,7 +176,7 @@ pub async fn render_helm(
         error,
     })?;
     let values_file = write_values(scratch.path(), options.values.as_ref())?;
-    let ca_file = prepare_home(scratch.path(), options)?;
+    let ca_file = prepare_home(scratch.path(), &options.logins, options.ca_pem.as_deref())?;
     if options.chart.is_none() {
         build_dependencies(
             &program,
@@ -208,17 +208,22 @@ pub async fn render_helm(
     Ok(manifests)
 }
 
-/// Writes the logins and the CA into helm's scratch `home`; returns the CA file, if any.
-fn prepare_home(home: &Path, options: &HelmOptions) -> Result<Option<PathBuf>, RenderError> {
+/// Writes `logins` and the CA into helm's scratch `home` (for a pull and for a render alike);
+/// returns the CA file, if any.
+pub(crate) fn prepare_home(
+    home: &Path,
+    logins: &[Login],
+    ca_pem: Option<&[u8]>,
+) -> Result<Option<PathBuf>, RenderError> {
     let io = |path: &str| {
         let path = path.to_owned();
         move |error| RenderError::Io { path, error }
     };
     std::fs::create_dir_all(home.join("config")).map_err(io("helm's scratch config"))?;
-    if let Some(logins) = registry_logins(&options.logins) {
+    if let Some(logins) = registry_logins(logins) {
         std::fs::write(home.join(REGISTRY_CONFIG), logins).map_err(io("helm's registry logins"))?;
     }
-    match &options.ca_pem {
+    match ca_pem {
         Some(pem) => {
             let file = home.join("config/ca.crt");
             std::fs::write(&file, pem).map_err(io("the chart Secret's CA"))?;

@@ -28,7 +28,7 @@ use serde_json::Value;
 
 pub use documents::parse_documents;
 pub use helm::{DEFAULT_HELM_TIMEOUT, HelmOptions, render_helm};
-pub(crate) use helm::{HelmRun, REGISTRY_CONFIG, REPOSITORY_CONFIG, helm_program, run_helm};
+pub(crate) use helm::{HelmRun, REPOSITORY_CONFIG, helm_program, prepare_home, run_helm};
 pub use kustomize::render_kustomize;
 pub use sluice_shared::kustomize::KUSTOMIZATION_FILES;
 pub use walk::{RenderTarget, render_plain};
