@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::heal::{HealMetrics, Healer, WatchScope};
 use crate::resource::GitSync;
+use crate::stages::Stages;
 use crate::status::backoff;
 use crate::webhook::PushEvent;
 
@@ -76,6 +77,12 @@ pub struct SendLabels {
     pub reason: &'static str,
 }
 
+/// The label of `sluice_sync_stage_duration_seconds`: a stage of [`Stages`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: &'static str,
+}
+
 /// The labels of `sluice_gitsync_healthy`: the GitSync's namespace and name (not `namespace`,
 /// which a scrape sets to the daemon pod's).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,6 +98,7 @@ pub struct SyncLabels {
 pub struct Metrics {
     reconciles: Family<ResultLabel, Counter>,
     duration: Histogram,
+    stages: Family<StageLabel, Histogram>,
     sends: Family<SendLabels, Counter>,
     objects_sent: Counter,
     healthy: Family<SyncLabels, Gauge>,
@@ -103,6 +111,9 @@ impl Default for Metrics {
         Self {
             reconciles: Family::default(),
             duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            stages: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
             sends: Family::default(),
             objects_sent: Counter::default(),
             healthy: Family::default(),
@@ -124,6 +135,12 @@ impl Metrics {
             "reconcile_duration_seconds",
             "How long one GitSync reconcile took",
             metrics.duration.clone(),
+        );
+        registry.register(
+            "sync_stage_duration_seconds",
+            "How long each stage of a sync that applied took: fetch, inputs, discover, render, \
+             prepare, read, plan, apply, status",
+            metrics.stages.clone(),
         );
         registry.register(
             "sync_applies",
@@ -170,6 +187,15 @@ impl Metrics {
         };
         self.sends.get_or_create(&labels).inc();
         self.objects_sent.inc_by(objects as u64);
+    }
+
+    /// Records how long each stage of a sync took.
+    pub(crate) fn stages(&self, stages: &Stages) {
+        for (stage, took) in stages.took() {
+            self.stages
+                .get_or_create(&StageLabel { stage })
+                .observe(took.as_secs_f64());
+        }
     }
 
     pub(crate) fn observe(&self, result: &str, took: Duration) {

@@ -18,6 +18,7 @@ use crate::plan::{Apply, Deletion, Desired, Inventory, Scope, ScopeLookup};
 use crate::resource::{GitSync, GitSyncSpec, RenderMode};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
 use crate::source::SourceError;
+use crate::stages::Stages;
 
 /// What to diff.
 #[derive(Clone, Debug)]
@@ -147,7 +148,15 @@ async fn diff_git_sync(
         plan,
         kinds,
         writer,
-    } = revision::plan(cluster, of, &sync.spec, (checkout, inputs), &inventory).await?;
+    } = revision::plan(
+        cluster,
+        of,
+        &sync.spec,
+        (checkout, inputs),
+        &inventory,
+        &mut Stages::new(),
+    )
+    .await?;
 
     let applies: Vec<Apply> = plan.applies().cloned().collect();
     let mut objects = diff_applies(client, &writer, &kinds, &applies).await?;

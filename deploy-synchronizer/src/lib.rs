@@ -25,6 +25,7 @@
 //! | `apply` | acts | executes a plan: dry-run of the whole set, staged apply, prune |
 //! | `listing`, `assess` | acts | reads of live objects for the plan and for health |
 //! | `heal` | acts | the watches that feed `heal::index`, and the re-applies |
+//! | `stages` | pure | how long each stage of a sync took, for the log and a metric |
 //! | `reconcile`, `context`, [`controller`] | acts | one reconcile (and what it tells the forge: `reconcile::forge`); what reconciles share; the controller |
 //! | [`diffcmd`] | acts | `deploy-synchronizer diff` |
 //! | [`rollbackcmd`] | acts | `deploy-synchronizer rollback`: a rollback proposed by hand, through the forge |
@@ -55,5 +56,6 @@ pub(crate) mod revision;
 pub(crate) mod rollback;
 pub mod rollbackcmd;
 pub(crate) mod source;
+pub(crate) mod stages;
 pub(crate) mod status;
 pub mod webhook;

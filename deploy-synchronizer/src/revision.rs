@@ -28,6 +28,7 @@ use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
 use crate::render::{self, DEFAULT_HELM_TIMEOUT, HelmOptions, RenderErrors, RenderOptions};
 use crate::resource::{GitSyncSpec, RenderMode};
 use crate::source::{self, Checkout, SourceError};
+use crate::stages::Stages;
 
 /// Whose revision: a GitSync's namespace and name, and where its git caches live.
 #[derive(Clone, Copy, Debug)]
@@ -185,6 +186,7 @@ pub async fn plan(
     spec: &GitSyncSpec,
     (checkout, inputs): (Checkout, ChartInputs),
     inventory: &Inventory,
+    stages: &mut Stages,
 ) -> Result<PlannedRevision, Error> {
     let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
     let kinds = Kinds::discover(cluster.client)
@@ -204,15 +206,20 @@ pub async fn plan(
         _ => HelmOptions::default(),
     };
     let options = render_options(spec.render, helm);
+    stages.mark("discover");
     let desired = render(checkout.root(), sub_path, &options).await?;
     drop(checkout);
     drop(inputs);
+    stages.mark("render");
 
     let settings = Settings::from_spec(sync.namespace, sync.name, spec);
     let prepared = prepare(desired, &kinds, &settings);
     let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
+    stages.mark("prepare");
     let live = read_live_facts(cluster.client, &kinds, ids).await?;
+    stages.mark("read");
     let plan = prepared.plan(inventory, &live)?;
+    stages.mark("plan");
     let writer = writer(cluster, sync.namespace, spec)?;
     Ok(PlannedRevision {
         plan,

@@ -101,4 +101,17 @@ pub fn unique_name(prefix: &str) -> String {
 /// (kube) and aws-lc-rs (reqwest, under oci-client), and rustls then refuses to pick one.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    log_if_asked();
+}
+
+/// With `SLUICE_E2E_LOG` set (a tracing filter such as `config_updater=debug`), the in-process
+/// daemons log to stderr: what a story's daemon did when it failed. Off by default.
+fn log_if_asked() {
+    let Ok(filter) = std::env::var("SLUICE_E2E_LOG") else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -7,6 +7,7 @@
 pub mod daemon;
 pub mod digest;
 pub mod duration;
+pub mod events;
 pub mod exit;
 pub mod forge;
 pub mod git;

@@ -24,16 +24,23 @@ use crate::scan::{RegistryClient, ScanError, resolve_digest};
 pub async fn reconcile(policy: Arc<ImagePolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let key = key_of(policy.as_ref());
-    let result = reconcile_inner(&policy, &ctx).await;
+    let result = reconcile_inner(&policy, &ctx, &[]).await;
     ctx.finish("ImagePolicy", &key, started, result)
 }
 
-async fn reconcile_inner(policy: &ImagePolicy, ctx: &Context) -> Result<Action, Error> {
+/// Chooses for `policy` with `block` added to its `status.blockedTags`, and writes both in one
+/// status write, so no reader sees a tag blocked yet still chosen.
+async fn reconcile_inner(
+    policy: &ImagePolicy,
+    ctx: &Context,
+    block: &[String],
+) -> Result<Action, Error> {
     let ns = policy.namespace().unwrap_or_default();
     let generation = policy.metadata.generation;
     let status = policy.status.clone().unwrap_or_default();
     let mut next = status.clone();
     next.observed_generation = generation;
+    next.blocked_tags = with_blocked(&status.blocked_tags, block);
 
     let compiled = match CompiledPolicy::new(&policy.spec.policy) {
         Ok(c) => c,
@@ -67,7 +74,7 @@ async fn reconcile_inner(policy: &ImagePolicy, ctx: &Context) -> Result<Action, 
         .and_then(|r| r.status)
         .and_then(|s| s.last_scan_time);
 
-    let blocked: HashSet<String> = status.blocked_tags.iter().cloned().collect();
+    let blocked: HashSet<String> = next.blocked_tags.iter().cloned().collect();
     let picked = choose_and_pin(
         &compiled,
         &scanned.image,
@@ -281,7 +288,20 @@ fn no_match_message(tally: &Tally, reason: &NoMatchReason) -> String {
     )
 }
 
-/// Writes `next` when it differs from `current`.
+/// `blocked` with `block` added: sorted, each tag once.
+fn with_blocked(blocked: &[String], block: &[String]) -> Vec<String> {
+    if block.iter().all(|t| blocked.contains(t)) {
+        return blocked.to_vec();
+    }
+    let mut all: Vec<String> = blocked.iter().chain(block).cloned().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Writes `next` when it differs from `current`, only over the version of the policy it was
+/// decided from: the update controller blocks tags on the same status, and a write from a stale
+/// read would drop them (the API server answers 409, and the caller decides again).
 async fn write(
     ctx: &Context,
     policy: &ImagePolicy,
@@ -296,46 +316,63 @@ async fn write(
     api.patch_status(
         &policy.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(json!({ "status": next })),
+        &Patch::Merge(json!({
+            "metadata": { "resourceVersion": policy.resource_version() },
+            "status": next,
+        })),
     )
     .await?;
     Ok(())
 }
 
-/// Adds `tags` to the policy's `status.blockedTags` (a person rolled them back in git).
+/// How often [`block_tags`] decides again when the policy changed under it.
+const BLOCK_ATTEMPTS: usize = 4;
+
+/// Adds `tags` to the policy's `status.blockedTags` (a person rolled them back in git) and
+/// chooses again without them, in one status write.
 pub async fn block_tags(ctx: &Context, ns: &str, name: &str, tags: &[String]) -> Result<(), Error> {
     let api: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(policy) = api.get_opt(name).await? else {
-        return Ok(());
-    };
-    let mut blocked = policy.status.clone().unwrap_or_default().blocked_tags;
-    let before = blocked.len();
-    for tag in tags {
-        if !blocked.contains(tag) {
-            blocked.push(tag.clone());
+    for attempt in 1..=BLOCK_ATTEMPTS {
+        let Some(policy) = api.get_opt(name).await? else {
+            return Ok(());
+        };
+        let blocked = policy.status.clone().unwrap_or_default().blocked_tags;
+        if tags.iter().all(|t| blocked.contains(t)) {
+            return Ok(());
         }
-    }
-    if blocked.len() == before {
+        match reconcile_inner(&policy, ctx, tags).await {
+            Ok(_) => {}
+            Err(Error::Kube(kube::Error::Api(e))) if e.code == 409 && attempt < BLOCK_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
+                continue;
+            }
+            // The choice failed (the registry, no scan yet): the block alone must not be lost;
+            // the policy's own reconcile chooses again once it can.
+            Err(e) => {
+                tracing::warn!(policy = %key_of(&policy), error = %e, "blocked tags written before a new choice");
+                api.patch_status(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({
+                        "status": { "blockedTags": with_blocked(&blocked, tags) }
+                    })),
+                )
+                .await?;
+            }
+        }
+        publish(
+            ctx,
+            &policy,
+            true,
+            "Blocked",
+            &format!(
+                "rolled back in git, never chosen again: {}",
+                tags.join(", ")
+            ),
+        )
+        .await;
         return Ok(());
     }
-    blocked.sort();
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": { "blockedTags": blocked } })),
-    )
-    .await?;
-    publish(
-        ctx,
-        &policy,
-        true,
-        "Blocked",
-        &format!(
-            "rolled back in git, never chosen again: {}",
-            tags.join(", ")
-        ),
-    )
-    .await;
     Ok(())
 }
 
@@ -351,6 +388,21 @@ mod tests {
             "status": status
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn blocking_adds_each_tag_once_in_order() {
+        let s = |v: &[&str]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            with_blocked(&s(&["1.2.0"]), &s(&["1.1.0", "1.2.0"])),
+            s(&["1.1.0", "1.2.0"])
+        );
+        assert_eq!(with_blocked(&s(&["1.2.0"]), &[]), s(&["1.2.0"]));
+        // Nothing new keeps the stored order, so the status does not change.
+        assert_eq!(
+            with_blocked(&s(&["2.0.0", "1.0.0"]), &s(&["1.0.0"])),
+            s(&["2.0.0", "1.0.0"])
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::Resource;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
+use sluice_shared::events;
 
 use super::Context;
 
@@ -67,29 +68,13 @@ pub async fn publish<K>(ctx: &Context, object: &K, warning: bool, reason: &str, 
 where
     K: Resource<DynamicType = ()>,
 {
-    let mut note = note.to_owned();
-    if note.len() > 1000 {
-        let mut end = 997;
-        while !note.is_char_boundary(end) {
-            end -= 1;
-        }
-        note.truncate(end);
-        note.push_str("...");
-    }
-    let event = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: reason.to_owned(),
-        secondary: None,
+    let type_ = if warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
     };
-    if let Err(error) = ctx.recorder.publish(&event, &object.object_ref(&())).await {
-        tracing::warn!(%error, reason, "cannot publish an event");
-    }
+    let event = events::event(type_, reason, reason, note);
+    events::publish(&ctx.recorder, &event, &object.object_ref(&())).await;
 }
 
 #[cfg(test)]

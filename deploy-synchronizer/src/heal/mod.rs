@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -27,6 +27,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
+use sluice_shared::events;
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
@@ -409,16 +410,8 @@ impl Healer {
         else {
             return;
         };
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Heal".to_owned(),
-            secondary: None,
-        };
-        if let Err(error) = self.shared.recorder.publish(&event, &reference).await {
-            tracing::warn!(%error, reason, "cannot publish an event");
-        }
+        let event = events::event(type_, reason, "Heal", note);
+        events::publish(&self.shared.recorder, &event, &reference).await;
     }
 }
 

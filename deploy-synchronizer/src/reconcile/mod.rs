@@ -30,6 +30,7 @@ use crate::render::RenderErrors;
 use crate::resource::{GitSync, GitSyncStatus};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
 use crate::source::{Checkout, SourceError};
+use crate::stages::Stages;
 use crate::status::{
     self, FailureReason, READY, STALLED, Verdict, health_pending, parse_duration, record_applied,
     record_health, short,
@@ -191,7 +192,17 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     // newer revision is never blocked by the wait on an older one; it supersedes it.
 
     let mut revision: Option<(String, String)> = None;
-    match sync_once(ctx, &target, &mut status, &mut revision, now_requested).await {
+    let mut stages = Stages::new();
+    let synced = sync_once(
+        ctx,
+        &target,
+        &mut status,
+        &mut revision,
+        now_requested,
+        &mut stages,
+    )
+    .await;
+    match synced {
         Ok(None) => {
             // The applied revision again, and nothing drifted: no write at all.
             ctx.succeeded(&target.key);
@@ -207,6 +218,9 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
                 revision.unwrap_or_default(),
             )
             .await?;
+            stages.mark("status");
+            tracing::debug!(sync = %target.key, stages = %stages.summary(), "sync stages");
+            ctx.metrics.stages(&stages);
             check_health(ctx, &target, &mut status, interval, health_timeout).await
         }
         Err(error) => {
@@ -382,6 +396,7 @@ async fn sync_once(
     status: &mut GitSyncStatus,
     revision: &mut Option<(String, String)>,
     requested: bool,
+    stages: &mut Stages,
 ) -> Result<Option<Outcome>, Error> {
     let spec = &target.sync.spec;
     let of = SyncOf {
@@ -399,7 +414,9 @@ async fn sync_once(
     let checkout: Checkout = fetched?;
     *revision = Some((checkout.commit.clone(), checkout.subject.clone()));
     tracing::debug!(sync = %target.key, revision = %checkout.commit, "fetched");
+    stages.mark("fetch");
     let inputs = revision::chart_inputs(&ctx.client, of, spec).await?;
+    stages.mark("inputs");
     let fingerprint = inputs.fingerprint();
     let upgrade = status::is_upgrade(status, &checkout.commit, &fingerprint, target.generation);
     if !requested && unchanged(ctx, target, status, &checkout.commit, &fingerprint) {
@@ -416,7 +433,7 @@ async fn sync_once(
         mut plan,
         mut kinds,
         writer,
-    } = revision::plan(cluster, of, spec, (checkout, inputs), &inventory).await?;
+    } = revision::plan(cluster, of, spec, (checkout, inputs), &inventory, stages).await?;
     if !upgrade {
         // Helm runs hooks on an install or an upgrade, not on every look at the same release.
         plan.hooks = Hooks::default();
@@ -427,7 +444,9 @@ async fn sync_once(
         recreate_on_immutable_change: spec.recreate_on_immutable_change,
         hook_timeout: durations(target.sync).map_or(DEFAULT_HOOK_TIMEOUT, |(_, health)| health),
     };
-    match send(ctx, target, &plan, &applier, &mut kinds).await {
+    let sent = send(ctx, target, &plan, &applier, &mut kinds).await;
+    stages.mark("apply");
+    match sent {
         Ok(report) => {
             let mut next = plan.next_inventory();
             for failed in &report.prune_failed {

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource};
 use serde_json::json;
+use sluice_shared::events;
 
 use super::{Error, Target};
 use crate::context::Context;
@@ -98,26 +99,6 @@ pub(super) async fn publish(
     action: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        // Event notes are capped at 1 kB.
-        note: Some(cap(note, 1000)),
-        action: action.to_owned(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &sync.object_ref(&())).await {
-        tracing::warn!(%error, reason, "cannot publish an event");
-    }
-}
-
-fn cap(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max.saturating_sub(3);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
+    let event = events::event(type_, reason, action, note);
+    events::publish(&ctx.recorder, &event, &sync.object_ref(&())).await;
 }

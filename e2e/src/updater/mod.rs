@@ -329,17 +329,24 @@ impl Updater {
 
     /// The events about the object `name` with `reason`, as the API serves them.
     pub async fn events(&self, name: &str, reason: &str) -> Vec<Event> {
-        let api = self.api::<Event>();
-        api.list(&ListParams::default())
+        self.try_events(name, reason).await.unwrap_or_default()
+    }
+
+    /// The events about `name` with `reason`, or why they cannot be listed.
+    async fn try_events(&self, name: &str, reason: &str) -> Result<Vec<Event>, String> {
+        let listed = self
+            .api::<Event>()
+            .list(&ListParams::default())
             .await
-            .map(|l| l.items)
-            .unwrap_or_default()
+            .map_err(|e| format!("cannot list events: {e}"))?;
+        Ok(listed
+            .items
             .into_iter()
             .filter(|e| {
                 e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
                     && e.reason.as_deref() == Some(reason)
             })
-            .collect()
+            .collect())
     }
 
     /// Waits for an event about `name` with `reason`; returns its note.
@@ -348,7 +355,7 @@ impl Updater {
             &format!("an event {reason} about {name}"),
             DEADLINE,
             || async {
-                let events = self.events(name, reason).await;
+                let events = self.try_events(name, reason).await?;
                 match events.first() {
                     Some(e) => Ok(e.note.clone().unwrap_or_default()),
                     None => Err("none yet".to_owned()),
