@@ -153,7 +153,7 @@ async fn diff_git_sync(
         of,
         &sync.spec,
         (checkout, inputs),
-        &inventory,
+        (&inventory, None),
         &mut Stages::new(),
     )
     .await?;

@@ -24,7 +24,7 @@ use kube::Client;
 
 use crate::apply::{ApplyError, Kinds, impersonating, read_live_facts};
 use crate::chart::{self, ChartInputs};
-use crate::plan::{Desired, Inventory, Plan, PlanError, Settings, prepare};
+use crate::plan::{Desired, Inventory, Plan, PlanError, Record, Settings, prepare};
 use crate::render::{self, DEFAULT_HELM_TIMEOUT, HelmOptions, RenderErrors, RenderOptions};
 use crate::resource::{GitSyncSpec, RenderMode};
 use crate::source::{self, Checkout, SourceError};
@@ -185,7 +185,7 @@ pub async fn plan(
     sync: SyncOf<'_>,
     spec: &GitSyncSpec,
     (checkout, inputs): (Checkout, ChartInputs),
-    inventory: &Inventory,
+    (inventory, record): (&Inventory, Option<&Record>),
     stages: &mut Stages,
 ) -> Result<PlannedRevision, Error> {
     let sub_path = Path::new(spec.source.path.as_deref().unwrap_or(""));
@@ -214,9 +214,9 @@ pub async fn plan(
 
     let settings = Settings::from_spec(sync.namespace, sync.name, spec);
     let prepared = prepare(desired, &kinds, &settings);
-    let ids: Vec<_> = prepared.ids().chain(inventory.ids()).cloned().collect();
+    let (mut live, to_read) = prepared.known_facts(inventory, record);
     stages.mark("prepare");
-    let live = read_live_facts(cluster.client, &kinds, ids).await?;
+    live.extend(read_live_facts(cluster.client, &kinds, to_read).await?);
     stages.mark("read");
     let plan = prepared.plan(inventory, &live)?;
     stages.mark("plan");

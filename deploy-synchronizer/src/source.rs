@@ -146,7 +146,9 @@ pub async fn fetch(
             dir: checkouts.clone(),
             error,
         })?;
+        let started = std::time::Instant::now();
         let fetched = git::fetch_revision(&remote, &revision, &cache)?;
+        let fetch_took = started.elapsed();
         let dir = tempfile::Builder::new()
             .prefix("rev-")
             .tempdir_in(&checkouts)
@@ -165,6 +167,8 @@ pub async fn fetch(
             }
             Err(error) => return Err(error.into()),
         }
+        tracing::debug!(commit = %fetched.commit, fetch_ms = fetch_took.as_millis() as u64,
+            checkout_ms = (started.elapsed() - fetch_took).as_millis() as u64, "checked out");
         Ok(Checkout {
             commit: fetched.commit,
             subject: fetched.subject,

@@ -1,11 +1,11 @@
 //! The kinds the cluster serves, from API discovery: what plan/ asks (`(group, kind) -> scope`)
 //! and what the applier needs to address an object (`ApiResource` and scope).
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use kube::Client;
 use kube::api::{Api, DynamicObject};
-use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope as KubeScope};
 
 use crate::object::ObjectRef;
@@ -15,6 +15,12 @@ use crate::plan::{Scope, ScopeLookup};
 /// declare are unknown to an older discovery.
 pub struct Kinds {
     discovery: Discovery,
+    /// Every kind served, by `(group, version, kind)`, and by `(group, kind)` at its group's
+    /// recommended version: indexed once per discovery. A sync looks up every object's kind
+    /// (a thousand objects: a thousand lookups), and kube's own lookups copy the whole
+    /// resource list of a group version on each call.
+    served: HashMap<(String, String, String), Resolved>,
+    recommended: HashMap<(String, String), Resolved>,
 }
 
 impl Kinds {
@@ -28,7 +34,42 @@ impl Kinds {
                 Discovery::new(client.clone()).run().await?
             }
         };
-        Ok(Self { discovery })
+        Ok(Self::indexed(discovery))
+    }
+
+    fn indexed(discovery: Discovery) -> Self {
+        let mut served = HashMap::new();
+        let mut recommended = HashMap::new();
+        for group in discovery.groups() {
+            for version in group.versions() {
+                for (resource, capabilities) in group.versioned_resources(version) {
+                    let key = (
+                        resource.group.clone(),
+                        resource.version.clone(),
+                        resource.kind.clone(),
+                    );
+                    // The first of a kind wins, as in kube's `resolve_gvk`.
+                    served.entry(key).or_insert(Resolved {
+                        resource,
+                        capabilities,
+                    });
+                }
+            }
+            for (resource, capabilities) in group.recommended_resources() {
+                // The first of a kind wins, as in kube's `recommended_kind`.
+                recommended
+                    .entry((resource.group.clone(), resource.kind.clone()))
+                    .or_insert(Resolved {
+                        resource,
+                        capabilities,
+                    });
+            }
+        }
+        Self {
+            discovery,
+            served,
+            recommended,
+        }
     }
 
     /// A fingerprint of every kind served (group, version, kind, plural, scope): equal for two
@@ -76,21 +117,20 @@ impl Kinds {
     /// version since removed). `None` for kinds the cluster does not serve.
     pub fn resolve(&self, group: &str, api_version: &str, kind: &str) -> Option<Resolved> {
         let version = api_version.rsplit('/').next().unwrap_or(api_version);
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let (resource, capabilities) = self
-            .discovery
-            .resolve_gvk(&gvk)
-            .or_else(|| self.discovery.get(group)?.recommended_kind(kind))?;
-        Some(Resolved {
-            resource,
-            capabilities,
-        })
+        self.served
+            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
+            .or_else(|| self.recommended_kind(group, kind))
+            .cloned()
+    }
+
+    fn recommended_kind(&self, group: &str, kind: &str) -> Option<&Resolved> {
+        self.recommended.get(&(group.to_owned(), kind.to_owned()))
     }
 }
 
 impl ScopeLookup for Kinds {
     fn scope_of(&self, group: &str, kind: &str) -> Option<Scope> {
-        let (_, capabilities) = self.discovery.get(group)?.recommended_kind(kind)?;
+        let capabilities = &self.recommended_kind(group, kind)?.capabilities;
         Some(match capabilities.scope {
             KubeScope::Cluster => Scope::Cluster,
             KubeScope::Namespaced => Scope::Namespaced,

@@ -39,7 +39,7 @@ mod hooks;
 mod kinds;
 mod write;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -406,8 +406,12 @@ impl Applier {
             }
         }
         // Keep the plan's order, whatever order the requests finished in.
-        let position = |id: &ObjectRef| objects.iter().position(|apply| &apply.id == id);
-        applied.sort_by_key(|(id, _)| position(id));
+        let position: HashMap<&ObjectRef, usize> = objects
+            .iter()
+            .enumerate()
+            .map(|(at, apply)| (&apply.id, at))
+            .collect();
+        applied.sort_by_key(|(id, _)| position.get(id).copied());
         report.applied.extend(applied);
         if failures.is_empty() {
             Ok(())

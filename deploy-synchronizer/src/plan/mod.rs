@@ -323,6 +323,41 @@ impl Prepared {
             .chain(self.hooks.iter().map(|hook| &hook.apply.id))
     }
 
+    /// The live facts [`Prepared::plan`] needs, split into those self-heal's `record` vouches
+    /// for and the ids left to read (the rest of [`Prepared::ids`], and the inventory's).
+    ///
+    /// An object the record holds as applied by this sync, whose watch sees it as applied (no
+    /// drift, no heal pending, no failed heal since), carries this sync's owner mark: Sluice
+    /// applied it and owns that field, so another writer taking it over is drift the watch
+    /// would have seen. Its facts are known without a read. Objects leaving the render are
+    /// always read: whether one may be pruned is decided on what the cluster holds now.
+    pub fn known_facts(
+        &self,
+        inventory: &Inventory,
+        record: Option<&Record>,
+    ) -> (BTreeMap<ObjectRef, LiveFacts>, Vec<ObjectRef>) {
+        let vouched = |id: &ObjectRef| {
+            record.is_some_and(|r| !r.stale && r.objects.get(id).is_some_and(|o| o.in_sync))
+        };
+        let owner = self.settings.owner();
+        let mut known = BTreeMap::new();
+        let mut read = Vec::new();
+        for id in self.ids() {
+            if vouched(id) {
+                let facts = LiveFacts {
+                    owner: Some(owner.clone()),
+                    prune_disabled: false,
+                };
+                known.insert(id.clone(), facts);
+            } else {
+                read.push(id.clone());
+            }
+        }
+        let desired: BTreeSet<&ObjectRef> = self.ids().collect();
+        read.extend(inventory.ids().filter(|id| !desired.contains(id)).cloned());
+        (known, read)
+    }
+
     /// Step two: conflicts, the empty-render guard and prune. `live` holds the facts of the
     /// objects in [`Prepared::ids`] and in `inventory` that exist.
     pub fn plan(

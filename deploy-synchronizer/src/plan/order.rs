@@ -105,13 +105,12 @@ pub fn kind_rank(group: &str, kind: &str) -> usize {
 /// Deterministic apply order: kind order, then group and kind for kinds of equal rank (custom
 /// resources), then namespace and name.
 pub(super) fn apply_key(id: &ObjectRef) -> (usize, &str, &str, &str, &str) {
-    (
-        kind_rank(&id.group, &id.kind),
-        &id.group,
-        &id.kind,
-        &id.namespace,
-        &id.name,
-    )
+    ranked_key(kind_rank(&id.group, &id.kind), id)
+}
+
+/// [`apply_key`] with the kind's rank already known.
+fn ranked_key(rank: usize, id: &ObjectRef) -> (usize, &str, &str, &str, &str) {
+    (rank, &id.group, &id.kind, &id.namespace, &id.name)
 }
 
 /// Prune order: the reverse of the kind order — webhooks, custom resources and workloads go before
@@ -154,10 +153,18 @@ pub struct Stage {
 }
 
 /// Splits the objects into their stages, each in apply order; empty stages are left out.
-pub(super) fn into_stages(mut objects: Vec<Apply>) -> Vec<Stage> {
-    objects.sort_by(|a, b| apply_key(&a.id).cmp(&apply_key(&b.id)));
-    let (foundations, resources): (Vec<_>, Vec<_>) = objects
+pub(super) fn into_stages(objects: Vec<Apply>) -> Vec<Stage> {
+    // The kind's rank is looked up once per object, not once per comparison.
+    let mut ranked: Vec<(usize, Apply)> = objects
         .into_iter()
+        .map(|apply| (kind_rank(&apply.id.group, &apply.id.kind), apply))
+        .collect();
+    ranked.sort_by(|(rank_a, a), (rank_b, b)| {
+        ranked_key(*rank_a, &a.id).cmp(&ranked_key(*rank_b, &b.id))
+    });
+    let (foundations, resources): (Vec<_>, Vec<_>) = ranked
+        .into_iter()
+        .map(|(_, apply)| apply)
         .partition(|apply| StageName::of(&apply.id) == StageName::Foundations);
     let mut stages = Vec::with_capacity(2);
     if !foundations.is_empty() {

@@ -232,9 +232,9 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     }
 }
 
-/// Records a successful sync in `status` (applied revision, inventory, history), says so in
-/// events and the log, and writes the status at once: health, a read of every object, follows
-/// in a second write.
+/// Records a successful sync in `status` (applied revision, inventory, history), writes the
+/// status at once, then says so in events and the log: health, a read of every object,
+/// follows in a second write.
 async fn record_sync(
     ctx: &Context,
     target: &Target<'_>,
@@ -256,6 +256,8 @@ async fn record_sync(
         target.generation,
         Timestamp::now(),
     );
+    // The status first: it is what a user (and the forge) reads the sync's outcome from.
+    write_status(ctx, target, status).await?;
     if previous.as_deref() != Some(commit.as_str()) || !ready_before {
         publish(ctx, sync, EventType::Normal, "Synced", "Sync", &message).await;
     }
@@ -274,7 +276,7 @@ async fn record_sync(
     }
     tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
             pruned = outcome.report.pruned.len(), "applied");
-    write_status(ctx, target, status).await
+    Ok(())
 }
 
 /// A suspended sync applies, prunes and heals nothing until it is resumed; its status says so.
@@ -425,6 +427,11 @@ async fn sync_once(
     }
 
     let inventory: Inventory = status.inventory.iter().cloned().collect();
+    // What self-heal's watches vouch for is not read again (see `Prepared::known_facts`).
+    let record = spec
+        .self_heal
+        .then(|| ctx.healer.record(&target.key))
+        .flatten();
     let cluster = Cluster {
         client: &ctx.client,
         config: &ctx.config,
@@ -433,7 +440,15 @@ async fn sync_once(
         mut plan,
         mut kinds,
         writer,
-    } = revision::plan(cluster, of, spec, (checkout, inputs), &inventory, stages).await?;
+    } = revision::plan(
+        cluster,
+        of,
+        spec,
+        (checkout, inputs),
+        (&inventory, record.as_ref()),
+        stages,
+    )
+    .await?;
     if !upgrade {
         // Helm runs hooks on an install or an upgrade, not on every look at the same release.
         plan.hooks = Hooks::default();

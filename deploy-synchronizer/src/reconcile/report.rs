@@ -50,7 +50,8 @@ pub(super) async fn fail(
 
 /// Tells the forge (with `spec.forge`) what the status says, then writes the whole status
 /// (merge patch on the status subresource). Lists are written even when
-/// empty, so an emptied inventory replaces the old one. A status equal to the one last written
+/// empty, so an emptied inventory replaces the old one; an inventory this reconcile wrote
+/// already is not sent again. A status equal to the one last written
 /// (or read, before any write) is not written: at rest, a sync makes no write requests.
 pub(super) async fn write_status(
     ctx: &Context,
@@ -59,16 +60,25 @@ pub(super) async fn write_status(
 ) -> Result<(), Error> {
     // The forge first: what it was told is recorded in the entries this write persists.
     super::forge::tell(ctx, target, status).await;
-    {
-        let written = target.written.lock().unwrap_or_else(|p| p.into_inner());
-        if written.as_ref().or(target.sync.status.as_ref()) == Some(status) {
-            return Ok(());
-        }
-    }
     let mut value = serde_json::to_value(&*status).unwrap_or_default();
     value["inventory"] = json!(status.inventory);
     value["conditions"] = json!(status.conditions);
     value["history"] = json!(status.history);
+    {
+        let written = target.written.lock().unwrap_or_else(|p| p.into_inner());
+        let before = written.as_ref().or(target.sync.status.as_ref());
+        if before == Some(status) {
+            return Ok(());
+        }
+        // An inventory this reconcile wrote already is left out of the patch (a merge patch
+        // keeps what it does not name): a thousand entries are most of a status. Not so for the
+        // controller's copy, which may lag what is stored.
+        if written.as_ref().is_some_and(|w| w.inventory == status.inventory)
+            && let Some(fields) = value.as_object_mut()
+        {
+            fields.remove("inventory");
+        }
+    }
     patch_status(ctx, target, value).await?;
     *target.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
     Ok(())

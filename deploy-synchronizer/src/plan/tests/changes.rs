@@ -209,3 +209,59 @@ fn a_plan_cut_to_its_changes_keeps_stage_order_and_prune() {
         .collect();
     assert_eq!(unchanged, ["settings", "widgets.shop.example"]);
 }
+
+/// The objects, by `Kind/name`, of `ids`.
+fn kind_names<'a>(ids: impl IntoIterator<Item = &'a ObjectRef>) -> Vec<String> {
+    ids.into_iter()
+        .map(|id| format!("{}/{}", id.kind, id.name))
+        .collect()
+}
+
+#[test]
+fn what_self_heal_vouches_for_is_not_read_again_and_what_leaves_is_always_read() {
+    let before = shop("1");
+    let mut record = record_of(&before);
+    // The Deployment was scaled by hand: a heal is pending, so its facts are read.
+    let web = before
+        .applies()
+        .find(|a| a.id.kind == "Deployment")
+        .unwrap()
+        .id
+        .clone();
+    record.objects.get_mut(&web).unwrap().in_sync = false;
+    // `limits` leaves the render (it is in the inventory); `banner` is new.
+    let mut inventory = Inventory::new();
+    for apply in before.applies() {
+        inventory.insert(apply.id.clone(), apply.api_version());
+    }
+    let objects = vec![
+        desired("v1", "ConfigMap", None, "settings"),
+        desired("v1", "ConfigMap", None, "flags"),
+        desired("apps/v1", "Deployment", None, "web"),
+        desired("v1", "ConfigMap", None, "banner"),
+    ];
+    let prepared = prepare(objects, &builtin_scope, &settings());
+
+    let (known, read) = prepared.known_facts(&inventory, Some(&record));
+    assert_eq!(
+        kind_names(known.keys()),
+        ["ConfigMap/flags", "ConfigMap/settings"]
+    );
+    assert!(known.values().all(|facts| *facts == ours()));
+    let mut read = kind_names(&read);
+    read.sort();
+    assert_eq!(
+        read,
+        ["ConfigMap/banner", "ConfigMap/limits", "Deployment/web"]
+    );
+
+    // A failed heal since the record: nothing is vouched for.
+    record.stale = true;
+    let (known, read) = prepared.known_facts(&inventory, Some(&record));
+    assert!(known.is_empty());
+    assert_eq!(read.len(), 5);
+    // No record (self-heal off, a restart): everything is read.
+    let (known, read) = prepared.known_facts(&inventory, None);
+    assert!(known.is_empty());
+    assert_eq!(read.len(), 5);
+}
