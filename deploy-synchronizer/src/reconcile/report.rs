@@ -73,7 +73,9 @@ pub(super) async fn write_status(
         // An inventory this reconcile wrote already is left out of the patch (a merge patch
         // keeps what it does not name): a thousand entries are most of a status. Not so for the
         // controller's copy, which may lag what is stored.
-        if written.as_ref().is_some_and(|w| w.inventory == status.inventory)
+        if written
+            .as_ref()
+            .is_some_and(|w| w.inventory == status.inventory)
             && let Some(fields) = value.as_object_mut()
         {
             fields.remove("inventory");
