@@ -1,0 +1,169 @@
+//! Installing Sluice into a cluster, as the README says: `kubectl apply --server-side -k
+//! manifests/` on the world. The namespace enforces the `restricted` Pod Security level, so the
+//! daemons' pods are admitted only with the security context the manifests promise (non-root,
+//! read-only root filesystem, no privilege escalation, every capability dropped, seccomp
+//! RuntimeDefault); kwok then runs them and both Deployments become Available.
+//!
+//! What each ServiceAccount may do is asked of the API server itself (`kubectl auth can-i --as`):
+//! the Config Updater reads its resources and the Secrets they name, writes only their status and
+//! events, and can write no workload; the synchronizer may write any kind, as Flux's
+//! kustomize-controller may, and impersonate ServiceAccounts to narrow a GitSync.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use sluice_e2e::{World, wait_until};
+
+const NAMESPACE: &str = "sluice-system";
+const UPDATER: &str = "system:serviceaccount:sluice-system:config-updater";
+const SYNCHRONIZER: &str = "system:serviceaccount:sluice-system:deploy-synchronizer";
+
+fn manifests() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests")
+}
+
+/// Runs the world's kubectl with `args`; its exit status and output.
+fn kubectl(args: &[&str]) -> std::process::Output {
+    let world = World::get();
+    std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", world.kubeconfig())
+        .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"))
+        .output()
+        .expect("running the world's kubectl (is the world's env sourced?)")
+}
+
+/// Whether `user` may `verb` `resource` (`deployments.apps`, `gitsyncs.sluice.dev/status`) in
+/// namespace `shop`, as the API server's authorizer answers.
+fn can(user: &str, verb: &str, resource: &str) -> bool {
+    let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+    let mut args = vec!["auth", "can-i", verb, resource, "--as", user, "-n", "shop"];
+    let flag = format!("--subresource={subresource}");
+    if !subresource.is_empty() {
+        args.push(&flag);
+    }
+    let out = kubectl(&args);
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        answer == "yes" || answer == "no",
+        "kubectl auth can-i {verb} {resource}: {answer} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    answer == "yes"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manifests_install_both_daemons_with_only_the_rights_they_need() {
+    let world = World::get();
+    let dir = manifests();
+    // `--force-conflicts`: the other stories install the same CRDs with a field manager of their
+    // own; the content is the same.
+    let out = kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "sluice-install",
+        "-k",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "kubectl apply -k manifests/: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let applied = String::from_utf8_lossy(&out.stdout);
+    for object in [
+        "namespace/sluice-system",
+        "customresourcedefinition.apiextensions.k8s.io/gitsyncs.sluice.dev",
+        "deployment.apps/deploy-synchronizer",
+        "deployment.apps/config-updater",
+        "networkpolicy.networking.k8s.io/sluice",
+    ] {
+        assert!(applied.contains(object), "{object} not in:\n{applied}");
+    }
+
+    // The namespace enforces `restricted`: a pod without the security context is refused...
+    let refused = kubectl(&[
+        "run",
+        "no-security-context",
+        "--image=busybox",
+        "-n",
+        NAMESPACE,
+        "--dry-run=server",
+    ]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("violates PodSecurity \"restricted"),
+        "{why}"
+    );
+    // ...and both Deployments become Available: their pods were admitted and run.
+    let deployments: Api<Deployment> = Api::namespaced(world.kube_client().await, NAMESPACE);
+    for name in ["deploy-synchronizer", "config-updater"] {
+        wait_until(
+            &format!("Deployment {name} Available"),
+            Duration::from_secs(120),
+            || async {
+                let deployment = deployments.get(name).await.map_err(|e| e.to_string())?;
+                let conditions = deployment
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default();
+                let available = conditions.iter().any(|c| {
+                    c.type_.as_deref() == Some("Available") && c.status.as_deref() == Some("True")
+                });
+                if available {
+                    Ok(())
+                } else {
+                    Err(format!("conditions: {conditions:?}"))
+                }
+            },
+        )
+        .await;
+    }
+
+    // The Config Updater: its resources, their status, the Secrets they name, events; nothing
+    // else.
+    for (verb, resource) in [
+        ("watch", "imageupdates.sluice.dev"),
+        ("patch", "imagepolicies.sluice.dev/status"),
+        ("get", "secrets"),
+        ("create", "events.events.k8s.io"),
+    ] {
+        assert!(
+            can(UPDATER, verb, resource),
+            "the updater may {verb} {resource}"
+        );
+    }
+    for (verb, resource) in [
+        ("create", "deployments.apps"),
+        ("patch", "deployments.apps"),
+        ("delete", "configmaps"),
+        ("create", "secrets"),
+        ("patch", "imagepolicies.sluice.dev"),
+        ("patch", "gitsyncs.sluice.dev"),
+        ("create", "clusterroles.rbac.authorization.k8s.io"),
+        ("impersonate", "serviceaccounts"),
+    ] {
+        assert!(
+            !can(UPDATER, verb, resource),
+            "the updater may not {verb} {resource}"
+        );
+    }
+    // The synchronizer: whatever Git holds, and impersonation to narrow a GitSync's writes.
+    for (verb, resource) in [
+        ("create", "deployments.apps"),
+        ("delete", "configmaps"),
+        ("patch", "gitsyncs.sluice.dev/status"),
+        ("impersonate", "serviceaccounts"),
+    ] {
+        assert!(
+            can(SYNCHRONIZER, verb, resource),
+            "the synchronizer may {verb} {resource}"
+        );
+    }
+    // The updater cannot become another account by minting its token.
+    assert!(!can(UPDATER, "create", "serviceaccounts/token"));
+}
