@@ -107,17 +107,12 @@ pub async fn run(
         let triggers = stream::unfold(pushes, |mut rx| async move {
             rx.recv().await.map(|event| (event, rx))
         })
-        .then(move |event| {
-            let (store, ctx) = (store.clone(), push_ctx.clone());
-            async move {
-                // Before the first list the store is empty; the initial sync fetches anyway.
-                if store.wait_until_ready().await.is_err() {
-                    return stream::iter(Vec::new());
-                }
-                stream::iter(pushed_syncs(&store, &ctx, &event))
-            }
-        })
-        .flatten();
+        // Before the first list the store is empty and a push matches nothing: the initial sync
+        // of every GitSync fetches anyway. The store's readiness is not awaited here: kube's
+        // `wait_until_ready` keeps one waker, so a second waiter (this stream, while the
+        // controller's runner waits too) left one of them asleep for good, and every later push
+        // queued behind it. A push during start-up showed it (e2e `sync_pull_request`).
+        .flat_map(move |event| stream::iter(pushed_syncs(&store, &push_ctx, &event)));
         controller = controller.reconcile_on(triggers);
     }
     let healer = ctx.healer.clone();

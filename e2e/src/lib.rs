@@ -22,6 +22,7 @@ pub mod forge;
 pub mod git_support;
 pub mod http;
 pub mod in_process;
+pub mod installed;
 pub mod sync;
 pub mod updater;
 

@@ -45,6 +45,8 @@ pub struct Synchronizer {
 }
 
 impl Synchronizer {
+    /// The controller as `manifests/` installs it: with exactly the rights of its
+    /// ServiceAccount there (see [`crate::installed`]).
     pub async fn start(world: &World, namespace: &str) -> Synchronizer {
         Self::start_with_pushes(world, namespace, None).await
     }
@@ -55,7 +57,9 @@ impl Synchronizer {
         namespace: &str,
         pushes: Option<tokio::sync::mpsc::Receiver<deploy_synchronizer::webhook::PushEvent>>,
     ) -> Synchronizer {
-        let config = kube_config(world).await;
+        let config = world
+            .service_account_config(crate::installed::SYNCHRONIZER)
+            .await;
         Self::start_with(config, namespace, Metrics::default(), pushes)
     }
 

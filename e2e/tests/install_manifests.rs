@@ -9,30 +9,18 @@
 //! events, and can write no workload; the synchronizer may write any kind, as Flux's
 //! kustomize-controller may, and impersonate ServiceAccounts to narrow a GitSync.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
+use sluice_e2e::installed::{NAMESPACE, apply_manifests};
 use sluice_e2e::{World, wait_until};
 
-const NAMESPACE: &str = "sluice-system";
 const UPDATER: &str = "system:serviceaccount:sluice-system:config-updater";
 const SYNCHRONIZER: &str = "system:serviceaccount:sluice-system:deploy-synchronizer";
 
-fn manifests() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests")
-}
-
-/// Runs the world's kubectl with `args`; its exit status and output.
 fn kubectl(args: &[&str]) -> std::process::Output {
-    let world = World::get();
-    std::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", world.kubeconfig())
-        .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"))
-        .output()
-        .expect("running the world's kubectl (is the world's env sourced?)")
+    sluice_e2e::installed::kubectl(World::get(), args)
 }
 
 /// Whether `user` may `verb` `resource` (`deployments.apps`, `gitsyncs.sluice.dev/status`) in
@@ -57,23 +45,7 @@ fn can(user: &str, verb: &str, resource: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_manifests_install_both_daemons_with_only_the_rights_they_need() {
     let world = World::get();
-    let dir = manifests();
-    // `--force-conflicts`: the other stories install the same CRDs with a field manager of their
-    // own; the content is the same.
-    let out = kubectl(&[
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager",
-        "sluice-install",
-        "-k",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "kubectl apply -k manifests/: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = apply_manifests(world);
     let applied = String::from_utf8_lossy(&out.stdout);
     for object in [
         "namespace/sluice-system",

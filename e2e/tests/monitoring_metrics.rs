@@ -102,7 +102,7 @@ async fn exported() -> BTreeSet<String> {
     let (_, image) = push_web(world, "monitoring", &["1.0.0"]).await;
     u.create::<config_updater::resource::ImageRepository>(repository("web", &image, "1h"))
         .await;
-    u.run(None);
+    u.run(None).await;
     u.wait_ready::<config_updater::resource::ImageRepository>("web", "True", "Scanned")
         .await;
 

@@ -13,7 +13,7 @@ mod sync_support;
 
 use deploy_synchronizer::webhook::{self, PROVIDERS};
 use k8s_openapi::api::apps::v1::Deployment;
-use serde_json::json;
+use serde_json::{Value, json};
 use sluice_e2e::git_support::{blocking, me, remote, write};
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
 use sluice_shared::forge::{PullRequest, PullRequestState, StatusState};
@@ -165,10 +165,22 @@ async fn running(ns: &TestNamespace) -> String {
 /// `hooked`, its interval is an hour and the forge's own push webhooks, delivered to the
 /// synchronizer's receiver, are what bring each commit in.
 async fn storefront(ns: &TestNamespace, world: &World, repo: &Repo, hooked: bool) -> Synchronizer {
+    storefront_with(ns, world, repo, hooked, json!({})).await
+}
+
+/// [`storefront`] with `forge` (fields of `spec.forge`) set before the synchronizer starts, so
+/// its first sync already sees them.
+async fn storefront_with(
+    ns: &TestNamespace,
+    world: &World,
+    repo: &Repo,
+    hooked: bool,
+    forge: Value,
+) -> Synchronizer {
     forge_secret(ns, world).await;
     let url = world.forge_url(&repo.name);
     create_git_sync(ns, "storefront", &url, "storefront", "forge").await;
-    let mut spec = json!({"healthTimeout": "8s", "rollback": {"enabled": true}, "forge": {}});
+    let mut spec = json!({"healthTimeout": "8s", "rollback": {"enabled": true}, "forge": forge});
     if !hooked {
         patch_spec(ns, "storefront", spec).await;
         return Synchronizer::start(world, ns.name()).await;
@@ -437,13 +449,8 @@ async fn a_token_the_forge_refuses_is_a_condition_and_the_statuses_follow_once_i
     }))
     .unwrap();
     ns.api().create(&Default::default(), &wrong).await.unwrap();
-    let synchronizer = storefront(&ns, world, &repo, false).await;
-    patch_spec(
-        &ns,
-        "storefront",
-        json!({"forge": {"secretRef": "forge-token"}}),
-    )
-    .await;
+    let forge = json!({"secretRef": "forge-token"});
+    let synchronizer = storefront_with(&ns, world, &repo, false, forge).await;
 
     // Applied all the same; the forge's refusal is a condition, the token nowhere in it.
     wait_applied(&ns, "storefront", &seed).await;

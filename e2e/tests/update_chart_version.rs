@@ -155,7 +155,7 @@ async fn a_new_chart_version_is_bumped_in_git_and_rolled_out() {
     update["spec"]["paths"] = json!(["clusters", "charts"]);
     u.create::<config_updater::resource::ImageUpdate>(update)
         .await;
-    u.run(None);
+    u.run(None).await;
 
     // 1.4.3 is published: one commit changes exactly the two pinned versions.
     world

@@ -47,7 +47,7 @@ async fn a_registry_push_becomes_a_pushed_bump_commit() {
 
     // The webhook router on an ephemeral port, feeding the controllers.
     let (receiver, events) = Receiver::start(TOKEN).await;
-    u.run(Some(events));
+    u.run(Some(events)).await;
 
     let tag = u.wait_policy_tag("web").await;
     assert_eq!(tag, "1.4.3");

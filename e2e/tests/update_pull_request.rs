@@ -287,7 +287,7 @@ async fn the_forges_pull_request_webhook_makes_the_updater_read_a_close_at_once(
     world
         .forge_hook(&repo, &hook, HOOK_SECRET, &["pull_request"])
         .await;
-    u.run(Some(events));
+    u.run(Some(events)).await;
 
     let proposed = pull_request(&u, &repo, "a pull request proposing 1.1.0", |pr| {
         pr.state == PullRequestState::Open && pr.body.contains("1.1.0")

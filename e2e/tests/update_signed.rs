@@ -47,7 +47,7 @@ async fn a_signing_key_secret_makes_signed_bumps_and_a_locked_key_is_reported() 
                                                  "signingKeyRef": {"name": key_secret}});
         u.create::<ImageUpdate>(update).await;
     }
-    u.run(None);
+    u.run(None).await;
 
     // The signed one: lastPushCommit is main's tip on the server, and git verifies it.
     let commit = u.wait_last_push("signed").await;

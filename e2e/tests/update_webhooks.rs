@@ -270,7 +270,7 @@ fn dockerhub(repo_name: &str, tag: &str) -> Delivery {
 async fn each_registrys_verified_push_triggers_the_bump_and_forged_ones_nothing() {
     let mut u = Updater::idle("update-webhooks").await;
     let (hooks, events) = Hooks::start().await;
-    u.run(Some(events));
+    u.run(Some(events)).await;
     let world = u.world;
     let ns = u.ns().to_owned();
     let registry = world.registry();

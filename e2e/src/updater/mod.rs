@@ -103,7 +103,7 @@ impl Updater {
     /// Installs the CRDs, creates the namespace `<prefix>-…` and starts the controllers.
     pub async fn start(prefix: &str) -> Updater {
         let mut u = Self::idle(prefix).await;
-        u.run(None);
+        u.run(None).await;
         u
     }
 
@@ -125,8 +125,10 @@ impl Updater {
         }
     }
 
-    /// Starts the controllers for the namespace, fed `events` by a webhook receiver if given.
-    pub fn run(&mut self, events: Option<mpsc::Receiver<Delivered>>) {
+    /// Starts the controllers for the namespace, fed `events` by a webhook receiver if given,
+    /// with exactly the rights of the updater's ServiceAccount in `manifests/` (see
+    /// [`crate::installed`]); the story itself acts as the world's admin.
+    pub async fn run(&mut self, events: Option<mpsc::Receiver<Delivered>>) {
         assert!(self.controllers.is_none(), "the controllers run already");
         let options = Options {
             namespace: Some(self.ns().to_owned()),
@@ -135,7 +137,10 @@ impl Updater {
             events,
             metrics: self.metrics.clone(),
         };
-        let client = self.client.clone();
+        let client = self
+            .world
+            .service_account_client(crate::installed::UPDATER)
+            .await;
         self.controllers = Some(InProcess::spawn(|shutdown| {
             controller::run(client, options, shutdown)
         }));
