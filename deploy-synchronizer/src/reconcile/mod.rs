@@ -25,7 +25,7 @@ use crate::context::Context;
 use crate::depends::{self, Gate};
 use crate::heal::Holding;
 use crate::object::RECONCILE_REQUESTED_AT;
-use crate::plan::{Hooks, Inventory, Plan, PlanError, Send, to_send};
+use crate::plan::{Hooks, Inventory, Plan, PlanError, Record, Send, to_send};
 use crate::render::RenderErrors;
 use crate::resource::{GitSync, GitSyncStatus};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
@@ -427,11 +427,9 @@ async fn sync_once(
     }
 
     let inventory: Inventory = status.inventory.iter().cloned().collect();
-    // What self-heal's watches vouch for is not read again (see `Prepared::known_facts`).
-    let record = spec
-        .self_heal
-        .then(|| ctx.healer.record(&target.key))
-        .flatten();
+    // Self-heal's record of the last apply, read once: what its watches vouch for is not read
+    // again (see `Prepared::known_facts`), and what it holds as applied is not sent again.
+    let record = ctx.healer.record(&target.key);
     let cluster = Cluster {
         client: &ctx.client,
         config: &ctx.config,
@@ -459,7 +457,7 @@ async fn sync_once(
         recreate_on_immutable_change: spec.recreate_on_immutable_change,
         hook_timeout: durations(target.sync).map_or(DEFAULT_HOOK_TIMEOUT, |(_, health)| health),
     };
-    let sent = send(ctx, target, &plan, &applier, &mut kinds).await;
+    let sent = send(ctx, target, &plan, &applier, (record, &mut kinds)).await;
     stages.mark("apply");
     match sent {
         Ok(report) => {
@@ -493,16 +491,15 @@ async fn sync_once(
 
 /// Dry-runs and applies what of `plan` must be sent (only what changed since the last apply,
 /// when self-heal's record of it can be trusted: see [`to_send`]), prunes, and hands what was
-/// applied to self-heal. `kinds` is the discovery the plan was made with; on return, the one
-/// after the apply.
+/// applied to self-heal. `record` is self-heal's record the plan was made with; `kinds` the
+/// discovery the plan was made with, on return the one after the apply.
 async fn send(
     ctx: &Context,
     target: &Target<'_>,
     plan: &Plan,
     applier: &Applier,
-    kinds: &mut Kinds,
+    (record, kinds): (Option<Record>, &mut Kinds),
 ) -> Result<Report, ApplyError> {
-    let record = ctx.healer.record(&target.key);
     let to_send = to_send(
         plan,
         record.as_ref(),
