@@ -144,7 +144,13 @@ pub fn events(
     rejected: &[TrailerChange],
 ) -> Vec<(bool, &'static str, String)> {
     let mut events = Vec::new();
-    if let Some(b) = before.filter(|b| b.state != OPEN && stored != Some(*b)) {
+    // The newest word on a merge or close: the round's own answer from the forge (a refresh of
+    // a pull request merged meanwhile answers `merged`), else what the round found.
+    let done = [after, before]
+        .into_iter()
+        .flatten()
+        .find(|p| p.state != OPEN);
+    if let Some(b) = done.filter(|b| stored != Some(*b)) {
         if b.state == MERGED {
             events.push((
                 false,
@@ -383,6 +389,11 @@ mod tests {
             ["PullRequestMerged"]
         );
         assert!(events(Some(&merged), Some(&merged), Some(&merged), false, &[]).is_empty());
+        // Merged between the round's read and its refresh: the refresh's answer tells it.
+        assert_eq!(
+            reasons(events(Some(&open), Some(&open), Some(&merged), true, &[])),
+            ["PullRequestMerged"]
+        );
         // Closed without merge, and a newer version opens the next one in the same round.
         let closed = seen(4, "closed");
         let rejected = proposed(&[commit("c1", &[("web", "a.yaml", "1.0.0", "1.1.0")])]);
