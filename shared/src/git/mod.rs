@@ -23,6 +23,10 @@
 //! stalled server otherwise) and [`trust_ca_file_process_wide`] (a CA for every https remote,
 //! e.g. `$SLUICE_CA_FILE` in the local world; a per-source [`CaCerts`] needs no global state).
 //!
+//! Every connection libgit2 opens (http, https, ssh) goes through Sluice's socket stream, which
+//! turns Nagle's algorithm off: libgit2 writes a request's headers and body apart, and the body
+//! used to wait ~40 ms for the server's delayed acknowledgement (`socket.rs`).
+//!
 //! Every failure is a [`GitError`] that says what went wrong in the operator's terms, with URLs
 //! stripped of credentials and secrets scrubbed. All functions block: call them from
 //! `tokio::task::spawn_blocking`.
@@ -35,6 +39,7 @@ mod merges;
 mod push;
 mod remote;
 mod sign;
+mod socket;
 mod tls;
 pub mod url;
 

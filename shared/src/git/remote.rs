@@ -49,6 +49,7 @@ pub fn set_network_timeouts(connect: Duration, read_write: Duration) -> Result<(
         git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect))?;
         git2::opts::set_server_timeout_in_milliseconds(ms(read_write))?;
     }
+    super::socket::set_timeouts(ms(connect), ms(read_write));
     Ok(())
 }
 
@@ -108,8 +109,10 @@ impl Remote {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Callbacks and record for one operation.
+    /// Callbacks and record for one operation. Every network operation starts here, so this is
+    /// where libgit2 is given Sluice's socket stream (`TCP_NODELAY`; see `socket.rs`).
     pub(crate) fn session(&self) -> Session<'_> {
+        super::socket::install();
         Session {
             remote: self,
             state: RefCell::new(State::default()),
