@@ -232,6 +232,8 @@ pub struct Context {
     pushed: Mutex<HashSet<String>>,
     /// The last [`RECONCILE_REQUESTED_AT`](crate::object::RECONCILE_REQUESTED_AT) value acted on, per GitSync.
     requests: Mutex<HashMap<String, String>>,
+    /// The resourceVersion each GitSync was left at by this process's last status write.
+    status_versions: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
@@ -265,6 +267,7 @@ impl Context {
             attempts: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashSet::new()),
             requests: Mutex::new(HashMap::new()),
+            status_versions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -346,6 +349,23 @@ impl Context {
 
     pub(crate) fn forget(&self, key: &str) {
         self.attempts().remove(key);
+        lock(&self.status_versions).remove(key);
+    }
+
+    /// Records that this process's status write left `key` at `resource_version`.
+    pub(crate) fn status_written(&self, key: &str, resource_version: Option<String>) {
+        let mut versions = lock(&self.status_versions);
+        match resource_version {
+            Some(version) => versions.insert(key.to_owned(), version),
+            None => versions.remove(key),
+        };
+    }
+
+    /// Whether a copy of `key` at `resource_version` is what this process's last status write
+    /// left: then its status is what is stored (only this daemon writes it).
+    pub(crate) fn is_own_status_write(&self, key: &str, resource_version: Option<&str>) -> bool {
+        resource_version
+            .is_some_and(|v| lock(&self.status_versions).get(key).map(String::as_str) == Some(v))
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::health::{Health, HealthStatus};
+use crate::health::{self, Health, HealthStatus};
+use crate::object::ObjectRef;
 use crate::resource::{GitSyncStatus, HISTORY_LIMIT, HistoryEntry};
 
 /// Condition types.
@@ -277,6 +278,30 @@ pub fn health_pending(status: &GitSyncStatus) -> bool {
             && entry.healthy_at.is_none()
             && entry.failed_at.is_none()
     })
+}
+
+/// The health of a revision applied over `before`, when it is known without reading the
+/// cluster: the revision before was assessed Healthy, and every object this one sent is of a kind
+/// whose health is its existence ([`health::decided_by_metadata`]: ConfigMaps, Secrets, RBAC…).
+/// The objects not sent are as they were when assessed; those sent exist, as applied. `None`:
+/// the health must be assessed (a workload was sent, or the last assessment was not Healthy).
+///
+/// This is what lets a commit that changes one ConfigMap among a thousand objects write its
+/// status once, with its health, instead of reading the thousand objects again first.
+pub fn carried_health<'a>(
+    before: &GitSyncStatus,
+    sent: impl IntoIterator<Item = &'a ObjectRef>,
+    objects: usize,
+) -> Option<Health> {
+    let assessed_healthy = before.health.as_deref() == Some(HealthStatus::Healthy.as_str())
+        && before.history.first().is_some_and(|entry| {
+            before.last_applied_revision.as_deref() == Some(entry.revision.as_str())
+                && entry.healthy_at.is_some()
+        });
+    let existence_only = sent
+        .into_iter()
+        .all(|id| health::decided_by_metadata(&id.group, &id.kind));
+    (assessed_healthy && existence_only).then(|| health::all_healthy(objects))
 }
 
 /// What the health wait concluded.

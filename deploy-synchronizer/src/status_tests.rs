@@ -250,3 +250,71 @@ fn only_what_is_not_applied_and_ready_is_an_upgrade() {
     );
     assert!(is_upgrade(&status, "abc", &inputs, Some(3)));
 }
+
+fn id(group: &str, kind: &str, name: &str) -> ObjectRef {
+    ObjectRef {
+        group: group.into(),
+        kind: kind.into(),
+        namespace: "shop".into(),
+        name: name.into(),
+    }
+}
+
+/// A status whose applied revision `a1` was assessed Healthy.
+fn healthy_at_a1() -> GitSyncStatus {
+    let mut status = GitSyncStatus::default();
+    record_applied(&mut status, "a1", "first", "applied", Some(1), at(0));
+    let health = Health::healthy("3 objects healthy");
+    record_health(
+        &mut status,
+        &health,
+        Duration::from_secs(60),
+        Some(1),
+        at(5),
+    );
+    status
+}
+
+#[test]
+fn health_is_carried_over_a_revision_that_sent_only_configuration() {
+    let before = healthy_at_a1();
+    let config = id("", "ConfigMap", "routes");
+    let role = id("rbac.authorization.k8s.io", "Role", "reader");
+    let carried = carried_health(&before, [&config, &role], 1000).unwrap();
+    assert_eq!(carried, Health::healthy("1000 objects healthy"));
+    // As the full assessment words it, so the next one finds nothing to write.
+    let parts = (0..1000).map(|i| (id("", "ConfigMap", &format!("c{i}")), Health::healthy("")));
+    assert_eq!(carried, health::aggregate(parts));
+    // Nothing sent (a prune only): still known.
+    assert!(carried_health(&before, [], 10).is_some());
+}
+
+#[test]
+fn health_is_assessed_when_a_workload_is_sent_or_the_last_look_was_not_healthy() {
+    let before = healthy_at_a1();
+    let web = id("apps", "Deployment", "web");
+    let config = id("", "ConfigMap", "routes");
+    assert_eq!(carried_health(&before, [&config, &web], 10), None);
+    let service = id("", "Service", "web");
+    assert_eq!(carried_health(&before, [&service], 10), None);
+
+    let mut degraded = before.clone();
+    let health = Health::degraded("pod web-1: CrashLoopBackOff");
+    record_health(
+        &mut degraded,
+        &health,
+        Duration::from_secs(60),
+        Some(1),
+        at(9),
+    );
+    assert_eq!(carried_health(&degraded, [&config], 10), None);
+
+    // Applied but not assessed yet: unknown, whatever it sends.
+    let mut waiting = before.clone();
+    record_applied(&mut waiting, "b2", "second", "applied", Some(1), at(10));
+    assert_eq!(carried_health(&waiting, [&config], 10), None);
+    assert_eq!(
+        carried_health(&GitSyncStatus::default(), [&config], 10),
+        None
+    );
+}

@@ -174,8 +174,7 @@ pub fn aggregate(parts: impl IntoIterator<Item = (ObjectRef, Health)>) -> Health
     }
     let status = HealthStatus::worst(parts.iter().map(|(_, health)| health.status));
     if status == HealthStatus::Healthy {
-        let plural = if parts.len() == 1 { "" } else { "s" };
-        return Health::healthy(format!("{} object{plural} healthy", parts.len()));
+        return all_healthy(parts.len());
     }
     let mut worst: Vec<&(ObjectRef, Health)> = parts
         .iter()
@@ -191,6 +190,15 @@ pub fn aggregate(parts: impl IntoIterator<Item = (ObjectRef, Health)>) -> Health
         message.push(format!("and {} more {status}", worst.len() - NAMED_PARTS));
     }
     Health::new(status, message.join("; "))
+}
+
+/// The health of `objects` objects that are all healthy, as [`aggregate`] words it.
+pub fn all_healthy(objects: usize) -> Health {
+    if objects == 0 {
+        return Health::healthy("no objects");
+    }
+    let plural = if objects == 1 { "" } else { "s" };
+    Health::healthy(format!("{objects} object{plural} healthy"))
 }
 
 /// `Deployment shop/web: Degraded: …`: one object's health for people.

@@ -7,6 +7,7 @@
 //! and the sync is retried with backoff.
 
 mod forge;
+mod health;
 mod report;
 mod rollback;
 
@@ -20,7 +21,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use crate::apply::{Applier, ApplyError, Kinds, Report};
-use crate::assess::assess_inventory;
 use crate::context::Context;
 use crate::depends::{self, Gate};
 use crate::heal::Holding;
@@ -33,8 +33,9 @@ use crate::source::{Checkout, SourceError};
 use crate::stages::Stages;
 use crate::status::{
     self, FailureReason, READY, STALLED, Verdict, health_pending, parse_duration, record_applied,
-    record_health, short,
+    short,
 };
+use health::check_health;
 use report::{fail, publish, write_status};
 
 /// How soon a GitSync waiting for a dependency looks again, should no change of the dependency
@@ -210,18 +211,16 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
         }
         Ok(Some(outcome)) => {
             ctx.succeeded(&target.key);
-            record_sync(
-                ctx,
-                &target,
-                &mut status,
-                outcome,
-                revision.unwrap_or_default(),
-            )
-            .await?;
+            let revision = revision.unwrap_or_default();
+            let carried =
+                record_sync(ctx, &target, &mut status, outcome, revision, health_timeout).await?;
             stages.mark("status");
             tracing::debug!(sync = %target.key, stages = %stages.summary(), "sync stages");
             ctx.metrics.stages(&stages);
-            check_health(ctx, &target, &mut status, interval, health_timeout).await
+            match carried {
+                Some(verdict) => Ok(health::next(verdict, interval)),
+                None => check_health(ctx, &target, &mut status, interval, health_timeout).await,
+            }
         }
         Err(error) => {
             let wait = ctx.failed(&target.key, interval);
@@ -233,17 +232,22 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
 }
 
 /// Records a successful sync in `status` (applied revision, inventory, history), writes the
-/// status at once, then says so in events and the log: health, a read of every object,
-/// follows in a second write.
+/// status at once, then says so in events and the log. Health, a read of every object, follows
+/// in a second write, unless it is known without one ([`status::carried_health`]): then it is
+/// in this write, and its verdict is returned.
 async fn record_sync(
     ctx: &Context,
     target: &Target<'_>,
     status: &mut GitSyncStatus,
     outcome: Outcome,
     (commit, subject): (String, String),
-) -> Result<(), Error> {
+    health_timeout: Duration,
+) -> Result<Option<Verdict>, Error> {
     let sync = target.sync;
     let previous = status.last_applied_revision.clone();
+    let sent = outcome.report.applied.iter().map(|(id, _)| id);
+    let carried = status::carried_health(status, sent, outcome.inventory.len());
+    let health_before = status.health.clone();
     let ready_before = status::condition(status, READY).is_some_and(|c| c.status == "True");
     let message = applied_message(&commit, &outcome.report, outcome.inventory.len());
     status.inventory = outcome.inventory.to_entries();
@@ -256,6 +260,9 @@ async fn record_sync(
         target.generation,
         Timestamp::now(),
     );
+    let verdict = carried
+        .as_ref()
+        .map(|health| health::record(ctx, target, status, health, health_timeout));
     // The status first: it is what a user (and the forge) reads the sync's outcome from.
     write_status(ctx, target, status).await?;
     if previous.as_deref() != Some(commit.as_str()) || !ready_before {
@@ -276,7 +283,11 @@ async fn record_sync(
     }
     tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
             pruned = outcome.report.pruned.len(), "applied");
-    Ok(())
+    if let (Some(health), Some(verdict)) = (&carried, verdict) {
+        let before = health_before.as_deref();
+        health::announce(ctx, target, status, health, verdict, before, health_timeout).await?;
+    }
+    Ok(verdict)
 }
 
 /// A suspended sync applies, prunes and heals nothing until it is resumed; its status says so.
@@ -580,82 +591,4 @@ fn applied_message(commit: &str, report: &Report, objects: usize) -> String {
         message.push_str(&format!("; prune failed for: {}", failed.join("; ")));
     }
     message
-}
-
-/// Assesses the applied objects, records the verdict, and says when to look again.
-async fn check_health(
-    ctx: &Context,
-    target: &Target<'_>,
-    status: &mut GitSyncStatus,
-    interval: Duration,
-    timeout: Duration,
-) -> Result<Action, Error> {
-    let inventory: Inventory = status.inventory.iter().cloned().collect();
-    let health = match Kinds::discover(&ctx.client).await {
-        Ok(kinds) => assess_inventory(&ctx.client, &kinds, &inventory).await,
-        Err(error) => crate::health::Health::unknown(format!("cannot discover kinds: {error}")),
-    };
-    let before = status.health.clone();
-    ctx.metrics.health(
-        &target.namespace,
-        &target.name,
-        health.status == crate::health::HealthStatus::Healthy,
-    );
-    let verdict = record_health(
-        status,
-        &health,
-        timeout,
-        target.generation,
-        Timestamp::now(),
-    );
-    write_status(ctx, target, status).await?;
-    match verdict {
-        Verdict::Healthy => {
-            publish(
-                ctx,
-                target.sync,
-                EventType::Normal,
-                "Healthy",
-                "HealthCheck",
-                &health.to_string(),
-            )
-            .await;
-        }
-        Verdict::TimedOut => {
-            let note = format!("not healthy within {}s: {health}", timeout.as_secs());
-            publish(
-                ctx,
-                target.sync,
-                EventType::Warning,
-                "HealthTimeout",
-                "HealthCheck",
-                &note,
-            )
-            .await;
-            if rollback::propose(ctx, target, status, &note).await {
-                write_status(ctx, target, status).await?;
-            }
-        }
-        Verdict::Settled if before.as_deref() != Some(health.status.as_str()) => {
-            let kind = if health.status == crate::health::HealthStatus::Healthy {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            };
-            publish(
-                ctx,
-                target.sync,
-                kind,
-                "HealthChanged",
-                "HealthCheck",
-                &health.to_string(),
-            )
-            .await;
-        }
-        Verdict::Settled | Verdict::Waiting => {}
-    }
-    Ok(match verdict {
-        Verdict::Waiting => Action::requeue(HEALTH_POLL),
-        _ => Action::requeue(interval),
-    })
 }

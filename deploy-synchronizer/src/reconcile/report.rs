@@ -50,8 +50,8 @@ pub(super) async fn fail(
 
 /// Tells the forge (with `spec.forge`) what the status says, then writes the whole status
 /// (merge patch on the status subresource). Lists are written even when
-/// empty, so an emptied inventory replaces the old one; an inventory this reconcile wrote
-/// already is not sent again. A status equal to the one last written
+/// empty, so an emptied inventory replaces the old one; an inventory known to be stored already
+/// is not sent again. A status equal to the one last written
 /// (or read, before any write) is not written: at rest, a sync makes no write requests.
 pub(super) async fn write_status(
     ctx: &Context,
@@ -70,27 +70,37 @@ pub(super) async fn write_status(
         if before == Some(status) {
             return Ok(());
         }
-        // An inventory this reconcile wrote already is left out of the patch (a merge patch
-        // keeps what it does not name): a thousand entries are most of a status. Not so for the
-        // controller's copy, which may lag what is stored.
-        if written
+        // An inventory already stored is left out of the patch (a merge patch keeps what it
+        // does not name): a thousand entries are most of a status, and most of the write's time.
+        // Stored means written by this reconcile, or the controller's copy when it is the one
+        // this process's last status write left (it may lag what is stored otherwise).
+        let own_copy = ctx.is_own_status_write(
+            &target.key,
+            target.sync.metadata.resource_version.as_deref(),
+        );
+        let stored = written
             .as_ref()
-            .is_some_and(|w| w.inventory == status.inventory)
+            .or(target.sync.status.as_ref().filter(|_| own_copy));
+        if stored.is_some_and(|s| s.inventory == status.inventory)
             && let Some(fields) = value.as_object_mut()
         {
             fields.remove("inventory");
         }
     }
-    patch_status(ctx, target, value).await?;
+    let written = patch_status(ctx, target, value).await;
+    // A failed write may still have been stored: then nothing is known of the stored copy.
+    ctx.status_written(&target.key, written.as_ref().ok().cloned().flatten());
+    written?;
     *target.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(status.clone());
     Ok(())
 }
 
+/// Patches the status; returns the resourceVersion it left the GitSync at.
 async fn patch_status(
     ctx: &Context,
     target: &Target<'_>,
     status: serde_json::Value,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let api: Api<GitSync> = Api::namespaced(ctx.client.clone(), &target.namespace);
     api.patch_status(
         &target.name,
@@ -98,7 +108,7 @@ async fn patch_status(
         &Patch::Merge(json!({ "status": status })),
     )
     .await
-    .map(drop)
+    .map(|sync| sync.metadata.resource_version)
     .map_err(Error::Status)
 }
 
