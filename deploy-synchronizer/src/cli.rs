@@ -110,6 +110,16 @@ pub struct RunArgs {
     #[arg(long, env = "SLUICE_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
 
+    /// Multi-tenancy: a GitSync without spec.serviceAccountName writes as this ServiceAccount of
+    /// its own namespace, never as the synchronizer (default: as the synchronizer)
+    #[arg(long, env = "SLUICE_DEFAULT_SERVICE_ACCOUNT", value_name = "NAME")]
+    pub default_service_account: Option<String>,
+
+    /// Multi-tenancy: refuse GitSyncs that name another namespace (targetNamespace,
+    /// allowedNamespaces, dependsOn, helm.namespace), before anything is fetched
+    #[arg(long, env = "SLUICE_NO_CROSS_NAMESPACE_REFS")]
+    pub no_cross_namespace_refs: bool,
+
     /// How far each self-heal watch reaches: `cluster`, one watch per kind in every namespace
     /// (needs list and watch on the kind cluster-wide); `namespace`, one per kind and namespace
     /// that holds objects under self-heal (for RBAC granted by namespace; cluster-scoped kinds

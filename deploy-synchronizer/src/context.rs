@@ -24,6 +24,7 @@ use crate::heal::{HealMetrics, Healer, WatchScope};
 use crate::resource::GitSync;
 use crate::stages::Stages;
 use crate::status::backoff;
+use crate::tenancy::Lockdown;
 use crate::webhook::PushEvent;
 
 /// The name events are reported under.
@@ -48,6 +49,9 @@ pub struct Options {
     /// How far each self-heal watch reaches: one per kind cluster-wide, or one per kind and
     /// namespace (for RBAC granted namespace by namespace).
     pub heal_scope: WatchScope,
+    /// The platform team's multi-tenancy rules (`--default-service-account`,
+    /// `--no-cross-namespace-refs`).
+    pub lockdown: Lockdown,
 }
 
 impl Default for Options {
@@ -58,6 +62,7 @@ impl Default for Options {
             instance: None,
             pushes: None,
             heal_scope: WatchScope::default(),
+            lockdown: Lockdown::default(),
         }
     }
 }

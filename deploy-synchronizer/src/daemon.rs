@@ -2,6 +2,7 @@
 //! endpoint (start-up and serving shared with the updater: [`sluice_shared::daemon`]).
 
 use deploy_synchronizer::controller::{self, Metrics, Options};
+use deploy_synchronizer::tenancy::Lockdown;
 use deploy_synchronizer::webhook::{self, PROVIDERS};
 use sluice_shared::daemon::Daemon;
 use sluice_shared::kubeconfig::KubeconfigArgs;
@@ -26,6 +27,10 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         instance: std::env::var("POD_NAME").ok(),
         pushes: Some(pushes_rx),
         heal_scope: args.heal_watch_scope,
+        lockdown: Lockdown {
+            default_service_account: args.default_service_account.clone(),
+            no_cross_namespace_refs: args.no_cross_namespace_refs,
+        },
     };
     let controller = tokio::spawn(controller::run(
         client,

@@ -19,6 +19,7 @@ use crate::resource::{GitSync, GitSyncSpec, RenderMode};
 use crate::revision::{self, Cluster, PlannedRevision, SyncOf};
 use crate::source::SourceError;
 use crate::stages::Stages;
+use crate::tenancy::Lockdown;
 
 /// What to diff.
 #[derive(Clone, Debug)]
@@ -143,7 +144,11 @@ async fn diff_git_sync(
         .as_ref()
         .map(|status| status.inventory.iter().cloned().collect())
         .unwrap_or_default();
-    let cluster = Cluster { client, config };
+    let cluster = Cluster {
+        client,
+        config,
+        lockdown: &Lockdown::default(),
+    };
     let PlannedRevision {
         plan,
         kinds,

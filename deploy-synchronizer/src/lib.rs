@@ -58,4 +58,5 @@ pub mod rollbackcmd;
 pub(crate) mod source;
 pub(crate) mod stages;
 pub(crate) mod status;
+pub mod tenancy;
 pub mod webhook;

@@ -14,7 +14,8 @@
 //!    and API versions), then the pure planner's two steps with the I/O between them, reading
 //!    only what the plan needs: [`prepare`], the live facts of the
 //!    prepared and inventoried objects, [`Prepared::plan`](crate::plan::Prepared::plan); last the
-//!    writer, impersonating `spec.serviceAccountName` when set.
+//!    writer, impersonating `spec.serviceAccountName` when set, else the lockdown's default
+//!    ServiceAccount ([`crate::tenancy`]).
 //!
 //! This module acts (git, the API server); every decision in it is the planner's.
 
@@ -29,6 +30,7 @@ use crate::render::{self, DEFAULT_HELM_TIMEOUT, HelmOptions, RenderErrors, Rende
 use crate::resource::{GitSyncSpec, RenderMode};
 use crate::source::{self, Checkout, SourceError};
 use crate::stages::Stages;
+use crate::tenancy::Lockdown;
 
 /// Whose revision: a GitSync's namespace and name, and where its git caches live.
 #[derive(Clone, Copy, Debug)]
@@ -39,11 +41,13 @@ pub struct SyncOf<'a> {
 }
 
 /// The cluster a revision is planned against: `client` reads (and writes, unless impersonating);
-/// `config` is its configuration, to impersonate a ServiceAccount with.
+/// `config` is its configuration, to impersonate a ServiceAccount with; `lockdown` the platform
+/// team's rules, which name the ServiceAccount a sync without one writes as.
 #[derive(Clone, Copy)]
 pub struct Cluster<'a> {
     pub client: &'a Client,
     pub config: &'a kube::Config,
+    pub lockdown: &'a Lockdown,
 }
 
 /// A revision planned against the cluster, ready to execute or to diff.
@@ -229,14 +233,16 @@ pub async fn plan(
 }
 
 /// The client a sync writes with: impersonating `spec.serviceAccountName` of the sync's
-/// namespace when set (dry-runs too), else the daemon's own.
+/// namespace when set, else the lockdown's default ServiceAccount (dry-runs too), else the
+/// daemon's own.
 pub fn writer(cluster: Cluster<'_>, namespace: &str, spec: &GitSyncSpec) -> Result<Client, Error> {
-    match &spec.service_account_name {
-        Some(account) if !account.is_empty() => impersonating(cluster.config, namespace, account)
-            .map_err(|error| Error::Impersonation {
-                name: account.clone(),
+    match cluster.lockdown.service_account(spec) {
+        Some(account) => impersonating(cluster.config, namespace, account).map_err(|error| {
+            Error::Impersonation {
+                name: account.to_owned(),
                 error,
-            }),
-        _ => Ok(cluster.client.clone()),
+            }
+        }),
+        None => Ok(cluster.client.clone()),
     }
 }

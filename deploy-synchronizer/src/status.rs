@@ -34,6 +34,8 @@ pub enum FailureReason {
     ApplyFailed,
     /// The spec cannot be used (an interval or timeout that is no duration).
     InvalidSpec,
+    /// The platform team's lockdown refuses the spec (a reference to another namespace).
+    AccessDenied,
 }
 
 impl FailureReason {
@@ -45,6 +47,7 @@ impl FailureReason {
             Self::ValidationFailed => "ValidationFailed",
             Self::ApplyFailed => "ApplyFailed",
             Self::InvalidSpec => "InvalidSpec",
+            Self::AccessDenied => "AccessDenied",
         }
     }
 
@@ -52,7 +55,11 @@ impl FailureReason {
     pub fn is_stalled(self) -> bool {
         matches!(
             self,
-            Self::RenderFailed | Self::PlanRefused | Self::ValidationFailed | Self::InvalidSpec
+            Self::RenderFailed
+                | Self::PlanRefused
+                | Self::ValidationFailed
+                | Self::InvalidSpec
+                | Self::AccessDenied
         )
     }
 }

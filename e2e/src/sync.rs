@@ -75,6 +75,21 @@ impl Synchronizer {
         })
     }
 
+    /// The controller for `namespace`, on the synchronizer's ServiceAccount, under the platform
+    /// team's multi-tenancy `lockdown`.
+    pub async fn start_locked_down(
+        world: &World,
+        namespace: &str,
+        lockdown: deploy_synchronizer::tenancy::Lockdown,
+    ) -> Synchronizer {
+        let config = world
+            .service_account_config(crate::installed::SYNCHRONIZER)
+            .await;
+        Self::start_options(config, namespace, Metrics::default(), |options| {
+            options.lockdown = lockdown
+        })
+    }
+
     /// The controller over `config` with self-heal watches of `scope` (`config` may impersonate
     /// an identity with namespaced RBAC only).
     pub fn start_scoped(config: kube::Config, namespace: &str, scope: WatchScope) -> Synchronizer {

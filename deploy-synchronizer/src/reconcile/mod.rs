@@ -53,6 +53,9 @@ pub const HEALTH_POLL: Duration = Duration::from_secs(2);
 pub enum Error {
     #[error("{0}")]
     InvalidSpec(String),
+    /// Refused by the platform team's lockdown ([`crate::tenancy`]).
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("fetching the source failed: {0}")]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -89,6 +92,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Self::InvalidSpec(_) => "invalid_spec",
+            Self::AccessDenied(_) => "access_denied",
             Self::Source(SourceError::UnsafeTree { .. }) => "render",
             Self::Source(_) => "git",
             Self::Render(_) => "render",
@@ -104,6 +108,7 @@ impl Error {
     pub fn reason(&self) -> FailureReason {
         match self {
             Self::InvalidSpec(_) => FailureReason::InvalidSpec,
+            Self::AccessDenied(_) => FailureReason::AccessDenied,
             Self::Source(SourceError::UnsafeTree { .. }) => FailureReason::RenderFailed,
             Self::Source(_) => FailureReason::GitFailed,
             Self::Render(_) => FailureReason::RenderFailed,
@@ -156,7 +161,15 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     if sync.spec.suspend {
         return suspend(ctx, &target, &mut status, now).await;
     }
+    let refusal = ctx.options.lockdown.refusal(&target.namespace, &sync.spec);
     let (interval, health_timeout) = match durations(sync) {
+        Ok(_) if let Some(why) = refusal => {
+            // Nothing fetched, applied or pruned; the tenant must change the spec.
+            let error = Error::AccessDenied(why);
+            let wait = Duration::from_secs(60);
+            fail(ctx, &target, &mut status, None, &error, wait).await?;
+            return Err(error);
+        }
         Ok(durations) => durations,
         Err(message) => {
             let error = Error::InvalidSpec(message);
@@ -444,6 +457,7 @@ async fn sync_once(
     let cluster = Cluster {
         client: &ctx.client,
         config: &ctx.config,
+        lockdown: &ctx.options.lockdown,
     };
     let PlannedRevision {
         mut plan,
