@@ -93,6 +93,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub serve: ServeArgs<8081>,
 
+    #[command(flatten)]
+    pub leader: sluice_shared::leader::LeaderArgs,
+
     /// Directory for the work clones of config repositories
     #[arg(long, env = "SLUICE_WORK_DIR", value_name = "DIR",
           default_value = config_updater::controller::DEFAULT_WORK_DIR)]

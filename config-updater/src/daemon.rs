@@ -5,14 +5,19 @@ use config_updater::controller::{self, Metrics, Options};
 use config_updater::webhook::{self, PROVIDERS};
 use sluice_shared::daemon::Daemon;
 use sluice_shared::kubeconfig::KubeconfigArgs;
+use sluice_shared::leader::Leadership;
 use tokio::sync::mpsc;
 
 pub use sluice_shared::daemon::DaemonError as Error;
 
 use crate::cli::{NAME, RunArgs, VERSION};
 
+/// The Lease whose holder, among the updater's replicas, runs the controllers.
+const LEASE: &str = "sluice-config-updater";
+
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully: the endpoint finishes its requests,
-/// the controllers let their reconciles in flight finish.
+/// the controllers let their reconciles in flight finish. With `--leader-elect` the controllers
+/// run only while this replica holds the Lease (see [`sluice_shared::leader`]).
 pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let mut daemon = Daemon::start(NAME, VERSION, &args.webhook_secret_file, PROVIDERS)?;
     let client = kube.connect().await?;
@@ -29,7 +34,10 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         events: Some(events_rx),
         metrics,
     };
-    let controllers = tokio::spawn(controller::run(client, options, daemon.stopped()));
+    let leadership = Leadership::join(client.clone(), LEASE, &args.leader).await?;
+    let controllers = tokio::spawn(leadership.lead(daemon.stopped(), move |shutdown| {
+        controller::run(client, options, shutdown)
+    }));
     let webhooks = webhook::router(std::mem::take(&mut daemon.secrets), events_tx);
     daemon
         .serve(

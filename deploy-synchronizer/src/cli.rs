@@ -101,6 +101,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub serve: ServeArgs<8080>,
 
+    #[command(flatten)]
+    pub leader: sluice_shared::leader::LeaderArgs,
+
     /// Directory for git caches and per-revision checkouts
     #[arg(long, env = "SLUICE_CACHE_DIR", value_name = "DIR",
           default_value = deploy_synchronizer::controller::DEFAULT_CACHE_DIR)]

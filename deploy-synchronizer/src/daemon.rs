@@ -6,14 +6,19 @@ use deploy_synchronizer::tenancy::Lockdown;
 use deploy_synchronizer::webhook::{self, PROVIDERS};
 use sluice_shared::daemon::Daemon;
 use sluice_shared::kubeconfig::KubeconfigArgs;
+use sluice_shared::leader::Leadership;
 use tokio::sync::mpsc;
 
 pub use sluice_shared::daemon::DaemonError as Error;
 
 use crate::cli::{NAME, RunArgs, VERSION};
 
+/// The Lease whose holder, among the synchronizer's replicas, runs the controller.
+const LEASE: &str = "sluice-deploy-synchronizer";
+
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully: the endpoint finishes its requests,
-/// the controller lets its reconciles in flight finish.
+/// the controller lets its reconciles in flight finish. With `--leader-elect` the controller runs
+/// only while this replica holds the Lease (see [`sluice_shared::leader`]).
 pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let mut daemon = Daemon::start(NAME, VERSION, &args.webhook_secret_file, PROVIDERS)?;
     let client = kube.connect().await?;
@@ -32,13 +37,10 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
             no_cross_namespace_refs: args.no_cross_namespace_refs,
         },
     };
-    let controller = tokio::spawn(controller::run(
-        client,
-        config,
-        options,
-        metrics,
-        daemon.stopped(),
-    ));
+    let leadership = Leadership::join(client.clone(), LEASE, &args.leader).await?;
+    let controller = tokio::spawn(leadership.lead(daemon.stopped(), move |shutdown| {
+        controller::run(client, config, options, metrics, shutdown)
+    }));
     let webhooks = webhook::router(std::mem::take(&mut daemon.secrets), pushes_tx);
     daemon
         .serve(

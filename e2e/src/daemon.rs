@@ -34,9 +34,22 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `name` with `args`, logging to `log`.
     pub fn start(world: &World, name: &str, args: &[&str], log: &Path) -> Daemon {
+        Self::start_with_env(world, name, args, &[], log)
+    }
+
+    /// Starts `name` with `args` and the environment variables `env` (as a pod's, say
+    /// `POD_NAME`), logging to `log`.
+    pub fn start_with_env(
+        world: &World,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Daemon {
         let file = std::fs::File::create(log).expect("the log file");
         let child = Command::new(binary(name))
             .args(args)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", world.kubeconfig())
             .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"))
             .stdin(Stdio::null())
@@ -54,6 +67,12 @@ impl Daemon {
     /// What it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a node that dies or the OOM killer: no shutdown, no Lease released.
+    pub async fn kill(mut self) -> String {
+        let _ = self.child.kill().await;
+        self.log()
     }
 
     /// SIGTERM, then waits until it exited; returns the whole log.

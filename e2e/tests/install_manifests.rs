@@ -26,8 +26,15 @@ fn kubectl(args: &[&str]) -> std::process::Output {
 /// Whether `user` may `verb` `resource` (`deployments.apps`, `gitsyncs.sluice.dev/status`) in
 /// namespace `shop`, as the API server's authorizer answers.
 fn can(user: &str, verb: &str, resource: &str) -> bool {
+    can_in("shop", user, verb, resource)
+}
+
+/// Whether `user` may `verb` `resource` in `namespace`.
+fn can_in(namespace: &str, user: &str, verb: &str, resource: &str) -> bool {
     let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
-    let mut args = vec!["auth", "can-i", verb, resource, "--as", user, "-n", "shop"];
+    let mut args = vec![
+        "auth", "can-i", verb, resource, "--as", user, "-n", namespace,
+    ];
     let flag = format!("--subresource={subresource}");
     if !subresource.is_empty() {
         args.push(&flag);
@@ -136,6 +143,22 @@ async fn the_manifests_install_both_daemons_with_only_the_rights_they_need() {
             "the synchronizer may {verb} {resource}"
         );
     }
+    // Leader election: each daemon may hold its Lease in sluice-system; the updater nowhere else.
+    for user in [UPDATER, SYNCHRONIZER] {
+        assert!(can_in(
+            NAMESPACE,
+            user,
+            "update",
+            "leases.coordination.k8s.io"
+        ));
+        assert!(can_in(
+            NAMESPACE,
+            user,
+            "watch",
+            "leases.coordination.k8s.io"
+        ));
+    }
+    assert!(!can(UPDATER, "update", "leases.coordination.k8s.io"));
     // The updater cannot become another account by minting its token.
     assert!(!can(UPDATER, "create", "serviceaccounts/token"));
 }

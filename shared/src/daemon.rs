@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::kubeconfig::ClientError;
+use crate::leader::LeaderError;
 use crate::serve::{self, Readiness, ServeError};
 use crate::shutdown::Stop;
 use crate::webhook::Secrets;
@@ -29,6 +30,8 @@ pub enum DaemonError {
     WebhookSecrets(String),
     #[error("the {what} stopped unexpectedly: {error}")]
     Controller { what: &'static str, error: String },
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
 }
 
 /// A daemon between start-up and serving.
@@ -70,22 +73,42 @@ impl Daemon {
         self.stop.stopped()
     }
 
-    /// Marks the daemon ready and serves the endpoint plus `webhooks` on `addr` until a signal;
-    /// then waits for `controllers` (the `what` of errors) to finish their work in flight.
+    /// Marks the daemon ready and serves the endpoint plus `webhooks` on `addr` until a signal,
+    /// or until `controllers` end on their own (a Lease lost: see [`crate::leader`]); then waits
+    /// for `controllers` (the `what` of errors) to finish their work in flight.
     pub async fn serve(
         self,
         addr: SocketAddr,
         webhooks: Router,
-        controllers: JoinHandle<()>,
+        controllers: JoinHandle<Result<(), LeaderError>>,
         what: &'static str,
     ) -> Result<(), DaemonError> {
         self.readiness.set(true);
         let router = serve::router(Arc::new(self.registry), self.readiness).merge(webhooks);
-        serve::serve(addr, router, self.stop.stopped()).await?;
-        controllers.await.map_err(|error| DaemonError::Controller {
+        let (ended_tx, mut ended) = tokio::sync::watch::channel(false);
+        let controllers = tokio::spawn(async move {
+            let result = controllers.await;
+            let _ = ended_tx.send(true);
+            result
+        });
+        let stop = self.stop.stopped();
+        let until = async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = ended.wait_for(|ended| *ended) => {}
+            }
+        };
+        serve::serve(addr, router, until).await?;
+        let joined = controllers.await.map_err(|error| DaemonError::Controller {
             what,
             error: error.to_string(),
         })?;
+        joined
+            .map_err(|error| DaemonError::Controller {
+                what,
+                error: error.to_string(),
+            })?
+            .map_err(DaemonError::Leader)?;
         info!("stopped");
         Ok(())
     }

@@ -13,6 +13,7 @@ pub mod forge;
 pub mod git;
 pub mod kubeconfig;
 pub mod kustomize;
+pub mod leader;
 pub mod memory;
 pub mod naming;
 pub mod registry_auth;
