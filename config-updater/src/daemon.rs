@@ -33,6 +33,7 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         instance: std::env::var("POD_NAME").ok(),
         events: Some(events_rx),
         metrics,
+        notify: true,
     };
     let leadership = Leadership::join(client.clone(), LEASE, &args.leader).await?;
     let controllers = tokio::spawn(leadership.lead(daemon.stopped(), move |shutdown| {

@@ -89,8 +89,13 @@ already), 2 on an error.")]
     #[command(long_about = "\
 Print the CustomResourceDefinitions this daemon serves, as YAML.
 
-The files in manifests/crds/ are this output; a unit test keeps them equal.")]
-    Crd,
+The files in manifests/crds/ are this output; a unit test keeps them equal. With --alert, the
+Alert CRD, which both daemons read (notifications).")]
+    Crd {
+        /// Print the Alert CRD instead of the GitSync CRD
+        #[arg(long)]
+        alert: bool,
+    },
 
     /// Print the version and exit
     Version,
@@ -211,8 +216,12 @@ impl Cli {
                 .map_err(Into::into),
             Command::Diff(args) => diff(&self.kube, &args).await,
             Command::Rollback(args) => rollback(&self.kube, &args).await,
-            Command::Crd => {
-                print!("{}", deploy_synchronizer::resource::crd_yaml());
+            Command::Crd { alert } => {
+                if alert {
+                    print!("{}", sluice_shared::notify::crd_yaml());
+                } else {
+                    print!("{}", deploy_synchronizer::resource::crd_yaml());
+                }
                 Ok(0)
             }
             Command::Version => {

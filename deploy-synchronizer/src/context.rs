@@ -18,6 +18,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use sluice_shared::events::Publisher;
+use sluice_shared::notify::Notifier;
 use tokio::sync::mpsc;
 
 use crate::heal::{HealMetrics, Healer, WatchScope};
@@ -225,7 +227,8 @@ pub struct Context {
     pub client: Client,
     /// The client's configuration, to build impersonating clients from.
     pub config: kube::Config,
-    pub recorder: Recorder,
+    /// Events, to the API server and to the Alerts that want them.
+    pub events: Publisher,
     pub metrics: Metrics,
     pub options: Options,
     /// Self-heal: the watches and the index of what each sync applied.
@@ -255,16 +258,18 @@ impl Context {
             instance: options.instance.clone(),
         };
         let recorder = Recorder::new(client.clone(), reporter);
+        let notifier = Notifier::start(client.clone(), options.namespace.as_deref(), REPORTER);
+        let events = Publisher::new(recorder, notifier);
         Self {
             healer: Healer::new(
                 client.clone(),
-                recorder.clone(),
+                events.clone(),
                 metrics.heal.clone(),
                 store.clone(),
                 options.heal_scope,
             ),
             syncs: store,
-            recorder,
+            events,
             client,
             config,
             metrics,

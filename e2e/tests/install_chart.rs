@@ -118,7 +118,7 @@ fn the_chart_renders_the_objects_of_the_kustomization() {
             charted[key]
         );
     }
-    assert_eq!(kustomized.len(), 18, "{:?}", keys(&kustomized));
+    assert_eq!(kustomized.len(), 19, "{:?}", keys(&kustomized));
 }
 
 #[test]

@@ -9,6 +9,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
 
+use crate::notify::{Notice, Notifier, Severity};
+
 /// The API server refuses an event whose note is longer (bytes).
 pub const NOTE_MAX: usize = 1000;
 
@@ -39,9 +41,47 @@ pub fn event(type_: EventType, reason: &str, action: &str, note: &str) -> Event 
     }
 }
 
-/// Publishes `event` about `regarding`, retrying a failed call (bounded, with backoff); a
-/// failure after the last attempt is logged, never returned.
-pub async fn publish(recorder: &Recorder, event: &Event, regarding: &ObjectReference) {
+/// Where a daemon's events go: the API server (a [`Recorder`]) and the Alerts that want them
+/// (a [`Notifier`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    recorder: Recorder,
+    notifier: Notifier,
+}
+
+impl Publisher {
+    pub fn new(recorder: Recorder, notifier: Notifier) -> Self {
+        Publisher { recorder, notifier }
+    }
+
+    /// Publishes `event` about `regarding`, retrying a failed call (bounded, with backoff); a
+    /// failure after the last attempt is logged, never returned. The event goes to the Alerts
+    /// that want it too (queued: never waits), whether or not the API server took it.
+    pub async fn publish(&self, event: &Event, regarding: &ObjectReference) {
+        if let Some(reporter) = self.notifier.reporter() {
+            self.notifier.notify(notice(event, regarding, reporter));
+        }
+        record(&self.recorder, event, regarding).await;
+    }
+}
+
+/// The notice an Alert sees for `event` about `regarding`.
+pub fn notice(event: &Event, regarding: &ObjectReference, reporter: &str) -> Notice {
+    Notice {
+        kind: regarding.kind.clone().unwrap_or_default(),
+        namespace: regarding.namespace.clone().unwrap_or_default(),
+        name: regarding.name.clone().unwrap_or_default(),
+        severity: match event.type_ {
+            EventType::Warning => Severity::Error,
+            EventType::Normal => Severity::Info,
+        },
+        reason: event.reason.clone(),
+        message: event.note.clone().unwrap_or_default(),
+        reporter: reporter.to_owned(),
+    }
+}
+
+async fn record(recorder: &Recorder, event: &Event, regarding: &ObjectReference) {
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
         match recorder.publish(event, regarding).await {

@@ -16,6 +16,7 @@ pub mod kustomize;
 pub mod leader;
 pub mod memory;
 pub mod naming;
+pub mod notify;
 pub mod registry_auth;
 pub mod repo_url;
 pub mod serve;

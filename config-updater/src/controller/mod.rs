@@ -43,6 +43,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use sluice_shared::events::Publisher;
+use sluice_shared::notify::Notifier;
 use tokio::sync::mpsc;
 
 pub(crate) use state::State;
@@ -70,6 +72,8 @@ pub struct Options {
     /// forge pull-request events.
     pub events: Option<mpsc::Receiver<Delivered>>,
     pub metrics: Metrics,
+    /// Send events to the Alerts that want them (the daemon; not a dry run).
+    pub notify: bool,
 }
 
 impl Default for Options {
@@ -80,6 +84,7 @@ impl Default for Options {
             instance: None,
             events: None,
             metrics: Metrics::default(),
+            notify: false,
         }
     }
 }
@@ -185,7 +190,8 @@ impl Error {
 /// What every reconcile shares.
 pub(crate) struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    /// Events, to the API server and to the Alerts that want them.
+    pub events: Publisher,
     pub metrics: Metrics,
     pub work_dir: PathBuf,
     pub state: State,
@@ -197,8 +203,13 @@ impl Context {
             controller: REPORTER.to_owned(),
             instance: options.instance.clone(),
         };
+        let notifier = if options.notify {
+            Notifier::start(client.clone(), options.namespace.as_deref(), REPORTER)
+        } else {
+            Notifier::disabled()
+        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(Recorder::new(client.clone(), reporter), notifier),
             client,
             metrics: options.metrics.clone(),
             work_dir: options.work_dir.clone(),

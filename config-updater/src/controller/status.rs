@@ -74,7 +74,7 @@ where
         EventType::Normal
     };
     let event = events::event(type_, reason, reason, note);
-    events::publish(&ctx.recorder, &event, &object.object_ref(&())).await;
+    ctx.events.publish(&event, &object.object_ref(&())).await;
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
-use kube::runtime::events::{EventType, Recorder};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -28,6 +28,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use sluice_shared::events;
+use sluice_shared::events::Publisher;
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
@@ -116,7 +117,7 @@ struct SyncInfo {
 
 struct Shared {
     client: Client,
-    recorder: Recorder,
+    events: Publisher,
     metrics: HealMetrics,
     /// The GitSyncs as the controller sees them: a heal of a sync deleted meanwhile (no
     /// reconcile runs for a deleted object) is dropped, and the sync forgotten.
@@ -137,7 +138,7 @@ pub struct Healer {
 impl Healer {
     pub fn new(
         client: Client,
-        recorder: Recorder,
+        events: Publisher,
         metrics: HealMetrics,
         store: Store<GitSync>,
         scope: WatchScope,
@@ -145,7 +146,7 @@ impl Healer {
         Self {
             shared: Arc::new(Shared {
                 client,
-                recorder,
+                events,
                 metrics,
                 store,
                 index: Mutex::new(Index::default()),
@@ -411,7 +412,7 @@ impl Healer {
             return;
         };
         let event = events::event(type_, reason, "Heal", note);
-        events::publish(&self.shared.recorder, &event, &reference).await;
+        self.shared.events.publish(&event, &reference).await;
     }
 }
 

@@ -122,5 +122,5 @@ pub(super) async fn publish(
     note: &str,
 ) {
     let event = events::event(type_, reason, action, note);
-    events::publish(&ctx.recorder, &event, &sync.object_ref(&())).await;
+    ctx.events.publish(&event, &sync.object_ref(&())).await;
 }

@@ -136,6 +136,7 @@ impl Updater {
             instance: Some(format!("e2e-{}", self.ns())),
             events,
             metrics: self.metrics.clone(),
+            notify: true,
         };
         let client = self
             .world
