@@ -77,7 +77,13 @@ impl World {
                     .expect("kubectl apply");
             })
             .await;
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.kube_client().await, NAMESPACE);
+        self.service_account_config_in(NAMESPACE, account).await
+    }
+
+    /// The world's kube config, authenticated as ServiceAccount `account` of `namespace` (which
+    /// must exist) with a fresh token.
+    pub async fn service_account_config_in(&self, namespace: &str, account: &str) -> kube::Config {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.kube_client().await, namespace);
         let request = TokenRequest {
             spec: Some(TokenRequestSpec {
                 expiration_seconds: Some(TOKEN_SECONDS),
@@ -88,7 +94,7 @@ impl World {
         let issued = accounts
             .create_token_request(account, &PostParams::default(), &request)
             .await
-            .unwrap_or_else(|e| panic!("a token of ServiceAccount {NAMESPACE}/{account}: {e}"));
+            .unwrap_or_else(|e| panic!("a token of ServiceAccount {namespace}/{account}: {e}"));
         let token = issued
             .status
             .and_then(|status| status.token)

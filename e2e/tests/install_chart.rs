@@ -134,7 +134,7 @@ fn the_chart_values_set_what_they_say_and_the_api_server_accepts_them() {
             "deploySynchronizer.webhookSecrets.github=sluice-github-webhook",
             "deploySynchronizer.defaultServiceAccount=tenant",
             "deploySynchronizer.noCrossNamespaceRefs=true",
-            "configUpdater.watchNamespace=shop",
+            "configUpdater.watchNamespace=sluice-system",
             "networkPolicy.enabled=false",
             "namespace.create=false",
         ],
@@ -177,9 +177,19 @@ fn the_chart_values_set_what_they_say_and_the_api_server_accepts_them() {
     assert_eq!(updater.pointer("/spec/replicas"), Some(&Value::from(3.0)));
     let updater_args = container(&objects, "config-updater")["args"].to_string();
     assert!(
-        updater_args.contains("\"--watch-namespace\",\"shop\""),
+        updater_args.contains("\"--watch-namespace\",\"sluice-system\""),
         "{updater_args}"
     );
+    // One watched namespace: a Role there, no ClusterRole for the updater.
+    let named = |kind: &str, ns: &str| {
+        (
+            kind.to_owned(),
+            ns.to_owned(),
+            "sluice:config-updater".to_owned(),
+        )
+    };
+    assert!(objects.contains_key(&named("Role", "sluice-system")));
+    assert!(!objects.contains_key(&named("ClusterRole", "")));
     assert!(
         !objects
             .keys()

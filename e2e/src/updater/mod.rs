@@ -129,6 +129,15 @@ impl Updater {
     /// with exactly the rights of the updater's ServiceAccount in `manifests/` (see
     /// [`crate::installed`]); the story itself acts as the world's admin.
     pub async fn run(&mut self, events: Option<mpsc::Receiver<Delivered>>) {
+        let client = self
+            .world
+            .service_account_client(crate::installed::UPDATER)
+            .await;
+        self.run_as(client, events);
+    }
+
+    /// Starts the controllers for the namespace as `client` (another identity's rights).
+    pub fn run_as(&mut self, client: Client, events: Option<mpsc::Receiver<Delivered>>) {
         assert!(self.controllers.is_none(), "the controllers run already");
         let options = Options {
             namespace: Some(self.ns().to_owned()),
@@ -138,10 +147,6 @@ impl Updater {
             metrics: self.metrics.clone(),
             notify: true,
         };
-        let client = self
-            .world
-            .service_account_client(crate::installed::UPDATER)
-            .await;
         self.controllers = Some(InProcess::spawn(|shutdown| {
             controller::run(client, options, shutdown)
         }));
