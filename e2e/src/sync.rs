@@ -314,6 +314,19 @@ pub async fn wait_refused(ns: &TestNamespace, name: &str, reason: &str) -> GitSy
 /// Commits `dir`'s content as the new tip of `main` in the world's bare repository `name`, as a
 /// push would, and returns the commit id.
 pub async fn commit_dir(world: &World, name: &str, dir: &Path, message: &str) -> String {
+    commit_dir_onto(world, name, dir, None, message).await
+}
+
+/// Like [`commit_dir`], with the commit's parent `onto` instead of main's tip when given: main
+/// then moves to a commit that does not descend from its old tip, as `git push --force` of a
+/// rewritten history does.
+pub async fn commit_dir_onto(
+    world: &World,
+    name: &str,
+    dir: &Path,
+    onto: Option<&str>,
+    message: &str,
+) -> String {
     let repo = world.git_bare_repo(name);
     let index = tempfile::NamedTempFile::new().unwrap();
     let git = |args: &[&str]| {
@@ -341,9 +354,10 @@ pub async fn commit_dir(world: &World, name: &str, dir: &Path, message: &str) ->
     std::fs::remove_file(index.path()).unwrap();
     git(&["add", "--all", "--force", "."]);
     let tree = git(&["write-tree"]);
-    let parent = git(&["rev-parse", "refs/heads/main"]);
+    let tip = git(&["rev-parse", "refs/heads/main"]);
+    let parent = onto.map_or(tip.clone(), str::to_owned);
     let commit = git(&["commit-tree", "-p", &parent, "-m", message, &tree]);
-    git(&["update-ref", "refs/heads/main", &commit, &parent]);
+    git(&["update-ref", "refs/heads/main", &commit, &tip]);
     commit
 }
 
