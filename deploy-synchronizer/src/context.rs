@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::Client;
@@ -20,6 +20,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use sluice_shared::events::Publisher;
 use sluice_shared::notify::Notifier;
+use sluice_shared::sharding::{ShardEvent, ShardGate};
 use tokio::sync::mpsc;
 
 use crate::heal::{HealMetrics, Healer, WatchScope};
@@ -54,6 +55,9 @@ pub struct Options {
     /// The platform team's multi-tenancy rules (`--default-service-account`,
     /// `--no-cross-namespace-refs`).
     pub lockdown: Lockdown,
+    /// Sharded (`--shards`): the shards this replica works, and their changes.
+    pub shards: Option<Arc<ShardGate>>,
+    pub shard_events: Option<mpsc::Receiver<ShardEvent>>,
 }
 
 impl Default for Options {
@@ -65,6 +69,8 @@ impl Default for Options {
             pushes: None,
             heal_scope: WatchScope::default(),
             lockdown: Lockdown::default(),
+            shards: None,
+            shard_events: None,
         }
     }
 }

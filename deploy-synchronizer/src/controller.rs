@@ -20,6 +20,7 @@ use crate::reconcile::{Error, reconcile};
 use crate::resource::GitSync;
 use crate::status::parse_duration;
 use crate::webhook::{self, PushEvent};
+use sluice_shared::sharding::ShardEvent;
 
 /// The GitSyncs in `store` whose source `event` concerns, each marked in `ctx` to sync now.
 fn pushed_syncs(
@@ -65,6 +66,38 @@ pub fn error_policy(sync: Arc<GitSync>, error: &Error, ctx: Arc<Context>) -> Act
     Action::requeue(wait)
 }
 
+/// A shard came to this replica: its GitSyncs to reconcile now. One left it: self-heal and the
+/// per-sync records forget its GitSyncs (their new holder heals them).
+fn shard_changed(
+    store: &Store<GitSync>,
+    ctx: &Context,
+    event: ShardEvent,
+) -> Vec<ObjectRef<GitSync>> {
+    let Some(gate) = &ctx.options.shards else {
+        return Vec::new();
+    };
+    let (ShardEvent::Acquired(shard) | ShardEvent::Released(shard)) = event;
+    let in_shard = store
+        .state()
+        .into_iter()
+        .filter(|sync| crate::resource::shard_of(sync, gate.shards()) == shard);
+    match event {
+        ShardEvent::Acquired(_) => in_shard.map(|s| ObjectRef::from_obj(s.as_ref())).collect(),
+        ShardEvent::Released(_) => {
+            for sync in in_shard {
+                let key = format!(
+                    "{}/{}",
+                    sync.namespace().unwrap_or_default(),
+                    sync.name_any()
+                );
+                ctx.healer.forget(&key);
+                ctx.forget(&key);
+            }
+            Vec::new()
+        }
+    }
+}
+
 /// Runs the controller until `shutdown` completes, then lets the reconciles in flight finish.
 pub async fn run(
     client: Client,
@@ -82,6 +115,7 @@ pub async fn run(
         "watching GitSyncs"
     );
     let pushes = options.pushes.take();
+    let shard_events = options.shard_events.take();
     let mut controller = Controller::new(api.clone(), watcher::Config::default());
     // `dependsOn`: a change of a GitSync (its status turning Healthy) re-runs its dependents.
     let store = controller.store();
@@ -113,6 +147,14 @@ pub async fn run(
         // controller's runner waits too) left one of them asleep for good, and every later push
         // queued behind it. A push during start-up showed it (e2e `sync_pull_request`).
         .flat_map(move |event| stream::iter(pushed_syncs(&store, &push_ctx, &event)));
+        controller = controller.reconcile_on(triggers);
+    }
+    if let Some(events) = shard_events {
+        let (store, shard_ctx) = (controller.store(), ctx.clone());
+        let triggers = stream::unfold(events, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        })
+        .flat_map(move |event| stream::iter(shard_changed(&store, &shard_ctx, event)));
         controller = controller.reconcile_on(triggers);
     }
     let healer = ctx.healer.clone();

@@ -7,6 +7,7 @@ use deploy_synchronizer::webhook::{self, PROVIDERS};
 use sluice_shared::daemon::Daemon;
 use sluice_shared::kubeconfig::KubeconfigArgs;
 use sluice_shared::leader::Leadership;
+use sluice_shared::sharding::{self, Member, ShardGate};
 use tokio::sync::mpsc;
 
 pub use sluice_shared::daemon::DaemonError as Error;
@@ -26,7 +27,7 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
     let metrics = Metrics::register(&mut daemon.registry);
 
     let (pushes_tx, pushes_rx) = mpsc::channel(256);
-    let options = Options {
+    let mut options = Options {
         namespace: args.watch_namespace.clone(),
         cache_dir: args.cache_dir.clone(),
         instance: std::env::var("POD_NAME").ok(),
@@ -36,11 +37,34 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
             default_service_account: args.default_service_account.clone(),
             no_cross_namespace_refs: args.no_cross_namespace_refs,
         },
+        ..Options::default()
     };
-    let leadership = Leadership::join(client.clone(), LEASE, &args.leader).await?;
-    let controller = tokio::spawn(leadership.lead(daemon.stopped(), move |shutdown| {
-        controller::run(client, config, options, metrics, shutdown)
-    }));
+    let controller = if args.leader.shards > 1 {
+        // Sharded: every replica runs the controller, for the shards that fall to it.
+        let gate = ShardGate::new(args.leader.shards);
+        let (events_tx, events_rx) = mpsc::channel(64);
+        options.shards = Some(gate.clone());
+        options.shard_events = Some(events_rx);
+        let member = Member {
+            client: client.clone(),
+            namespace: args.leader.leader_election_namespace.clone(),
+            prefix: LEASE.to_owned(),
+            identity: sluice_shared::leader::identity(),
+            lease: args.leader.lease_duration,
+        };
+        let ring = tokio::spawn(sharding::run(member, gate, events_tx, daemon.stopped()));
+        let stopped = daemon.stopped();
+        tokio::spawn(async move {
+            controller::run(client, config, options, metrics, stopped).await;
+            let _ = ring.await;
+            Ok(())
+        })
+    } else {
+        let leadership = Leadership::join(client.clone(), LEASE, &args.leader).await?;
+        tokio::spawn(leadership.lead(daemon.stopped(), move |shutdown| {
+            controller::run(client, config, options, metrics, shutdown)
+        }))
+    };
     let webhooks = webhook::router(std::mem::take(&mut daemon.secrets), pushes_tx);
     daemon
         .serve(

@@ -373,6 +373,14 @@ pub struct HistoryEntry {
 }
 
 /// The CRD as YAML, as committed in `manifests/crds/`.
+/// The shard of `sync` among `shards` (its `sluice.dev/shard` label, else its UID).
+pub fn shard_of(sync: &GitSync, shards: u32) -> u32 {
+    use kube::ResourceExt;
+    let label = sync.labels().get(sluice_shared::shard::SHARD_LABEL);
+    let uid = sync.metadata.uid.as_deref().unwrap_or_default();
+    sluice_shared::shard::shard_of(uid, label.map(String::as_str), shards)
+}
+
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     let crd = serde_json::to_value(GitSync::crd()).expect("a CRD serializes");

@@ -44,6 +44,12 @@ pub struct LeaderArgs {
     #[arg(long, env = "SLUICE_LEASE_DURATION", value_name = "DURATION", default_value = "15s",
           value_parser = crate::duration::parse)]
     pub lease_duration: Duration,
+
+    /// Spread the work over replicas: each GitSync belongs to one of N shards (its
+    /// `sluice.dev/shard` label, else a hash of its UID), each shard is held through a Lease of
+    /// its own, and every replica works the shards that fall to it (1: no sharding)
+    #[arg(long, env = "SLUICE_SHARDS", value_name = "N", default_value_t = 1)]
+    pub shards: u32,
 }
 
 /// Why leadership failed.
@@ -277,7 +283,7 @@ async fn release(leading: watch::Receiver<bool>, campaign: JoinHandle<()>) {
 }
 
 /// Who this replica is in the Lease: the pod's name, else the host's, with the process id.
-fn identity() -> String {
+pub fn identity() -> String {
     let host = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "sluice".to_owned());

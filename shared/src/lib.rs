@@ -20,6 +20,8 @@ pub mod notify;
 pub mod registry_auth;
 pub mod repo_url;
 pub mod serve;
+pub mod shard;
+pub mod sharding;
 pub mod shutdown;
 pub mod telemetry;
 pub mod webhook;

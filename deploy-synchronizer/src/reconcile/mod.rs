@@ -123,6 +123,15 @@ impl Error {
 
 /// The controller's reconcile function (see the module docs).
 pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Sharded: only the shards this replica holds; the rest belong to other replicas (a shard
+    // acquired later re-runs its GitSyncs).
+    let _shard = match &ctx.options.shards {
+        Some(gate) => match gate.enter(crate::resource::shard_of(&sync, gate.shards())) {
+            Some(guard) => Some(guard),
+            None => return Ok(Action::await_change()),
+        },
+        None => None,
+    };
     let started = Instant::now();
     let result = reconcile_inner(&sync, &ctx).await;
     let label = match &result {
