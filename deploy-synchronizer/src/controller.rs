@@ -16,6 +16,7 @@ pub use crate::context::{DEFAULT_CACHE_DIR, MAX_BACKOFF, Metrics, Options, REPOR
 pub use crate::heal::WatchScope;
 
 use crate::context::Context;
+use crate::object::RECONCILE_REQUESTED_AT;
 use crate::reconcile::{Error, reconcile};
 use crate::resource::GitSync;
 use crate::status::parse_duration;
@@ -28,9 +29,9 @@ fn pushed_syncs(
     ctx: &Context,
     event: &PushEvent,
 ) -> Vec<ObjectRef<GitSync>> {
-    let refs: Vec<ObjectRef<GitSync>> = store
+    let matched: Vec<Arc<GitSync>> = store
         .state()
-        .iter()
+        .into_iter()
         .filter(|sync| {
             webhook::matches(
                 &sync.spec.source.url,
@@ -38,6 +39,19 @@ fn pushed_syncs(
                 event,
             )
         })
+        .collect();
+    // Sharded: a GitSync of a shard another replica works is handed to it, never dropped.
+    let (mine, theirs): (Vec<_>, Vec<_>) = matched.into_iter().partition(|sync| {
+        ctx.options.shards.as_ref().is_none_or(|gate| {
+            gate.held()
+                .contains(&crate::resource::shard_of(sync, gate.shards()))
+        })
+    });
+    for sync in theirs {
+        tokio::spawn(forward(ctx.client.clone(), sync));
+    }
+    let refs: Vec<ObjectRef<GitSync>> = mine
+        .iter()
         .map(|sync| ObjectRef::from_obj(sync.as_ref()))
         .collect();
     for r in &refs {
@@ -50,6 +64,33 @@ fn pushed_syncs(
     tracing::info!(reference = %event.reference, revision = ?event.revision,
         syncs = ?refs.iter().map(ToString::to_string).collect::<Vec<_>>(), "push received");
     refs
+}
+
+/// Hands a push to the replica that works `sync`'s shard: a new value of its
+/// `sluice.dev/reconcile-requested-at` annotation, which that replica's controller sees and syncs
+/// at once, due or not. Retried a bounded number of times; polling remains the fallback.
+async fn forward(client: Client, sync: Arc<GitSync>) {
+    let api: Api<GitSync> = Api::namespaced(client, &sync.namespace().unwrap_or_default());
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT: now}}});
+    let params = kube::api::PatchParams::default();
+    for attempt in 1..=3u32 {
+        match api
+            .patch(&sync.name_any(), &params, &kube::api::Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(sync = %sync.name_any(), "push handed to the replica of its shard");
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, attempt, "handing a push over");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+            }
+        }
+    }
+    tracing::warn!(sync = %sync.name_any(), "could not hand a push over; the next poll finds it");
 }
 
 /// A failed reconcile is retried with exponential backoff (1 s, 2 s, 4 s…), capped at the

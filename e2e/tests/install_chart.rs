@@ -134,6 +134,7 @@ fn the_chart_values_set_what_they_say_and_the_api_server_accepts_them() {
             "deploySynchronizer.webhookSecrets.github=sluice-github-webhook",
             "deploySynchronizer.defaultServiceAccount=tenant",
             "deploySynchronizer.noCrossNamespaceRefs=true",
+            "deploySynchronizer.shards=6",
             "configUpdater.watchNamespace=sluice-system",
             "networkPolicy.enabled=false",
             "namespace.create=false",
@@ -156,6 +157,8 @@ fn the_chart_values_set_what_they_say_and_the_api_server_accepts_them() {
         "--default-service-account",
         "tenant",
         "--no-cross-namespace-refs",
+        "--shards",
+        "6",
     ] {
         assert!(args.contains(&wanted), "{wanted} in {args:?}");
     }

@@ -1,8 +1,6 @@
 //! What is POSTed for one notice, per provider: pure, so each shape is tested without a server.
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::alert::{Notice, ProviderType, Severity};
 
@@ -97,13 +95,10 @@ pub fn request(
     Request { body, headers }
 }
 
-/// `sha256=<hex HMAC-SHA256 of body under key>`, as GitHub signs its webhooks.
+/// `sha256=<hex HMAC-SHA256 of body under key>`, as GitHub signs its webhooks (the same
+/// function the webhook receivers' tests sign with).
 pub fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    crate::webhook::sign_hmac_sha256(key, body)
 }
 
 #[cfg(test)]
