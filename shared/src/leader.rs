@@ -52,6 +52,15 @@ pub struct LeaderArgs {
     pub shards: u32,
 }
 
+/// What this replica works, exported as `sluice_working{component}`: 1 while it holds its
+/// daemon's Lease (or runs alone), the number of shards it holds when sharded, 0 on a standby.
+/// One per process: the daemon's registry exports it (`serve::registry`).
+pub fn working() -> &'static prometheus_client::metrics::gauge::Gauge {
+    static WORKING: std::sync::OnceLock<prometheus_client::metrics::gauge::Gauge> =
+        std::sync::OnceLock::new();
+    WORKING.get_or_init(Default::default)
+}
+
 /// Why leadership failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
@@ -127,7 +136,9 @@ impl Leadership {
             campaign,
         } = self
         else {
+            working().set(1);
             work(Box::pin(stop)).await;
+            working().set(0);
             return Ok(());
         };
         let mut stop = Box::pin(stop);
@@ -145,6 +156,7 @@ impl Leadership {
             Some(true) => {}
         }
         tracing::info!(%lease, "leading: starting to work");
+        working().set(1);
         let mut watch_loss = leading.clone();
         let lost = async move {
             let _ = watch_loss.wait_for(|leads| !*leads).await;
@@ -157,6 +169,7 @@ impl Leadership {
             }
         };
         work(Box::pin(shutdown)).await;
+        working().set(0);
         if *lost_rx.borrow_and_update() || !*leading.borrow() {
             tracing::error!(%lease, "lost the Lease; stopped working");
             return Err(LeaderError::Lost { lease });

@@ -72,6 +72,14 @@ pub fn registry(component: &str, version: &str) -> Registry {
     ]);
     registry.register("build", "Build of the running Sluice component", build);
     registry
+        .sub_registry_with_label(("component".into(), component.to_owned().into()))
+        .register(
+            "working",
+            "What this replica works: 1 while it holds its daemon's Lease or runs alone, the \
+             shards it holds when sharded, 0 on a standby",
+            crate::leader::working().clone(),
+        );
+    registry
 }
 
 #[derive(Clone)]

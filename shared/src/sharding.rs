@@ -108,12 +108,18 @@ impl ShardGate {
     }
 
     fn admit(&self, shard: u32) {
-        lock(&self.state).held.insert(shard);
+        let mut state = lock(&self.state);
+        state.held.insert(shard);
+        crate::leader::working().set(state.held.len() as i64);
     }
 
     /// Stops admitting reconciles to `shard` and waits (at most `limit`) for those in it.
     async fn drain(&self, shard: u32, limit: Duration) {
-        lock(&self.state).held.remove(&shard);
+        {
+            let mut state = lock(&self.state);
+            state.held.remove(&shard);
+            crate::leader::working().set(state.held.len() as i64);
+        }
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.drained.notified();
