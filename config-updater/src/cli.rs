@@ -105,6 +105,11 @@ pub struct RunArgs {
     #[arg(long, env = "SLUICE_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
 
+    /// Reconcile only the image resources with these labels (a Kubernetes label selector, such
+    /// as `team=shop`): several updaters, each for its own part of a cluster
+    #[arg(long, env = "SLUICE_WATCH_LABEL_SELECTOR", value_name = "SELECTOR")]
+    pub watch_label_selector: Option<String>,
+
     /// Serve POST /webhook/PROVIDER, verified with the secret in PATH (repeatable; providers:
     /// distribution, dockerhub, harbor, quay, github, gitea, gitlab, generic)
     #[arg(

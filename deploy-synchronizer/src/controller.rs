@@ -16,7 +16,6 @@ pub use crate::context::{DEFAULT_CACHE_DIR, MAX_BACKOFF, Metrics, Options, REPOR
 pub use crate::heal::WatchScope;
 
 use crate::context::Context;
-use crate::object::RECONCILE_REQUESTED_AT;
 use crate::reconcile::{Error, reconcile};
 use crate::resource::GitSync;
 use crate::status::parse_duration;
@@ -48,7 +47,9 @@ fn pushed_syncs(
         })
     });
     for sync in theirs {
-        tokio::spawn(forward(ctx.client.clone(), sync));
+        let api: Api<GitSync> =
+            Api::namespaced(ctx.client.clone(), &sync.namespace().unwrap_or_default());
+        tokio::spawn(sluice_shared::sharding::hand_over(api, sync.name_any()));
     }
     let refs: Vec<ObjectRef<GitSync>> = mine
         .iter()
@@ -64,33 +65,6 @@ fn pushed_syncs(
     tracing::info!(reference = %event.reference, revision = ?event.revision,
         syncs = ?refs.iter().map(ToString::to_string).collect::<Vec<_>>(), "push received");
     refs
-}
-
-/// Hands a push to the replica that works `sync`'s shard: a new value of its
-/// `sluice.dev/reconcile-requested-at` annotation, which that replica's controller sees and syncs
-/// at once, due or not. Retried a bounded number of times; polling remains the fallback.
-async fn forward(client: Client, sync: Arc<GitSync>) {
-    let api: Api<GitSync> = Api::namespaced(client, &sync.namespace().unwrap_or_default());
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let patch = serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT: now}}});
-    let params = kube::api::PatchParams::default();
-    for attempt in 1..=3u32 {
-        match api
-            .patch(&sync.name_any(), &params, &kube::api::Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(sync = %sync.name_any(), "push handed to the replica of its shard");
-                return;
-            }
-            Err(error) => {
-                tracing::debug!(%error, attempt, "handing a push over");
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                    .await;
-            }
-        }
-    }
-    tracing::warn!(sync = %sync.name_any(), "could not hand a push over; the next poll finds it");
 }
 
 /// A failed reconcile is retried with exponential backoff (1 s, 2 s, 4 s…), capped at the

@@ -7,7 +7,7 @@ use deploy_synchronizer::webhook::{self, PROVIDERS};
 use sluice_shared::daemon::Daemon;
 use sluice_shared::kubeconfig::KubeconfigArgs;
 use sluice_shared::leader::Leadership;
-use sluice_shared::sharding::{self, Member, ShardGate};
+use sluice_shared::sharding;
 use tokio::sync::mpsc;
 
 pub use sluice_shared::daemon::DaemonError as Error;
@@ -39,24 +39,15 @@ pub async fn run(kube: &KubeconfigArgs, args: &RunArgs) -> Result<(), Error> {
         },
         ..Options::default()
     };
-    let controller = if args.leader.shards > 1 {
+    let sharded = sharding::join(client.clone(), &args.leader, LEASE, daemon.stopped());
+    let controller = if let Some(sharded) = sharded {
         // Sharded: every replica runs the controller, for the shards that fall to it.
-        let gate = ShardGate::new(args.leader.shards);
-        let (events_tx, events_rx) = mpsc::channel(64);
-        options.shards = Some(gate.clone());
-        options.shard_events = Some(events_rx);
-        let member = Member {
-            client: client.clone(),
-            namespace: args.leader.leader_election_namespace.clone(),
-            prefix: LEASE.to_owned(),
-            identity: sluice_shared::leader::identity(),
-            lease: args.leader.lease_duration,
-        };
-        let ring = tokio::spawn(sharding::run(member, gate, events_tx, daemon.stopped()));
+        options.shards = Some(sharded.gate);
+        options.shard_events = Some(sharded.events);
         let stopped = daemon.stopped();
         tokio::spawn(async move {
             controller::run(client, config, options, metrics, stopped).await;
-            let _ = ring.await;
+            let _ = sharded.ring.await;
             Ok(())
         })
     } else {

@@ -17,7 +17,7 @@ pub const PRUNE_ANNOTATION: &str = sluice_shared::key!("prune");
 pub const PRUNE_DISABLED: &str = "disabled";
 /// Annotation on a GitSync that asks for a sync now: any new value (a timestamp, say) syncs at
 /// once, whatever the interval.
-pub const RECONCILE_REQUESTED_AT: &str = sluice_shared::key!("reconcile-requested-at");
+pub use sluice_shared::shard::RECONCILE_REQUESTED_AT;
 
 /// Which object: group, kind, namespace (empty for cluster-scoped) and name. The API version is
 /// deliberately not part of identity: `apps/v1` and a later `apps/v2` Deployment are one object.

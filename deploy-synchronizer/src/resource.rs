@@ -372,7 +372,6 @@ pub struct HistoryEntry {
     pub commit_status: Option<String>,
 }
 
-/// The CRD as YAML, as committed in `manifests/crds/`.
 /// The shard of `sync` among `shards` (its `sluice.dev/shard` label, else its UID).
 pub fn shard_of(sync: &GitSync, shards: u32) -> u32 {
     use kube::ResourceExt;
@@ -381,6 +380,7 @@ pub fn shard_of(sync: &GitSync, shards: u32) -> u32 {
     sluice_shared::shard::shard_of(uid, label.map(String::as_str), shards)
 }
 
+/// The CRD as YAML, as committed in `manifests/crds/`.
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt;
     let crd = serde_json::to_value(GitSync::crd()).expect("a CRD serializes");

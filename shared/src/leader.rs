@@ -46,8 +46,10 @@ pub struct LeaderArgs {
     pub lease_duration: Duration,
 
     /// Spread the work over replicas: each GitSync belongs to one of N shards (its
-    /// `sluice.dev/shard` label, else a hash of its UID), each shard is held through a Lease of
-    /// its own, and every replica works the shards that fall to it (1: no sharding)
+    /// `sluice.dev/shard` label, else a hash of its UID), the updater's resources by namespace
+    /// (a namespace's repositories, policies and updates work together); each shard is held
+    /// through a Lease of its own, and every replica works the shards that fall to it
+    /// (1: no sharding)
     #[arg(long, env = "SLUICE_SHARDS", value_name = "N", default_value_t = 1)]
     pub shards: u32,
 }

@@ -10,6 +10,11 @@ use std::collections::BTreeSet;
 /// An object's label pinning it to a shard (`"0"`…`"N-1"`); without it, its UID decides.
 pub const SHARD_LABEL: &str = "sluice.dev/shard";
 
+/// Annotation asking for a reconcile now: any new value (a timestamp, say) makes the object's
+/// next reconcile act at once, whatever its interval. How a replica hands a webhook to the
+/// replica that works the object's shard (see `sharding::hand_over`).
+pub const RECONCILE_REQUESTED_AT: &str = crate::key!("reconcile-requested-at");
+
 /// FNV-1a, 64 bits, mixed: stable across processes, versions and platforms (std's hasher is not).
 fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

@@ -23,11 +23,13 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{ListParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
-use crate::shard::share;
+use crate::leader::LeaderArgs;
+use crate::shard::{RECONCILE_REQUESTED_AT, share};
 
 /// The label of membership Leases.
 pub const MEMBERS_LABEL: &str = "sluice.dev/members-of";
@@ -155,6 +157,67 @@ pub struct Member {
 pub enum ShardEvent {
     Acquired(u32),
     Released(u32),
+}
+
+/// A replica in the ring: the gate its reconciles ask, the shard changes for its controllers,
+/// and the task holding its Leases (it ends after the stop, every Lease released).
+pub struct Sharded {
+    pub gate: Arc<ShardGate>,
+    pub events: mpsc::Receiver<ShardEvent>,
+    pub ring: JoinHandle<()>,
+}
+
+/// Joins the ring of Leases named `prefix…` when `args.shards` is more than one (`None`: not
+/// sharded, leader election or running alone decides).
+pub fn join(
+    client: Client,
+    args: &LeaderArgs,
+    prefix: &str,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Option<Sharded> {
+    if args.shards <= 1 {
+        return None;
+    }
+    let gate = ShardGate::new(args.shards);
+    let (events_tx, events) = mpsc::channel(64);
+    let member = Member {
+        client,
+        namespace: args.leader_election_namespace.clone(),
+        prefix: prefix.to_owned(),
+        identity: crate::leader::identity(),
+        lease: args.lease_duration,
+    };
+    let ring = tokio::spawn(run(member, gate.clone(), events_tx, stop));
+    Some(Sharded { gate, events, ring })
+}
+
+/// Hands a webhook's work on `name` to the replica that works its shard: a new value of its
+/// [`RECONCILE_REQUESTED_AT`] annotation, which that replica's controller sees and acts on at
+/// once. Retried a bounded number of times (200, 400 ms apart); polling remains the fallback.
+pub async fn hand_over<K>(api: Api<K>, name: String)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let now = Timestamp::now().to_string();
+    let patch = serde_json::json!({"metadata": {"annotations": {RECONCILE_REQUESTED_AT: now}}});
+    for attempt in 1..=3u32 {
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(object = %name, "webhook handed to the replica of its shard");
+                return;
+            }
+            Err(error) if attempt < 3 => {
+                tracing::debug!(%error, attempt, "handing a webhook over");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(error) => {
+                tracing::warn!(object = %name, %error, "could not hand a webhook over; the next poll finds it");
+            }
+        }
+    }
 }
 
 /// Runs the membership and shard Leases until `stop`, then releases them all.

@@ -16,13 +16,15 @@
 //!
 //! Each reconcile counts in `sluice_reconcile_total{kind, result}` (result: `success` or the
 //! error's kind). Failures are retried with exponential backoff. [`run`] starts all three; the
-//! daemon and the e2e tests call it.
+//! daemon and the e2e tests call it. With `--shards`, each replica works the namespaces whose
+//! shards it holds (`shards`).
 
 pub(crate) mod credentials;
 mod pending;
 pub(crate) mod policy;
 mod pull_request;
 pub(crate) mod repository;
+mod shards;
 mod state;
 mod status;
 mod update;
@@ -45,6 +47,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use sluice_shared::events::Publisher;
 use sluice_shared::notify::Notifier;
+use sluice_shared::sharding::{ShardEvent, ShardGate, hand_over};
 use tokio::sync::mpsc;
 
 pub(crate) use state::State;
@@ -74,6 +77,11 @@ pub struct Options {
     pub metrics: Metrics,
     /// Send events to the Alerts that want them (the daemon; not a dry run).
     pub notify: bool,
+    /// Work only the image resources with these labels (`--watch-label-selector`).
+    pub label_selector: Option<String>,
+    /// Sharded (`--shards`): the shards this replica works, and their changes.
+    pub shards: Option<Arc<ShardGate>>,
+    pub shard_events: Option<mpsc::Receiver<ShardEvent>>,
 }
 
 impl Default for Options {
@@ -85,6 +93,9 @@ impl Default for Options {
             events: None,
             metrics: Metrics::default(),
             notify: false,
+            label_selector: None,
+            shards: None,
+            shard_events: None,
         }
     }
 }
@@ -195,6 +206,8 @@ pub(crate) struct Context {
     pub metrics: Metrics,
     pub work_dir: PathBuf,
     pub state: State,
+    /// Sharded: the shards this replica works (see `shards`).
+    pub shards: Option<Arc<ShardGate>>,
 }
 
 impl Context {
@@ -214,6 +227,7 @@ impl Context {
             metrics: options.metrics.clone(),
             work_dir: options.work_dir.clone(),
             state: State::default(),
+            shards: options.shards.clone(),
         }
     }
 
@@ -278,8 +292,16 @@ pub async fn run(
 ) {
     let ns = options.namespace.clone();
     let ns = ns.as_deref();
-    tracing::info!(namespace = ns.unwrap_or("*"), "watching image resources");
+    tracing::info!(
+        namespace = ns.unwrap_or("*"),
+        selector = options.label_selector.as_deref().unwrap_or(""),
+        "watching image resources"
+    );
     let ctx = Arc::new(Context::new(client.clone(), &options));
+    let watching = match &options.label_selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
 
     // One shutdown signal, fanned out to the three controllers.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -294,63 +316,48 @@ pub async fn run(
         }
     };
 
-    // Built first: the webhook task finds the ImageUpdates a pull request concerns in its store.
-    let updates = Controller::new(api::<ImageUpdate>(&client, ns), watcher::Config::default());
-    let update_store = updates.store();
-
-    // Webhook events: the matching repositories are scanned at once; the ImageUpdates proposing
-    // a pull request the forge says was closed, merged or reopened run a round at once.
-    let (trigger_tx, trigger_rx) = mpsc::channel::<ObjectRef<ImageRepository>>(256);
+    // Built first: webhooks and shard changes find the objects they concern in their stores.
+    let repositories = Controller::new(api::<ImageRepository>(&client, ns), watching.clone());
+    let policies = Controller::new(api::<ImagePolicy>(&client, ns), watching.clone());
+    let updates = Controller::new(api::<ImageUpdate>(&client, ns), watching.clone());
+    let (repository_tx, repository_rx) = mpsc::channel::<ObjectRef<ImageRepository>>(256);
+    let (policy_tx, policy_rx) = mpsc::channel::<ObjectRef<ImagePolicy>>(256);
     let (update_tx, update_rx) = mpsc::channel::<ObjectRef<ImageUpdate>>(256);
-    if let Some(mut events) = options.events.take() {
-        let ctx = ctx.clone();
-        let store = update_store.clone();
-        tokio::spawn(async move {
-            while let Some(delivered) = events.recv().await {
-                match delivered {
-                    Delivered::Image(event) => {
-                        for (ns, name) in ctx.state.repositories_matching(&event) {
-                            tracing::info!(repository = %format!("{ns}/{name}"), tag = event.tag.as_deref().unwrap_or(""), "webhook: scanning now");
-                            let _ = trigger_tx.send(ObjectRef::new(&name).within(&ns)).await;
-                        }
-                    }
-                    Delivered::PullRequest(event) => {
-                        for update in store.state() {
-                            if !proposes(&update, &event) {
-                                continue;
-                            }
-                            let key = key_of(update.as_ref());
-                            // No interval to wait for: the next reconcile runs a round, and
-                            // a round reads the pull request first.
-                            ctx.state.with_update(&key, |s| s.checked_at = None);
-                            tracing::info!(update = %key, head = %event.head, "webhook: pull request {}; reading the branch now", event.action);
-                            let _ = update_tx.send(ObjectRef::from_obj(update.as_ref())).await;
-                        }
-                    }
-                }
-            }
-        });
+    if let Some(events) = options.events.take() {
+        tokio::spawn(deliver(
+            events,
+            ctx.clone(),
+            (repositories.store(), repository_tx.clone()),
+            (updates.store(), update_tx.clone()),
+        ));
     }
-    let triggers = receiver_stream(trigger_rx);
-    let update_triggers = receiver_stream(update_rx);
+    if let Some(events) = options.shard_events.take() {
+        let controllers = shards::Controllers {
+            repositories: (repositories.store(), repository_tx),
+            policies: (policies.store(), policy_tx),
+            updates: (updates.store(), update_tx),
+        };
+        tokio::spawn(shards::follow(events, ctx.clone(), controllers));
+    }
 
-    let repositories = Controller::new(
-        api::<ImageRepository>(&client, ns),
-        watcher::Config::default(),
-    )
-    .reconcile_on(triggers)
-    .graceful_shutdown_on(stopped())
-    .run(repository::reconcile, error_policy, ctx.clone())
-    .for_each(|_| async {
-        sluice_shared::memory::release_free_heap();
-    });
+    let repositories = repositories
+        .reconcile_on(receiver_stream(repository_rx))
+        .graceful_shutdown_on(stopped())
+        .run(
+            shards::gated(repository::reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {
+            sluice_shared::memory::release_free_heap();
+        });
 
-    let policies = Controller::new(api::<ImagePolicy>(&client, ns), watcher::Config::default());
     let store = policies.store();
     let policies = policies
+        .reconcile_on(receiver_stream(policy_rx))
         .watches(
             api::<ImageRepository>(&client, ns),
-            watcher::Config::default(),
+            watching.clone(),
             move |repo| {
                 let (rns, rname) = (repo.namespace(), repo.name_any());
                 store
@@ -362,35 +369,91 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(stopped())
-        .run(policy::reconcile, error_policy, ctx.clone())
+        .run(shards::gated(policy::reconcile), error_policy, ctx.clone())
         .for_each(|_| async {
             sluice_shared::memory::release_free_heap();
         });
 
-    let store = update_store;
+    let store = updates.store();
     let updates = updates
-        .reconcile_on(update_triggers)
-        .watches(
-            api::<ImagePolicy>(&client, ns),
-            watcher::Config::default(),
-            move |policy| {
-                let pns = policy.namespace();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|u| u.namespace() == pns)
-                    .map(|u| ObjectRef::from_obj(u.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .reconcile_on(receiver_stream(update_rx))
+        .watches(api::<ImagePolicy>(&client, ns), watching, move |policy| {
+            let pns = policy.namespace();
+            store
+                .state()
+                .into_iter()
+                .filter(|u| u.namespace() == pns)
+                .map(|u| ObjectRef::from_obj(u.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(stopped())
-        .run(update::reconcile, error_policy, ctx.clone())
+        .run(shards::gated(update::reconcile), error_policy, ctx.clone())
         .for_each(|_| async {
             sluice_shared::memory::release_free_heap();
         });
 
     tokio::join!(repositories, policies, updates);
     tracing::info!("image controllers stopped");
+}
+
+/// Verified webhook deliveries, until the endpoint stops: the repositories a registry event
+/// names are scanned at once; the ImageUpdates proposing a pull request the forge says was
+/// closed, merged or reopened run a round at once. Sharded, those of another replica's shard
+/// are handed to it, never dropped.
+async fn deliver(
+    mut events: mpsc::Receiver<Delivered>,
+    ctx: Arc<Context>,
+    repositories: (
+        kube::runtime::reflector::Store<ImageRepository>,
+        mpsc::Sender<ObjectRef<ImageRepository>>,
+    ),
+    updates: (
+        kube::runtime::reflector::Store<ImageUpdate>,
+        mpsc::Sender<ObjectRef<ImageUpdate>>,
+    ),
+) {
+    while let Some(delivered) = events.recv().await {
+        match delivered {
+            Delivered::Image(event) => {
+                for (ns, name) in ctx.state.repositories_matching(&event) {
+                    tracing::info!(repository = %format!("{ns}/{name}"), tag = event.tag.as_deref().unwrap_or(""), "webhook: scanning now");
+                    let _ = repositories.1.send(ObjectRef::new(&name).within(&ns)).await;
+                }
+                for repo in repositories.0.state() {
+                    if !ctx.works(repo.as_ref())
+                        && crate::webhook::matches(&repo.spec.access.image, &event)
+                    {
+                        let api = Api::<ImageRepository>::namespaced(
+                            ctx.client.clone(),
+                            &repo.namespace().unwrap_or_default(),
+                        );
+                        tokio::spawn(hand_over(api, repo.name_any()));
+                    }
+                }
+            }
+            Delivered::PullRequest(event) => {
+                for update in updates.0.state() {
+                    if !proposes(&update, &event) {
+                        continue;
+                    }
+                    let key = key_of(update.as_ref());
+                    if !ctx.works(update.as_ref()) {
+                        let api = Api::<ImageUpdate>::namespaced(
+                            ctx.client.clone(),
+                            &update.namespace().unwrap_or_default(),
+                        );
+                        tokio::spawn(hand_over(api, update.name_any()));
+                        continue;
+                    }
+                    // No interval to wait for: the next reconcile runs a round, and a round
+                    // reads the pull request first.
+                    ctx.state.with_update(&key, |s| s.checked_at = None);
+                    tracing::info!(update = %key, head = %event.head, "webhook: pull request {}; reading the branch now", event.action);
+                    let _ = updates.1.send(ObjectRef::from_obj(update.as_ref())).await;
+                }
+            }
+        }
+    }
 }
 
 /// The triggers sent into `rx`, as a stream for `Controller::reconcile_on`.

@@ -53,7 +53,8 @@ async fn reconcile_inner(
     };
 
     // Due? A webhook, a spec change or a restart (nothing in memory) scans now.
-    let forced = ctx.state.take_forced(key);
+    // (Both consumed: a webhook here, or one handed over by another replica.)
+    let forced = ctx.state.take_forced(key) | ctx.requested(repo);
     let spec_changed = status.observed_generation != repo.metadata.generation;
     let remembered = ctx.state.scanned(key).is_some();
     if !forced

@@ -72,6 +72,10 @@ async fn reconcile_inner(update: &ImageUpdate, ctx: &Context, key: &str) -> Resu
     if update.spec.suspend {
         return Ok(Action::await_change());
     }
+    // A forge's webhook handed over by another replica: no interval to wait for.
+    if ctx.requested(update) {
+        ctx.state.with_update(key, |s| s.checked_at = None);
+    }
     // Decided on the status as stored, not on the controller's copy: that copy can lag this
     // reconciler's own last write (an ImagePolicy's change can start the next reconcile before
     // the watch brings the write back), and a decision on it would undo the write, say a push's

@@ -45,6 +45,18 @@ impl Daemon {
         apiserver: &ExtraApiserver,
         namespace: &str,
     ) -> Daemon {
+        Self::start_with(world, binary, apiserver, namespace, &[], &[]).await
+    }
+
+    /// Like [`start`](Self::start), with `args` after `run` and `env` (a replica's `POD_NAME`).
+    pub async fn start_with(
+        world: &World,
+        binary: &Path,
+        apiserver: &ExtraApiserver,
+        namespace: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let work = tempfile::tempdir().expect("a work dir");
         // The world's admin kubeconfig, pointed at the bench's apiserver.
         let kubeconfig = std::fs::read_to_string(world.kubeconfig()).expect("the kubeconfig");
@@ -77,6 +89,8 @@ impl Daemon {
             .arg(work.path().join("cache"))
             .arg("--webhook-secret-file")
             .arg(format!("github={}", secret.display()))
+            .args(args)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", &kubeconfig_path)
             // The world's PATH: `helm` for the chart section.
             .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"));

@@ -29,6 +29,7 @@ mod bulk;
 mod chart;
 mod commits;
 mod daemon;
+mod fleet;
 mod latency;
 mod manifests;
 #[path = "../../tests/sync_support/mod.rs"]
@@ -55,7 +56,7 @@ fn main() {
     let wanted: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["latency", "chart", "bulk"].contains(a))
+        .filter(|a| ["latency", "chart", "bulk", "fleet"].contains(a))
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
 
@@ -96,6 +97,11 @@ fn main() {
         }
         if run("bulk") {
             let (text, repo) = bulk::run(world, &ns, &daemon, &extra, rest_window()).await;
+            section(text);
+            repos.push(repo);
+        }
+        if run("fleet") {
+            let (text, repo) = fleet::run(world, &binary, &apiserver, &client).await;
             section(text);
             repos.push(repo);
         }

@@ -146,6 +146,7 @@ impl Updater {
             events,
             metrics: self.metrics.clone(),
             notify: true,
+            ..Options::default()
         };
         self.controllers = Some(InProcess::spawn(|shutdown| {
             controller::run(client, options, shutdown)
