@@ -27,7 +27,9 @@ const HOOK_SECRET: &str = "sharding-hook-secret-41c9";
 /// A replica and the address its webhooks are served on.
 fn replica(world: &World, ns: &str, dir: &Path, name: &str) -> (Daemon, String) {
     let port = sluice_e2e::git_support::closed_port().to_string();
-    let secret = dir.join("generic-secret");
+    // One file per replica: rewriting a shared one while another replica reads it at start-up
+    // showed it an empty secret.
+    let secret = dir.join(format!("generic-secret-{name}"));
     std::fs::write(&secret, HOOK_SECRET).unwrap();
     let hooks = format!("generic={}", secret.display());
     let cache = dir.join(format!("cache-{name}"));
@@ -248,7 +250,7 @@ async fn sixty_gitsyncs_spread_over_three_replicas_and_move_when_one_dies() {
     let moved = killed.elapsed();
     let a_log = replicas[0].as_ref().unwrap().log();
     assert!(
-        a_log.contains("push handed to the replica of its shard"),
+        a_log.contains("webhook handed to the replica of its shard"),
         "replica-a handed the pushes for other shards over"
     );
     let mut all_logs = logs(&replicas);

@@ -5,11 +5,11 @@
 //! Every `--lease-duration / 3` a replica:
 //! 1. renews its membership Lease (`<prefix>-member-<hash of identity>`, labelled
 //!    `sluice.dev/members-of=<prefix>`) and lists the live members (renewed within the lease);
-//! 2. lets go of the shards no longer its own: no new reconcile starts on them, those in flight
-//!    finish (bounded by half a lease), then the shard's Lease is released;
-//! 3. takes the shards now its own whose Lease is free, expired or already its own (a write
+//! 2. takes the shards now its own whose Lease is free, expired or already its own (a write
 //!    with the Lease's resourceVersion: of two replicas racing, one wins);
-//! 4. renews the shard Leases it holds; one it cannot renew for half a lease is dropped.
+//! 3. renews the shard Leases it holds; one it cannot renew for half a lease is dropped;
+//! 4. lets go of the shards no longer its own: no new reconcile starts on them, those in flight
+//!    finish (together, bounded by half a lease), then each shard's Lease is released.
 //!
 //! A replica that dies leaves its Leases to expire: within a lease duration its shards are taken
 //! by the others. One that is stopped releases them at once. Leases are written by hand here
@@ -242,13 +242,6 @@ pub async fn run(
             }
         };
         let wanted = share(&member.identity, &members, gate.shards());
-        for shard in gate.held().difference(&wanted).copied().collect::<Vec<_>>() {
-            gate.drain(shard, member.lease / 2).await;
-            renewed.remove(&shard);
-            member.release(&api, shard).await;
-            let _ = events.send(ShardEvent::Released(shard)).await;
-            tracing::info!(shard, "shard released");
-        }
         for shard in 0..gate.shards() {
             let holding = gate.held().contains(&shard);
             if !wanted.contains(&shard) && !holding {
@@ -282,6 +275,17 @@ pub async fn run(
                 }
                 Err(error) => tracing::debug!(shard, %error, "cannot claim a shard"),
             }
+        }
+        // Let go last, the Leases renewed: a slow drain must not let this replica's other
+        // Leases run out (under load they did, and shards went back and forth). The shards
+        // leaving are drained together, each bounded by half a lease.
+        let leaving: Vec<u32> = gate.held().difference(&wanted).copied().collect();
+        futures::future::join_all(leaving.iter().map(|s| gate.drain(*s, member.lease / 2))).await;
+        for shard in leaving {
+            renewed.remove(&shard);
+            member.release(&api, shard).await;
+            let _ = events.send(ShardEvent::Released(shard)).await;
+            tracing::info!(shard, "shard released");
         }
         tokio::select! {
             _ = &mut stop => break,

@@ -285,6 +285,9 @@ async fn record_sync(
     let verdict = carried
         .as_ref()
         .map(|health| health::record(ctx, target, status, health, health_timeout));
+    // Logged as it happened, before the status says so (a reader of both sees them in order).
+    tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
+            pruned = outcome.report.pruned.len(), "applied");
     // The status first: it is what a user (and the forge) reads the sync's outcome from.
     write_status(ctx, target, status).await?;
     if previous.as_deref() != Some(commit.as_str()) || !ready_before {
@@ -303,8 +306,6 @@ async fn record_sync(
         let note = format!("pruned {} object(s): {}", pruned.len(), pruned.join(", "));
         publish(ctx, sync, EventType::Normal, "Pruned", "Prune", &note).await;
     }
-    tracing::info!(sync = %target.key, revision = %commit, objects = status.inventory.len(),
-            pruned = outcome.report.pruned.len(), "applied");
     if let (Some(health), Some(verdict)) = (&carried, verdict) {
         let before = health_before.as_deref();
         health::announce(ctx, target, status, health, verdict, before, health_timeout).await?;

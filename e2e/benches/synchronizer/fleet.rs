@@ -79,14 +79,7 @@ async fn cold(
     for r in 0..replicas {
         let name = format!("replica-{r}");
         let args: Vec<&str> = if replicas > 1 {
-            vec![
-                "--shards",
-                SHARDS,
-                "--leader-election-namespace",
-                ns.name(),
-                "--lease-duration",
-                "5s",
-            ]
+            vec!["--shards", SHARDS, "--leader-election-namespace", ns.name()]
         } else {
             Vec::new()
         };
