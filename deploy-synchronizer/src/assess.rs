@@ -62,11 +62,15 @@ async fn list_groups(
         };
         let api = resolved.api(client.clone(), sample);
         let metadata_only = health::decided_by_metadata(&sample.group, &sample.kind);
-        let objects = listing::list_pages(&api, &resolved.resource, metadata_only).await;
-        listed.insert(
-            listing::group_of(sample),
-            objects.map_err(|error| error.to_string()),
-        );
+        let wanted = group.iter().map(|id| id.name.as_str()).collect();
+        let objects =
+            match listing::list_pages(&api, &resolved.resource, metadata_only, &wanted).await {
+                Ok(Some(objects)) => Ok(objects),
+                // A sparse kind: each object read on its own.
+                Ok(None) => continue,
+                Err(error) => Err(error.to_string()),
+            };
+        listed.insert(listing::group_of(sample), objects);
     }
     listed
 }

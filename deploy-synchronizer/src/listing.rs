@@ -1,8 +1,9 @@
 //! Reading many objects of a kind: a kind with [`LIST_AT`] or more objects in one namespace is
 //! read with one paged list instead of a request per object (live facts before a plan, health
-//! after an apply). What is kept of each object is [`as_read`].
+//! after an apply), unless the namespace holds many more of that kind than are wanted (see
+//! [`worth_listing`]). Only the wanted objects are kept, each as [`as_read`] makes it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, ObjectMeta, TypeMeta};
@@ -58,24 +59,47 @@ const PAGE: u32 = 250;
 /// expired (the apiserver compacted the revision the earlier pages were read at).
 const RESTARTS: u32 = 2;
 
-/// Every object of `api`'s kind, by name, as health reads them (see [`as_read`]), fetched in
-/// pages of [`PAGE`]; only the metadata when `metadata_only`.
+/// A list reads at most this many times as many objects as are wanted (past one page): a
+/// namespace with 5,400 ConfigMaps of 300 GitSyncs is not listed whole for each GitSync's 18
+/// (the 300-GitSync bench read 1.6 million objects so, and held gigabytes while it did).
+const SPARSE: u64 = 4;
+
+/// Whether listing a kind is worth it, from its first page: `listed` objects on it and
+/// `remaining` more (the apiserver's `remainingItemCount`; unknown: listed), `wanted` of all.
+pub fn worth_listing(listed: usize, remaining: Option<i64>, wanted: usize) -> bool {
+    let total = listed as u64 + remaining.map_or(0, |r| r.max(0) as u64);
+    total <= u64::from(PAGE) || total <= SPARSE * wanted as u64
+}
+
+/// The `wanted` objects of `api`'s kind that exist, by name, as health reads them (see
+/// [`as_read`]), fetched in pages of [`PAGE`]; only the metadata when `metadata_only`. `None`
+/// when the kind is too sparse in wanted objects to list ([`worth_listing`]): read them one by
+/// one.
 pub async fn list_pages(
     api: &Api<DynamicObject>,
     resource: &ApiResource,
     metadata_only: bool,
-) -> Result<HashMap<String, Value>, kube::Error> {
-    paged(|params| list_page(api, resource, metadata_only, params)).await
+    wanted: &HashSet<&str>,
+) -> Result<Option<HashMap<String, Value>>, kube::Error> {
+    paged(
+        |params| list_page(api, resource, metadata_only, params),
+        wanted,
+    )
+    .await
 }
 
-/// A page of a list: its objects by name, and the token of the next page if there is one.
-type Page = (Vec<(String, Value)>, Option<String>);
+/// A page of a list: its objects by name, the token of the next page if there is one, and how
+/// many objects remain after it if the apiserver says.
+type Page = (Vec<(String, Value)>, Option<String>, Option<i64>);
 
 /// The objects of every page `fetch` returns, from the first until one without a next token. A
 /// continue token that expires midway restarts the list from the first page (up to
 /// [`RESTARTS`] times), so that health neither mixes pages read at two revisions nor gives up on
 /// a kind because a big list was slow.
-async fn paged<Fetch, Fetched>(mut fetch: Fetch) -> Result<HashMap<String, Value>, kube::Error>
+async fn paged<Fetch, Fetched>(
+    mut fetch: Fetch,
+    wanted: &HashSet<&str>,
+) -> Result<Option<HashMap<String, Value>>, kube::Error>
 where
     Fetch: FnMut(ListParams) -> Fetched,
     Fetched: Future<Output = Result<Page, kube::Error>>,
@@ -87,11 +111,25 @@ where
     loop {
         let restarting = params.continue_token.is_some() && restarts < RESTARTS;
         match fetch(params.clone()).await {
-            Ok((items, next)) => {
-                objects.extend(items);
+            Ok((items, next, remaining)) => {
+                let first_page = params.continue_token.is_none();
+                if first_page && !worth_listing(items.len(), remaining, wanted.len()) {
+                    tracing::debug!(
+                        wanted = wanted.len(),
+                        listed = items.len(),
+                        ?remaining,
+                        "few of a kind's objects wanted; reading them one by one"
+                    );
+                    return Ok(None);
+                }
+                objects.extend(
+                    items
+                        .into_iter()
+                        .filter(|(name, _)| wanted.contains(name.as_str())),
+                );
                 match next.filter(|token| !token.is_empty()) {
                     Some(token) => params = params.continue_token(&token),
-                    None => return Ok(objects),
+                    None => return Ok(Some(objects)),
                 }
             }
             Err(error) if restarting && continue_expired(&error) => {
@@ -121,14 +159,16 @@ async fn list_page(
             .items
             .into_iter()
             .filter_map(|item| as_read(metadata_object(item.metadata), resource));
-        Ok((items.collect(), page.metadata.continue_))
+        let meta = page.metadata;
+        Ok((items.collect(), meta.continue_, meta.remaining_item_count))
     } else {
         let page = api.list(&params).await?;
         let items = page
             .items
             .into_iter()
             .filter_map(|item| as_read(item, resource));
-        Ok((items.collect(), page.metadata.continue_))
+        let meta = page.metadata;
+        Ok((items.collect(), meta.continue_, meta.remaining_item_count))
     }
 }
 
@@ -274,27 +314,37 @@ mod tests {
         pages: usize,
         expire_at: &[usize],
     ) -> (Result<HashMap<String, Value>, kube::Error>, Vec<ListParams>) {
+        let names: Vec<String> = (0..pages)
+            .flat_map(|p| (0..2).map(move |n| format!("p{p}-{n}")))
+            .collect();
+        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
         let requests = std::cell::RefCell::new(Vec::new());
-        let listed = paged(|params: ListParams| {
-            let request = requests.borrow().len();
-            requests.borrow_mut().push(params.clone());
-            async move {
-                if expire_at.contains(&request) {
-                    let status = kube::core::Status::failure("too old", "Expired").with_code(410);
-                    return Err(kube::Error::Api(status.boxed()));
+        let listed = paged(
+            |params: ListParams| {
+                let request = requests.borrow().len();
+                requests.borrow_mut().push(params.clone());
+                async move {
+                    if expire_at.contains(&request) {
+                        let status =
+                            kube::core::Status::failure("too old", "Expired").with_code(410);
+                        return Err(kube::Error::Api(status.boxed()));
+                    }
+                    let page: usize = params
+                        .continue_token
+                        .as_deref()
+                        .map_or(0, |token| token.parse().unwrap());
+                    let items = (0..2)
+                        .map(|n| (format!("p{page}-{n}"), json!({"page": page})))
+                        .collect();
+                    let next = (page + 1 < pages).then(|| (page + 1).to_string());
+                    let remaining = Some(2 * (pages - page - 1) as i64);
+                    Ok((items, next, remaining))
                 }
-                let page: usize = params
-                    .continue_token
-                    .as_deref()
-                    .map_or(0, |token| token.parse().unwrap());
-                let items = (0..2)
-                    .map(|n| (format!("p{page}-{n}"), json!({"page": page})))
-                    .collect();
-                let next = (page + 1 < pages).then(|| (page + 1).to_string());
-                Ok((items, next))
-            }
-        })
-        .await;
+            },
+            &wanted,
+        )
+        .await
+        .map(|listed| listed.expect("all wanted: listed"));
         (listed, requests.into_inner())
     }
 
@@ -334,6 +384,57 @@ mod tests {
         let (listed, requests) = list_with(3, &[0]).await;
         assert!(listed.is_err());
         assert_eq!(requests.len(), 1);
+    }
+
+    #[test]
+    fn a_kind_is_listed_unless_far_more_of_it_live_than_are_wanted() {
+        // One page: always cheaper than eight reads or more.
+        assert!(worth_listing(250, Some(0), 8));
+        assert!(worth_listing(200, None, 8));
+        // 1,000 ConfigMaps of one GitSync, 600 of them wanted.
+        assert!(worth_listing(250, Some(750), 600));
+        // 5,400 ConfigMaps of 300 GitSyncs, 18 wanted: read one by one.
+        assert!(!worth_listing(250, Some(5150), 18));
+        // Exactly four times as many as wanted: still listed.
+        assert!(worth_listing(250, Some(150), 100));
+        assert!(!worth_listing(250, Some(151), 100));
+    }
+
+    #[tokio::test]
+    async fn only_the_wanted_objects_are_kept_and_a_sparse_kind_is_not_listed_past_its_first_page()
+    {
+        // 300 ConfigMaps in two pages (250 and 50); the apiserver counts what remains.
+        let list = |wanted: HashSet<String>| async move {
+            let requests = std::cell::Cell::new(0);
+            let wanted: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+            let listed = paged(
+                |params: ListParams| {
+                    requests.set(requests.get() + 1);
+                    let first = params.continue_token.is_none();
+                    async move {
+                        let range = if first { 0..250 } else { 250..300 };
+                        let items = range.map(|n| (format!("cm-{n}"), json!({"n": n})));
+                        let next = first.then(|| "1".to_owned());
+                        Ok((items.collect(), next, first.then_some(50)))
+                    }
+                },
+                &wanted,
+            )
+            .await
+            .unwrap();
+            (listed, requests.get())
+        };
+        // 76 wanted of 300: listed to the end, only the wanted kept.
+        let wanted: HashSet<String> = (0..75).chain([260]).map(|n| format!("cm-{n}")).collect();
+        let (listed, requests) = list(wanted.clone()).await;
+        let listed = listed.expect("listed");
+        assert_eq!(requests, 2);
+        assert_eq!(listed.keys().cloned().collect::<HashSet<_>>(), wanted);
+        // 2 wanted of 300: one page read, then they are read one by one.
+        let wanted: HashSet<String> = ["cm-3".into(), "cm-260".into()].into();
+        let (listed, requests) = list(wanted).await;
+        assert!(listed.is_none());
+        assert_eq!(requests, 1);
     }
 
     #[test]

@@ -145,22 +145,28 @@ pub(super) async fn await_established(
 
 /// The live facts (owner annotation, prune opt-out) of those of `ids` that exist. Kinds the
 /// cluster does not serve yet have no live objects. Big groups (see [`listing::groups`]) are read
-/// with one paged metadata list instead of one request an object.
+/// with one paged metadata list instead of one request an object, unless their kind is sparse
+/// in them ([`listing::worth_listing`]).
 pub async fn read_live_facts(
     reader: &Client,
     kinds: &Kinds,
     ids: impl IntoIterator<Item = ObjectRef>,
 ) -> Result<BTreeMap<ObjectRef, LiveFacts>, ApplyError> {
-    let (listed, singles) = listing::groups(ids);
+    let (listed, mut singles) = listing::groups(ids);
     let mut live = BTreeMap::new();
     for ids in listed {
         let Some(resolved) = kinds.resolve(&ids[0].group, "", &ids[0].kind) else {
             continue;
         };
         let api = resolved.api(reader.clone(), &ids[0]);
-        let by_name = listing::list_pages(&api, &resolved.resource, true)
+        let wanted = ids.iter().map(|id| id.name.as_str()).collect();
+        let Some(by_name) = listing::list_pages(&api, &resolved.resource, true, &wanted)
             .await
-            .map_err(ApplyError::Read)?;
+            .map_err(ApplyError::Read)?
+        else {
+            singles.extend(ids);
+            continue;
+        };
         for id in ids {
             if let Some(object) = by_name.get(&id.name) {
                 live.insert(id, LiveFacts::of(object));
