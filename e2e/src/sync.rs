@@ -181,6 +181,25 @@ pub async fn create_git_sync(ns: &TestNamespace, name: &str, url: &str, path: &s
 }
 
 /// Creates GitSync `name` in the test namespace with `spec` as given (JSON, the CRD's shape).
+/// How many of the namespace's GitSyncs have applied `revision` (their status says so).
+pub async fn applied_at(ns: &TestNamespace, revision: &str) -> Result<usize, String> {
+    let list = ns
+        .api::<GitSync>()
+        .list(&Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|s| {
+            s.status
+                .as_ref()
+                .and_then(|s| s.last_applied_revision.as_deref())
+                == Some(revision)
+        })
+        .count())
+}
+
 pub async fn create_git_sync_spec(ns: &TestNamespace, name: &str, spec: serde_json::Value) {
     let sync: GitSync = serde_json::from_value(json!({
         "apiVersion": "sluice.dev/v1alpha1",

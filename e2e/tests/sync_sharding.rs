@@ -127,25 +127,11 @@ fn files(version: &str) -> Vec<(String, String)> {
 }
 
 async fn all_applied(ns: &TestNamespace, revision: &str, within: Duration) {
-    let api = ns.api::<deploy_synchronizer::resource::GitSync>();
     wait_until(
         &format!("all {SYNCS} GitSyncs at {revision}"),
         within,
         || async {
-            let list = api
-                .list(&Default::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            let done = list
-                .items
-                .iter()
-                .filter(|s| {
-                    s.status
-                        .as_ref()
-                        .and_then(|s| s.last_applied_revision.as_deref())
-                        == Some(revision)
-                })
-                .count();
+            let done = applied_at(ns, revision).await?;
             if done == SYNCS {
                 Ok(())
             } else {

@@ -7,16 +7,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use deploy_synchronizer::resource::GitSync;
 use kube::Client;
-use kube::api::ListParams;
 use serde_json::json;
 use sluice_e2e::apiserver::ExtraApiserver;
 use sluice_e2e::bench::mib;
 use sluice_e2e::{TestNamespace, World, unique_name};
 
 use crate::daemon::Daemon;
-use crate::sync_support::{create_git_sync_spec, git_secret};
+use crate::sync_support::{applied_at, create_git_sync_spec, git_secret};
 
 const SYNCS: usize = 300;
 const CONFIG_MAPS: usize = 18;
@@ -46,21 +44,9 @@ fn write_fleet(dir: &Path) {
     }
 }
 
-/// How many of the namespace's GitSyncs have applied `revision`.
+/// How many of the namespace's GitSyncs have applied `revision` (0 while it cannot be read).
 async fn applied(ns: &TestNamespace, revision: &str) -> usize {
-    let list = ns.api::<GitSync>().list(&ListParams::default()).await;
-    list.map(|l| {
-        l.items
-            .iter()
-            .filter(|s| {
-                s.status
-                    .as_ref()
-                    .and_then(|s| s.last_applied_revision.as_deref())
-                    == Some(revision)
-            })
-            .count()
-    })
-    .unwrap_or(0)
+    applied_at(ns, revision).await.unwrap_or(0)
 }
 
 /// One cold run on `replicas` replicas; returns the time to all applied and each replica's memory.
