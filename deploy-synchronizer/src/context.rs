@@ -244,8 +244,8 @@ pub struct Context {
     attempts: Mutex<HashMap<String, Attempt>>,
     /// GitSyncs a webhook push asked to sync now.
     pushed: Mutex<HashSet<String>>,
-    /// The last [`RECONCILE_REQUESTED_AT`](crate::object::RECONCILE_REQUESTED_AT) value acted on, per GitSync.
-    requests: Mutex<HashMap<String, String>>,
+    /// The last [`RECONCILE_REQUESTED_AT`](sluice_shared::shard::RECONCILE_REQUESTED_AT) value acted on, per GitSync.
+    requests: sluice_shared::sharding::Requests,
     /// The resourceVersion each GitSync was left at by this process's last status write.
     status_versions: Mutex<HashMap<String, String>>,
 }
@@ -282,7 +282,7 @@ impl Context {
             options,
             attempts: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashSet::new()),
-            requests: Mutex::new(HashMap::new()),
+            requests: Default::default(),
             status_versions: Mutex::new(HashMap::new()),
         }
     }
@@ -293,17 +293,10 @@ impl Context {
     }
 
     /// Whether this reconcile of `key` must sync now, due or not: a push was received for it,
-    /// or its [`RECONCILE_REQUESTED_AT`](crate::object::RECONCILE_REQUESTED_AT) annotation has a value not acted on yet. Consumes both.
-    pub(crate) fn sync_requested(&self, key: &str, requested_at: Option<&str>) -> bool {
+    /// or its [`RECONCILE_REQUESTED_AT`](sluice_shared::shard::RECONCILE_REQUESTED_AT) annotation has a value not acted on yet. Consumes both.
+    pub(crate) fn sync_requested(&self, key: &str, sync: &GitSync) -> bool {
         let pushed = lock(&self.pushed).remove(key);
-        let annotated = requested_at.is_some_and(|value| {
-            let mut requests = lock(&self.requests);
-            let new = requests.get(key).map(String::as_str) != Some(value);
-            if new {
-                requests.insert(key.to_owned(), value.to_owned());
-            }
-            new
-        });
+        let annotated = self.requests.is_new(key, sync);
         pushed || annotated
     }
 

@@ -15,9 +15,6 @@ pub const MANAGED_LABEL: &str = sluice_shared::key!("managed");
 pub const PRUNE_ANNOTATION: &str = sluice_shared::key!("prune");
 /// The value of [`PRUNE_ANNOTATION`] that keeps an object when it leaves the render.
 pub const PRUNE_DISABLED: &str = "disabled";
-/// Annotation on a GitSync that asks for a sync now: any new value (a timestamp, say) syncs at
-/// once, whatever the interval.
-pub use sluice_shared::shard::RECONCILE_REQUESTED_AT;
 
 /// Which object: group, kind, namespace (empty for cluster-scoped) and name. The API version is
 /// deliberately not part of identity: `apps/v1` and a later `apps/v2` Deployment are one object.

@@ -191,6 +191,26 @@ pub fn join(
     Some(Sharded { gate, events, ring })
 }
 
+/// The last [`RECONCILE_REQUESTED_AT`] value acted on, per object: how a reconcile tells a new
+/// request (a webhook handed over, a user's `kubectl annotate`) from one it acted on already.
+#[derive(Debug, Default)]
+pub struct Requests(Mutex<HashMap<String, String>>);
+
+impl Requests {
+    /// Whether `object`'s annotation holds a value not acted on yet under `key`; remembers it.
+    pub fn is_new<K: kube::ResourceExt>(&self, key: &str, object: &K) -> bool {
+        let Some(value) = object.annotations().get(RECONCILE_REQUESTED_AT) else {
+            return false;
+        };
+        let mut seen = lock(&self.0);
+        if seen.get(key) == Some(value) {
+            return false;
+        }
+        seen.insert(key.to_owned(), value.clone());
+        true
+    }
+}
+
 /// Hands a webhook's work on `name` to the replica that works its shard: a new value of its
 /// [`RECONCILE_REQUESTED_AT`] annotation, which that replica's controller sees and acts on at
 /// once. Retried a bounded number of times (200, 400 ms apart); polling remains the fallback.
@@ -449,6 +469,21 @@ mod tests {
             .await
             .expect("drained once it left")
             .unwrap();
+    }
+
+    #[test]
+    fn a_reconcile_request_is_new_once_per_value() {
+        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+        let requests = Requests::default();
+        assert!(!requests.is_new("a", &cm), "no annotation, no request");
+        cm.metadata.annotations =
+            Some([(RECONCILE_REQUESTED_AT.to_owned(), "t1".to_owned())].into());
+        assert!(requests.is_new("a", &cm));
+        assert!(!requests.is_new("a", &cm), "acted on already");
+        assert!(requests.is_new("b", &cm), "per key");
+        cm.metadata.annotations =
+            Some([(RECONCILE_REQUESTED_AT.to_owned(), "t2".to_owned())].into());
+        assert!(requests.is_new("a", &cm));
     }
 
     #[test]

@@ -47,7 +47,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use sluice_shared::events::Publisher;
 use sluice_shared::notify::Notifier;
-use sluice_shared::sharding::{ShardEvent, ShardGate, hand_over};
+use sluice_shared::sharding::{Requests, ShardEvent, ShardGate, hand_over};
 use tokio::sync::mpsc;
 
 pub(crate) use state::State;
@@ -208,6 +208,8 @@ pub(crate) struct Context {
     pub state: State,
     /// Sharded: the shards this replica works (see `shards`).
     pub shards: Option<Arc<ShardGate>>,
+    /// `sluice.dev/reconcile-requested-at` values acted on (see `shards`).
+    pub requests: Requests,
 }
 
 impl Context {
@@ -228,6 +230,7 @@ impl Context {
             work_dir: options.work_dir.clone(),
             state: State::default(),
             shards: options.shards.clone(),
+            requests: Requests::default(),
         }
     }
 

@@ -22,7 +22,6 @@ use futures::future::BoxFuture;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use sluice_shared::shard::RECONCILE_REQUESTED_AT;
 use sluice_shared::sharding::ShardEvent;
 use tokio::sync::mpsc;
 
@@ -48,13 +47,8 @@ impl Context {
     where
         K: kube::Resource<DynamicType = ()>,
     {
-        object
-            .annotations()
-            .get(RECONCILE_REQUESTED_AT)
-            .is_some_and(|value| {
-                let key = format!("{} {}", K::kind(&()), key_of(object));
-                self.state.requested(&key, value)
-            })
+        let key = format!("{} {}", K::kind(&()), key_of(object));
+        self.requests.is_new(&key, object)
     }
 }
 

@@ -53,8 +53,6 @@ struct Inner {
     forced: HashSet<String>,
     updates: HashMap<String, UpdateState>,
     failures: HashMap<String, u32>,
-    /// The last `sluice.dev/reconcile-requested-at` value acted on, per `Kind ns/name`.
-    requests: HashMap<String, String>,
 }
 
 /// Shared by every reconcile (see the module doc).
@@ -95,17 +93,6 @@ impl State {
                     .map(|(ns, name)| (ns.to_owned(), name.to_owned()))
             })
             .collect()
-    }
-
-    /// Whether `value` of `key`'s `sluice.dev/reconcile-requested-at` annotation is new (not
-    /// acted on yet); remembers it.
-    pub fn requested(&self, key: &str, value: &str) -> bool {
-        let mut inner = self.lock();
-        if inner.requests.get(key).map(String::as_str) == Some(value) {
-            return false;
-        }
-        inner.requests.insert(key.to_owned(), value.to_owned());
-        true
     }
 
     /// Whether a webhook asked for a scan of `key`; clears the request.

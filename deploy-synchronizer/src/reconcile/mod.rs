@@ -24,7 +24,6 @@ use crate::apply::{Applier, ApplyError, Kinds, Report};
 use crate::context::Context;
 use crate::depends::{self, Gate};
 use crate::heal::Holding;
-use crate::object::RECONCILE_REQUESTED_AT;
 use crate::plan::{Hooks, Inventory, Plan, PlanError, Record, Send, to_send};
 use crate::render::RenderErrors;
 use crate::resource::{GitSync, GitSyncStatus};
@@ -199,11 +198,7 @@ async fn reconcile_inner(sync: &GitSync, ctx: &Context) -> Result<Action, Error>
     }
     // A webhook push or a new `sluice.dev/reconcile-requested-at` value syncs now, due or not
     // (kube-runtime reconciles on any change, annotations too; this makes it not a no-op).
-    let requested_at = sync
-        .annotations()
-        .get(RECONCILE_REQUESTED_AT)
-        .map(String::as_str);
-    let now_requested = ctx.sync_requested(&target.key, requested_at);
+    let now_requested = ctx.sync_requested(&target.key, sync);
     let may_wait = status.observed_generation == target.generation && !now_requested;
     if may_wait && let Some(left) = ctx.not_due_for(&target.key, interval) {
         if health_pending(&status) {
