@@ -163,6 +163,7 @@ pub enum Done {
 impl Cli {
     pub async fn execute(self) -> Result<Done, Error> {
         telemetry::init(&self.log)?;
+        sluice_shared::failpoint::arm();
         match self.command {
             Command::Run(args) => {
                 daemon::run(&self.kube, &args).await?;

@@ -209,6 +209,7 @@ impl Cli {
     /// Runs the command; `Ok` holds the exit code (`diff` exits 1 when it found changes).
     pub async fn execute(self) -> Result<u8, Error> {
         telemetry::init(&self.log)?;
+        sluice_shared::failpoint::arm();
         match self.command {
             Command::Run(args) => daemon::run(&self.kube, &args)
                 .await

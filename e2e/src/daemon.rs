@@ -64,9 +64,67 @@ impl Daemon {
         }
     }
 
+    /// `binary run ARGS` as the pod `name` runs it: JSON logs, metrics (and webhooks) on a free
+    /// loopback port, a state directory of its own below `dir` (the synchronizer's cache, the
+    /// updater's work clones: `dir/state-<name>`), `POD_NAME` and `env` in its environment, its
+    /// log in `dir/<name>.log`. Returns it and the address it serves on.
+    pub fn run_as_pod(
+        world: &World,
+        binary: &str,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Daemon, String) {
+        let addr = format!("127.0.0.1:{}", crate::git_support::closed_port());
+        let state = dir.join(format!("state-{name}"));
+        let state = state.to_str().expect("a UTF-8 path");
+        let mut all_env = vec![
+            ("POD_NAME", name),
+            ("SLUICE_LOG_FORMAT", "json"),
+            ("SLUICE_METRICS_ADDR", addr.as_str()),
+            // Each daemon reads its own of the two.
+            ("SLUICE_CACHE_DIR", state),
+            ("SLUICE_WORK_DIR", state),
+        ];
+        all_env.extend_from_slice(env);
+        let mut all_args = vec!["run"];
+        all_args.extend_from_slice(args);
+        let log = dir.join(format!("{name}.log"));
+        let daemon = Self::start_with_env(world, binary, &all_args, &all_env, &log);
+        (daemon, addr)
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the process killed itself at fail point `point` (armed with `FAILPOINTS`, see
+    /// `sluice_shared::failpoint`); returns its log. Panics if it is still running after
+    /// `within`, exits any other way, or was built without fail points.
+    pub async fn died_at(mut self, point: &str, within: std::time::Duration) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        let status = tokio::time::timeout(within, self.child.wait()).await;
+        let log = self.log();
+        assert!(
+            log.contains("fail points armed"),
+            "the binary has no fail points: build it as e2e/test does (--features \
+             deploy-synchronizer/failpoints,config-updater/failpoints); log:\n{log}"
+        );
+        let status = status
+            .unwrap_or_else(|_| panic!("still running after {within:?}, {point} not reached"))
+            .expect("waiting for the process");
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "expected death by SIGKILL at {point}, got {status}; log:\n{log}"
+        );
+        assert!(
+            log.contains(point),
+            "died, but its log does not name {point}"
+        );
+        log
     }
 
     /// SIGKILL, as a node that dies or the OOM killer: no shutdown, no Lease released.

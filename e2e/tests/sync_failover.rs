@@ -35,32 +35,17 @@ fn flags(count: usize, changed: Option<usize>) -> String {
 
 /// A replica named `name` (its `POD_NAME`) with a cache of its own.
 fn replica(world: &World, ns: &str, dir: &Path, name: &str) -> Daemon {
-    let port = sluice_e2e::git_support::closed_port().to_string();
-    let cache = dir.join(format!("cache-{name}"));
-    Daemon::start_with_env(
-        world,
-        "deploy-synchronizer",
-        &[
-            "--log-format",
-            "json",
-            "--log-level",
-            "debug",
-            "run",
-            "--watch-namespace",
-            ns,
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--leader-elect",
-            "--leader-election-namespace",
-            ns,
-            "--lease-duration",
-            LEASE,
-        ],
-        &[("POD_NAME", name)],
-        &dir.join(format!("{name}.log")),
-    )
+    let args = [
+        "--watch-namespace",
+        ns,
+        "--leader-elect",
+        "--leader-election-namespace",
+        ns,
+        "--lease-duration",
+        LEASE,
+    ];
+    let env = [("RUST_LOG", "debug")];
+    Daemon::run_as_pod(world, "deploy-synchronizer", dir, name, &args, &env).0
 }
 
 /// Waits until the replica's log says `what`.

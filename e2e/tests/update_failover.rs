@@ -9,9 +9,7 @@ mod update_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use sluice_e2e::daemon::Daemon;
-use sluice_e2e::sync::git_in;
 use sluice_e2e::wait_until;
 use update_support::*;
 
@@ -19,32 +17,17 @@ const LEASE: &str = "4s";
 
 /// A replica named `name` (its `POD_NAME`) with a work directory of its own.
 fn replica(u: &Updater, dir: &Path, name: &str) -> Daemon {
-    let port = sluice_e2e::git_support::closed_port().to_string();
-    let work = dir.join(format!("work-{name}"));
-    Daemon::start_with_env(
-        u.world,
-        "config-updater",
-        &[
-            "--log-format",
-            "json",
-            "--log-level",
-            "debug",
-            "run",
-            "--watch-namespace",
-            u.ns(),
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--work-dir",
-            work.to_str().unwrap(),
-            "--leader-elect",
-            "--leader-election-namespace",
-            u.ns(),
-            "--lease-duration",
-            LEASE,
-        ],
-        &[("POD_NAME", name)],
-        &dir.join(format!("{name}.log")),
-    )
+    let args = [
+        "--watch-namespace",
+        u.ns(),
+        "--leader-elect",
+        "--leader-election-namespace",
+        u.ns(),
+        "--lease-duration",
+        LEASE,
+    ];
+    let env = [("RUST_LOG", "debug")];
+    Daemon::run_as_pod(u.world, "config-updater", dir, name, &args, &env).0
 }
 
 async fn logged(daemon: &Daemon, name: &str, what: &str) {
@@ -62,36 +45,12 @@ async fn logged(daemon: &Daemon, name: &str, what: &str) {
     .await;
 }
 
-/// Commits on main since `seed`, and main's image line.
-fn main_since(u: &Updater, repo: &str, seed: &str) -> (usize, String) {
-    let count = git_in(
-        u.world,
-        repo,
-        &["rev-list", "--count", &format!("{seed}..main")],
-    );
-    let file = git_in(u.world, repo, &["show", &format!("main:{WEB_FILE}")]);
-    let image = file
-        .lines()
-        .find(|l| l.contains("image:"))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    (count.trim().parse().unwrap(), image)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bump_lands_once_when_the_leader_dies_as_it_chooses_the_tag() {
     let u = Updater::idle("update-failover").await;
-    let (path, image) = push_web(u.world, "failover", &["1.0.0"]).await;
-    let (repo, seed) = u.seed_web("failover", &image, "1.0.0").await;
-    let seed = seed.to_string();
-    u.world_git_secret("git").await;
-    u.create::<ImageRepository>(repository("web", &image, "1s"))
-        .await;
-    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
-    let url = u.world.git_http_url(&repo);
-    u.create::<ImageUpdate>(image_update("config", &url, Some("1s")))
-        .await;
+    let WebLoop {
+        path, repo, seed, ..
+    } = u.web_loop("failover").await;
 
     let dir = tempfile::tempdir().unwrap();
     let a = replica(&u, dir.path(), "replica-a");
@@ -115,7 +74,7 @@ async fn a_bump_lands_once_when_the_leader_dies_as_it_chooses_the_tag() {
     .await;
     a.kill().await;
     let killed = Instant::now();
-    let at_kill = main_since(&u, &repo, &seed);
+    let at_kill = bumps_since(u.world, &repo, &seed);
 
     logged(&b, "replica-b", "leading: starting to work").await;
     let takeover = killed.elapsed();
@@ -123,7 +82,7 @@ async fn a_bump_lands_once_when_the_leader_dies_as_it_chooses_the_tag() {
         "the bump to 1.0.1 on main",
         Duration::from_secs(60),
         || async {
-            let (count, line) = main_since(&u, &repo, &seed);
+            let (count, line) = bumps_since(u.world, &repo, &seed);
             if line.contains(":1.0.1") {
                 Ok(count)
             } else {
@@ -135,7 +94,7 @@ async fn a_bump_lands_once_when_the_leader_dies_as_it_chooses_the_tag() {
     // The standby's scans find it bumped: nothing more is committed.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        main_since(&u, &repo, &seed).0,
+        bumps_since(u.world, &repo, &seed).0,
         1,
         "one bump commit, no duplicate"
     );
@@ -152,7 +111,7 @@ async fn a_bump_lands_once_when_the_leader_dies_as_it_chooses_the_tag() {
         "the bump to 1.0.2 on main",
         Duration::from_secs(60),
         || async {
-            let (count, line) = main_since(&u, &repo, &seed);
+            let (count, line) = bumps_since(u.world, &repo, &seed);
             if line.contains(":1.0.2") && count == 2 {
                 Ok(())
             } else {

@@ -5,7 +5,6 @@
 
 mod update_support;
 
-use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use sluice_e2e::sync::{commit_dir_onto, git_in, tree};
 use sluice_e2e::wait_until;
 use std::time::Duration;
@@ -14,16 +13,13 @@ use update_support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_bump_lands_on_the_rewritten_branch() {
     let mut u = Updater::idle("update-rewrite").await;
-    let (path, image) = push_web(u.world, "rewrite", &["1.0.0"]).await;
-    let (repo, seed) = u.seed_web("rewrite", &image, "1.0.0").await;
-    let seed = seed.to_string();
-    u.world_git_secret("git").await;
-    u.create::<ImageRepository>(repository("web", &image, "1s"))
-        .await;
-    u.create::<ImagePolicy>(semver_policy("web", "web")).await;
-    let url = u.world.git_http_url(&repo);
-    u.create::<ImageUpdate>(image_update("config", &url, Some("1s")))
-        .await;
+    let WebLoop {
+        path,
+        repo,
+        seed,
+        image,
+        ..
+    } = u.web_loop("rewrite").await;
     u.run(None).await;
 
     let on_main = |tag: &'static str| {

@@ -9,6 +9,7 @@ pub mod digest;
 pub mod duration;
 pub mod events;
 pub mod exit;
+pub mod failpoint;
 pub mod forge;
 pub mod git;
 pub mod kubeconfig;

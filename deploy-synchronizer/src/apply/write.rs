@@ -38,7 +38,12 @@ pub(super) async fn apply_one(
         .patch(&apply.id.name, &params, &Patch::Apply(&apply.object))
         .await
     {
-        Ok(object) => Ok(serde_json::to_value(object).unwrap_or(Value::Null)),
+        Ok(object) => {
+            if !dry_run {
+                sluice_shared::failpoint::kill_point("sync.applied");
+            }
+            Ok(serde_json::to_value(object).unwrap_or(Value::Null))
+        }
         Err(error) => Err(failure(&apply.id, &apply.source, &error)),
     }
 }
@@ -99,6 +104,7 @@ pub(super) async fn delete(
     match api.delete(&id.name, &DeleteParams::background()).await {
         Ok(_) => {
             tracing::info!(object = %id, "pruned");
+            sluice_shared::failpoint::kill_point("sync.pruned");
             Ok(true)
         }
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),

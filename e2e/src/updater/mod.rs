@@ -99,6 +99,18 @@ pub struct Updater {
     _work: tempfile::TempDir,
 }
 
+/// What [`Updater::web_loop`] set up.
+pub struct WebLoop {
+    /// The image's path on the plain registry, for `push_image(&[&format!("{path}:1.0.1")])`.
+    pub path: String,
+    /// The image as the config repository names it.
+    pub image: String,
+    /// The config repository's name on the world's git server.
+    pub repo: String,
+    /// Its seed commit.
+    pub seed: String,
+}
+
 impl Updater {
     /// Installs the CRDs, creates the namespace `<prefix>-…` and starts the controllers.
     pub async fn start(prefix: &str) -> Updater {
@@ -247,13 +259,43 @@ impl Updater {
     /// comes by webhook or not at all), the ImagePolicy `web` on it, and the ImageUpdate
     /// `config` writing to the repository `repo` on the world's git server over HTTP.
     pub async fn create_web(&self, image: &str, repo: &str, update_interval: Option<&str>) {
-        self.create::<ImageRepository>(repository("web", image, "1h"))
+        self.create_web_scanned(image, repo, "1h", update_interval)
+            .await;
+    }
+
+    /// [`create_web`](Self::create_web) with the repository scanned every `scan`.
+    pub async fn create_web_scanned(
+        &self,
+        image: &str,
+        repo: &str,
+        scan: &str,
+        update_interval: Option<&str>,
+    ) {
+        self.create::<ImageRepository>(repository("web", image, scan))
             .await;
         self.create::<ImagePolicy>(semver_policy("web", "web"))
             .await;
         let url = self.world.git_http_url(repo);
         self.create::<ImageUpdate>(image_update("config", &url, update_interval))
             .await;
+    }
+
+    /// The whole loop for `web`, the updater not running yet: `1.0.0` pushed to a registry
+    /// repository `<prefix>-…/web`, a config repository `<prefix>-…` seeded at it, the world's
+    /// git Secret `git`, and the three objects, scanned and updated every second (a newer tag is
+    /// found without a webhook).
+    pub async fn web_loop(&self, prefix: &str) -> WebLoop {
+        let (path, image) = push_web(self.world, prefix, &["1.0.0"]).await;
+        let (repo, seed) = self.seed_web(prefix, &image, "1.0.0").await;
+        self.world_git_secret("git").await;
+        self.create_web_scanned(&image, &repo, "1s", Some("1s"))
+            .await;
+        WebLoop {
+            path,
+            image,
+            repo,
+            seed: seed.to_string(),
+        }
     }
 
     /// The `Ready` condition of `name`, if any.

@@ -87,3 +87,18 @@ pub fn trailers(message: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Commits on main since `seed`, and main's image line of [`super::WEB_FILE`] (trimmed): what
+/// a story of bumps counts.
+pub fn bumps_since(world: &World, repo: &str, seed: &str) -> (usize, String) {
+    let git = |args: &[&str]| crate::sync::git_in(world, repo, args);
+    let count = git(&["rev-list", "--count", &format!("{seed}..main")]);
+    let file = git(&["show", &format!("main:{}", super::WEB_FILE)]);
+    let image = file
+        .lines()
+        .find(|l| l.contains("image:"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    (count.trim().parse().unwrap(), image)
+}
