@@ -228,7 +228,14 @@ fn invalid_yaml(
     error: &serde_saphyr::Error,
 ) -> RenderError {
     // Rendering the message alone: the location suffix it would add is relative to the document.
-    let message = serde_saphyr::DefaultMessageFormatter.format_message(error.without_snippet());
+    let message = match budget_breach(error) {
+        Some(breach) => format!(
+            "the document is too big once its anchors and aliases are expanded ({breach}); \
+             refused unexpanded"
+        )
+        .into(),
+        None => serde_saphyr::DefaultMessageFormatter.format_message(error.without_snippet()),
+    };
     let message: String = message
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -247,6 +254,19 @@ fn invalid_yaml(
         line,
         column,
         message,
+    }
+}
+
+/// The parser's budget (nodes, aliases, depth…) that `error` breached, however wrapped: it stops
+/// a billion laughs (anchors whose aliases expand a kilobyte into gigabytes) before the memory
+/// goes.
+fn budget_breach(error: &serde_saphyr::Error) -> Option<String> {
+    let mut current: &(dyn std::error::Error + 'static) = error;
+    loop {
+        if let Some(serde_saphyr::Error::Budget { breach, .. }) = current.downcast_ref() {
+            return Some(format!("{breach:?}"));
+        }
+        current = current.source()?;
     }
 }
 

@@ -324,3 +324,28 @@ fn marker_line_with_content_parses() {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})
     );
 }
+
+/// A billion laughs: nine levels of anchors, each aliasing the one before ten times (10^9 "lol"s
+/// if expanded, from 1 KB of YAML).
+fn billion_laughs() -> String {
+    let mut text = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: laughs}\ndata:\n  l0: &l0 \"lol\"\n",
+    );
+    for level in 1..=9 {
+        let prior = level - 1;
+        let aliases = vec![format!("*l{prior}"); 10].join(", ");
+        text.push_str(&format!("  l{level}: &l{level} [{aliases}]\n"));
+    }
+    text
+}
+
+#[test]
+fn a_billion_laughs_is_refused_not_expanded() {
+    let started = std::time::Instant::now();
+    let errors = errors_of("laughs.yaml", billion_laughs().as_bytes());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let message = errors[0].to_string();
+    println!("{message} ({:?})", started.elapsed());
+    assert!(message.starts_with("laughs.yaml:11:"), "{message}");
+    assert!(message.contains("too big once its anchors and aliases are expanded"));
+}

@@ -112,6 +112,7 @@ pub async fn render_kustomize(
     target: &RenderTarget,
     options: &RenderOptions,
 ) -> Result<Vec<Manifest>, RenderErrors> {
+    super::confine::confine(&target.root, &target.dir)?;
     let search_path = options
         .search_path
         .clone()

@@ -11,6 +11,7 @@
 //! The parsing rules live in [`parse_documents`], pure and tested on bytes; the walker and the
 //! Kustomize runner are thin I/O around it.
 
+mod confine;
 mod documents;
 mod helm;
 pub(crate) mod helm_home;
@@ -162,6 +163,15 @@ pub enum RenderError {
     },
     #[error("{link}: symlink points outside the repository (to {}); refused", target.display())]
     SymlinkEscapes { link: String, target: PathBuf },
+    #[error(
+        "{file}: {field} names {reference:?}, which is outside the repository; a Kustomization \
+         may read only the repository it is in"
+    )]
+    KustomizationEscapes {
+        file: String,
+        field: String,
+        reference: String,
+    },
     #[error("{link}: broken symlink, its target does not exist")]
     BrokenSymlink { link: String },
     #[error(
