@@ -23,6 +23,7 @@ pub mod git_support;
 pub mod http;
 pub mod in_process;
 pub mod installed;
+pub mod relay;
 pub mod sync;
 pub mod updater;
 

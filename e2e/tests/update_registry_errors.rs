@@ -14,6 +14,7 @@ use base64::Engine;
 use config_updater::resource::{ImagePolicy, ImageRepository, ImageUpdate};
 use serde_json::json;
 use sluice_e2e::git_support::closed_port;
+use sluice_e2e::relay::Relay;
 use sluice_e2e::{unique_name, wait_until};
 use update_support::{
     DEADLINE, Updater, deployment, file, image_update, repository, seed, semver_policy, stays,
@@ -23,23 +24,6 @@ use update_support::{
 fn dockerconfig(registry: &str, user: &str, password: &str) -> serde_json::Value {
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     json!({".dockerconfigjson": json!({"auths": {registry: {"auth": auth}}}).to_string()})
-}
-
-/// Relays every connection on `port` to `target` (the registry coming back up there).
-async fn relay(port: u16, target: String) -> tokio::task::JoinHandle<()> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("the closed port is free again");
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let target = target.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +160,7 @@ async fn registry_errors_show_on_the_repository_commit_nothing_and_recover() {
             &format!("{missing_path}:1.0.0"),
         ])
         .await;
-    let _relay = relay(down_port, world.registry().to_owned()).await;
+    let _relay = Relay::start(down_port, world.registry()).await;
     for name in ["secure", "missing", "down"] {
         let c = u
             .wait_ready::<ImageRepository>(name, "True", "Scanned")
@@ -288,7 +272,7 @@ async fn a_rate_limit_and_a_bad_gateway_show_on_the_repository_and_pass() {
 
     // The backend comes back: a relay to the real registry where the proxy looks for it.
     let port: u16 = upstream.rsplit(':').next().unwrap().parse().unwrap();
-    let _relay = relay(port, world.registry().to_owned()).await;
+    let _relay = Relay::start(port, world.registry()).await;
     let c = u
         .wait_ready::<ImageRepository>("gateway", "True", "Scanned")
         .await;

@@ -1,12 +1,14 @@
-//! Fail points: named moments in the daemons at which a test makes the process die by SIGKILL, to
-//! prove that a crash at exactly that moment loses nothing (the fault stories in `e2e/tests/fault_*`).
+//! Fail points: named moments in the daemons at which a test makes the process die by SIGKILL (or
+//! pause while it breaks something), to prove that a fault at exactly that moment loses nothing
+//! (the fault stories in `e2e/tests/fault_*`).
 //!
 //! They are [fail-rs](https://docs.rs/fail) fail points, compiled in only with the `failpoints`
-//! feature, which `e2e/test` builds the daemons with; in any other build [`kill_point`] does
+//! feature, which `e2e/test` builds the daemons with; in any other build [`point`] does
 //! nothing. Armed from the environment at start-up, in fail-rs's syntax:
 //!
 //! ```text
 //! FAILPOINTS='sync.applied=400*off->return'   # the 401st object applied: SIGKILL
+//! FAILPOINTS='update.committed=1*return(3000)' # the first commit: a 3 s pause before the push
 //! ```
 //!
 //! The points:
@@ -26,19 +28,29 @@ pub fn arm() {
     }
 }
 
-/// A moment a test may kill the process at (see the module doc for the names): with the point
-/// armed, the process kills itself here with SIGKILL (no destructor, no graceful shutdown, no
-/// Lease released, as the OOM killer or a lost node would). Nothing without the feature.
+/// A moment a test may stop the process at (see the module doc for the names). Armed with
+/// `return`, the process kills itself here with SIGKILL (no destructor, no graceful shutdown, no
+/// Lease released, as the OOM killer or a lost node would). Armed with `return(MS)`, it logs that
+/// it is here and sleeps MS milliseconds: a story breaks something at exactly this moment (cuts
+/// the git server between commit and push). Nothing without the feature.
 #[inline(always)]
-pub fn kill_point(name: &'static str) {
+pub fn point(name: &'static str) {
     #[cfg(feature = "failpoints")]
-    fail::eval(name, |_| {
-        tracing::warn!(point = name, "fail point reached: SIGKILL");
-        // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
+    fail::eval(name, |arg| {
+        match arg.and_then(|ms| ms.parse::<u64>().ok()) {
+            Some(ms) => {
+                tracing::warn!(point = name, ms, "fail point reached: pausing");
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+            None => {
+                tracing::warn!(point = name, "fail point reached: SIGKILL");
+                // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                std::process::abort()
+            }
         }
-        std::process::abort()
     });
     #[cfg(not(feature = "failpoints"))]
     let _ = name;

@@ -271,14 +271,14 @@ fn push_blocking(
             });
         };
         on_committed(attempt);
-        sluice_shared::failpoint::kill_point("update.committed");
+        sluice_shared::failpoint::point("update.committed");
         let pushed = match replaces {
             Some(old) => git::push_replacing(&repo, remote, &target, old),
             None => git::push(&repo, remote, &target),
         };
         match pushed {
             Ok(()) => {
-                sluice_shared::failpoint::kill_point("update.pushed");
+                sluice_shared::failpoint::point("update.pushed");
                 return Ok(Outcome::Pushed {
                     commit: commit.to_string(),
                     branch: target,

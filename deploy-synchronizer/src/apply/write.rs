@@ -40,7 +40,7 @@ pub(super) async fn apply_one(
     {
         Ok(object) => {
             if !dry_run {
-                sluice_shared::failpoint::kill_point("sync.applied");
+                sluice_shared::failpoint::point("sync.applied");
             }
             Ok(serde_json::to_value(object).unwrap_or(Value::Null))
         }
@@ -104,7 +104,7 @@ pub(super) async fn delete(
     match api.delete(&id.name, &DeleteParams::background()).await {
         Ok(_) => {
             tracing::info!(object = %id, "pruned");
-            sluice_shared::failpoint::kill_point("sync.pruned");
+            sluice_shared::failpoint::point("sync.pruned");
             Ok(true)
         }
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
