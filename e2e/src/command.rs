@@ -36,6 +36,22 @@ impl World {
         PushedImage::parse(self.registry(), &out)
     }
 
+    /// Pushes a rebuild of each `repo:tag` to the plain-HTTP registry: the same tag, other bytes
+    /// (`note` in its layer), so a new digest, as a CI job re-pushing a mutable tag does.
+    pub async fn push_rebuild(&self, note: &str, refs: &[&str]) -> Vec<PushedImage> {
+        let mut args = vec!["--rebuild", note];
+        args.extend_from_slice(refs);
+        let out = self.run("push-image", &args).await;
+        PushedImage::parse(self.registry(), &out)
+    }
+
+    /// Deletes each `repo:tag` from the plain-HTTP registry (its manifest, by digest), as a
+    /// yanked release: gone from the tag list and from pulls.
+    pub async fn delete_image(&self, refs: &[&str]) -> Vec<PushedImage> {
+        let out = self.run("delete-image", refs).await;
+        PushedImage::parse(self.registry(), &out)
+    }
+
     /// Like [`World::push_image`], to the HTTPS registry (basic auth).
     pub async fn push_image_tls(&self, refs: &[&str]) -> Vec<PushedImage> {
         let mut args = vec!["--tls"];
