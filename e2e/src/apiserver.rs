@@ -23,46 +23,54 @@ pub struct ExtraApiserver {
 
 /// The world's kube-apiserver command line (program and arguments), from its pid file.
 pub fn world_apiserver_command(world: &World) -> Result<(PathBuf, Vec<String>), String> {
-    let pid_file = world.dir().join("pids/kube-apiserver.pid");
+    world_command(world, "kube-apiserver")
+}
+
+/// The command line (program and arguments) of the world's daemon `name`, from its pid file.
+pub fn world_command(world: &World, name: &str) -> Result<(PathBuf, Vec<String>), String> {
+    let pid_file = world.dir().join(format!("pids/{name}.pid"));
     let pid = std::fs::read_to_string(&pid_file)
         .map_err(|e| format!("reading {}: {e}", pid_file.display()))?;
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).map_err(|e| {
-        format!(
-            "the world's kube-apiserver (pid {}) is gone: {e}",
-            pid.trim()
-        )
-    })?;
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim()))
+        .map_err(|e| format!("the world's {name} (pid {}) is gone: {e}", pid.trim()))?;
     let mut words = cmdline
         .split(|&b| b == 0)
         .filter(|w| !w.is_empty())
         .map(|w| String::from_utf8_lossy(w).into_owned());
     let program = words
         .next()
-        .ok_or("the world's kube-apiserver has no command line")?;
+        .ok_or_else(|| format!("the world's {name} has no command line"))?;
     Ok((PathBuf::from(program), words.collect()))
 }
 
 /// `args` with `--secure-port` set to `port` (either `--flag value` or `--flag=value`).
 pub fn with_port(args: &[String], port: u16) -> Vec<String> {
+    with_flag(args, "--secure-port", &port.to_string())
+}
+
+/// `args` with `flag` set to `value` (either `--flag value` or `--flag=value` replaced, else
+/// added).
+pub fn with_flag(args: &[String], flag: &str, value: &str) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len() + 2);
     let mut replaced = false;
     let mut skip_value = false;
+    let with_equals = format!("{flag}=");
     for arg in args {
         if skip_value {
             skip_value = false;
             continue;
         }
-        if arg == "--secure-port" {
+        if arg == flag {
             skip_value = true;
-        } else if !arg.starts_with("--secure-port=") {
+        } else if !arg.starts_with(&with_equals) {
             out.push(arg.clone());
             continue;
         }
-        out.push(format!("--secure-port={port}"));
+        out.push(format!("{flag}={value}"));
         replaced = true;
     }
     if !replaced {
-        out.push(format!("--secure-port={port}"));
+        out.push(format!("{flag}={value}"));
     }
     out
 }
@@ -78,11 +86,21 @@ pub fn free_port() -> u16 {
 impl ExtraApiserver {
     /// Starts a kube-apiserver like the world's on `port` and waits until it is ready.
     pub async fn start(world: &World, port: u16) -> ExtraApiserver {
+        Self::start_over(world, port, None).await
+    }
+
+    /// [`start`](Self::start), over the etcd at `etcd` (`http://127.0.0.1:…`) when given: a
+    /// cluster of the test's own, empty but for what an apiserver makes itself.
+    pub async fn start_over(world: &World, port: u16, etcd: Option<&str>) -> ExtraApiserver {
         let (program, args) = world_apiserver_command(world).unwrap_or_else(|e| panic!("{e}"));
+        let mut args = with_port(&args, port);
+        if let Some(etcd) = etcd {
+            args = with_flag(&args, "--etcd-servers", etcd);
+        }
         let dir = tempfile::tempdir().expect("a directory for the apiserver's log");
         let mut server = ExtraApiserver {
             program,
-            args: with_port(&args, port),
+            args,
             port,
             log: dir.path().join("kube-apiserver.log"),
             child: None,

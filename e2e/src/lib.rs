@@ -18,6 +18,7 @@ pub mod apiserver;
 pub mod bench;
 pub mod daemon;
 pub mod env_file;
+pub mod etcd;
 pub mod forge;
 pub mod git_support;
 pub mod http;
