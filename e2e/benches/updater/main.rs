@@ -6,7 +6,9 @@
 //! - **latency**: registry push → bump commit on the git server's branch, through the registry's
 //!   own notification to the release daemon on the world's notify address, p50 and p90;
 //! - **watch**: resident memory of the release daemon watching 100 ImageRepositories (+ policies)
-//!   for a minute after their first scans.
+//!   for a minute after their first scans;
+//! - **curve** (only when named): the same for 10, 100 and 1,000 repositories, with the registry
+//!   requests of a scan round.
 //!
 //! `cargo bench -p sluice-e2e --bench updater [-- scan latency watch]` (all three by default)
 //! prints the figures and writes them to `target/bench/config-updater-world.txt`. The daemon is
@@ -33,7 +35,7 @@ fn main() {
     let wanted: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["scan", "latency", "watch"].contains(a))
+        .filter(|a| ["scan", "latency", "watch", "curve"].contains(a))
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
 
@@ -58,7 +60,8 @@ fn main() {
         );
         let mut latency = None;
         let mut watch = None;
-        if run("latency") || run("watch") {
+        let mut curve = None;
+        if run("latency") || run("watch") || wanted.contains(&"curve") {
             let binary = bench::build("config-updater");
             let client = world.kube_client().await;
             sluice_e2e::updater::install_crds(&client).await;
@@ -68,9 +71,14 @@ fn main() {
             if run("watch") {
                 watch = Some(watch::run(world, &client, &binary).await);
             }
+            // Long (1,000 repositories): only when asked for.
+            if wanted.contains(&"curve") {
+                curve = Some(watch::curve(world, &client, &binary).await);
+            }
         }
         section(latency::HEADING, latency);
         section(watch::HEADING, watch);
+        section(watch::CURVE_HEADING, curve);
     });
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("target/bench");
     std::fs::write(&path, report).expect("the figures file");
