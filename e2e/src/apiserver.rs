@@ -137,6 +137,20 @@ impl ExtraApiserver {
         config
     }
 
+    /// Writes the world's admin kubeconfig, pointed at this apiserver, to `path` (for a daemon
+    /// started as a process); returns `path`.
+    pub fn kubeconfig_file(&self, world: &World, path: &Path) -> PathBuf {
+        let kubeconfig = std::fs::read_to_string(world.kubeconfig()).expect("the kubeconfig");
+        let world_url = world.require("SLUICE_KUBE_APISERVER");
+        assert!(
+            kubeconfig.contains(world_url),
+            "the kubeconfig names {world_url}"
+        );
+        std::fs::write(path, kubeconfig.replace(world_url, &self.url()))
+            .expect("writing the kubeconfig");
+        path.to_owned()
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)

@@ -38,7 +38,7 @@ impl Daemon {
     }
 
     /// Starts `name` with `args` and the environment variables `env` (as a pod's, say
-    /// `POD_NAME`), logging to `log`.
+    /// `POD_NAME`; a `KUBECONFIG` of another apiserver), logging to `log`.
     pub fn start_with_env(
         world: &World,
         name: &str,
@@ -49,9 +49,10 @@ impl Daemon {
         let file = std::fs::File::create(log).expect("the log file");
         let child = Command::new(binary(name))
             .args(args)
-            .envs(env.iter().copied())
             .env("KUBECONFIG", world.kubeconfig())
             .env("PATH", world.var("PATH").unwrap_or("/usr/bin:/bin"))
+            // After the defaults: a `KUBECONFIG` of the caller's wins.
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("the log file"))
             .stderr(file)

@@ -59,18 +59,7 @@ impl Daemon {
     ) -> Daemon {
         let work = tempfile::tempdir().expect("a work dir");
         // The world's admin kubeconfig, pointed at the bench's apiserver.
-        let kubeconfig = std::fs::read_to_string(world.kubeconfig()).expect("the kubeconfig");
-        let world_url = world.require("SLUICE_KUBE_APISERVER");
-        assert!(
-            kubeconfig.contains(world_url),
-            "the kubeconfig names {world_url}"
-        );
-        let kubeconfig_path = work.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig_path,
-            kubeconfig.replace(world_url, &apiserver.url()),
-        )
-        .expect("the daemon's kubeconfig");
+        let kubeconfig_path = apiserver.kubeconfig_file(world, &work.path().join("kubeconfig"));
         let secret = work.path().join("github-secret");
         std::fs::write(&secret, WEBHOOK_SECRET).expect("the webhook secret");
         let addr = free_addr();
