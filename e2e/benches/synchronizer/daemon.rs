@@ -142,7 +142,7 @@ impl Daemon {
             .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
             .count();
         format!(
-            "daemon log (JSON, timestamps): {} ({} lines, {warnings} warnings or errors)\n",
+            "## daemon log (JSON, timestamps): {} ({} lines, {warnings} warnings or errors)\n",
             path.display(),
             text.lines().count()
         )

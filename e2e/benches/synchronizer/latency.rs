@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use sluice_e2e::bench::{ms, summary};
 use sluice_e2e::{TestNamespace, World, unique_name};
@@ -102,16 +101,7 @@ pub async fn run(
             Duration::from_secs(60),
         );
         let edited = Instant::now();
-        maps.patch(
-            &name,
-            &PatchParams {
-                field_manager: Some("bench-drift".into()),
-                ..PatchParams::default()
-            },
-            &Patch::Merge(json!({"data": {"value": drifted}})),
-        )
-        .await
-        .expect("the drifting edit");
+        crate::watch::drift(&maps, &name, "value", &drifted).await;
         patch_answered.push(edited.elapsed());
         let at = seen.await.expect("the watch task").expect("healed");
         healed.push(at[1] - edited);

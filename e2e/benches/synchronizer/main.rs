@@ -14,22 +14,29 @@
 //!   `resourceVersion`s of the GitSync and every object before and after; the daemon's VmRSS and
 //!   VmHWM throughout; then ~15 commits that each change one ConfigMap of the 1,000 (the last in
 //!   file order), webhook-triggered, timed as in **latency** and with the daemon's writes and dry
-//!   runs per commit.
+//!   runs per commit;
+//! - **curves** (only when named): cost as the work grows, objects per GitSync and GitSyncs per
+//!   daemon ([`curves`]);
+//! - **flux**: the same workload through Sluice (a daemon of its own) and through Flux's
+//!   controllers (`e2e/env up --with flux`; skipped when they are not up), one after the other,
+//!   in a table with both columns and the ratio ([`flux`]).
 //!
 //! The daemon talks to a kube-apiserver of the bench's own over the world's etcd (the world's
 //! flags, another port), so that apiserver's `apiserver_request_total` counts the daemon's
 //! requests and nobody else's; the world's apiserver (kube-controller-manager, kwok, the other
 //! tests, this bench's own edits) is reported beside it.
 //!
-//! `cargo bench -p sluice-e2e --bench synchronizer [-- latency chart bulk]` (all by default) prints
+//! `cargo bench -p sluice-e2e --bench synchronizer [-- latency chart bulk fleet flux]` (all by default) prints
 //! the figures and writes them to `target/bench/deploy-synchronizer-world.txt`; the daemon's log
 //! goes beside it. Nothing asserts on a time: shared machines vary.
 
 mod bulk;
 mod chart;
 mod commits;
+mod curves;
 mod daemon;
 mod fleet;
+mod flux;
 mod latency;
 mod manifests;
 #[path = "../../tests/sync_support/mod.rs"]
@@ -56,17 +63,14 @@ fn main() {
     let wanted: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["latency", "chart", "bulk", "fleet"].contains(a))
+        .filter(|a| ["latency", "chart", "bulk", "fleet", "flux", "curves"].contains(a))
         .collect();
     let run = |name: &str| wanted.is_empty() || wanted.contains(&name);
 
     let world = World::get();
     let runtime = bench::runtime();
-    let mut report = bench::report_header("deploy-synchronizer");
-    let mut section = |text: String| {
-        print!("{text}");
-        report.push_str(&text);
-    };
+    // A section not run this time keeps the last run's figures.
+    let mut figures = bench::Figures::new("deploy-synchronizer-world.txt", "deploy-synchronizer");
     runtime.block_on(async {
         let binary = bench::build("deploy-synchronizer");
         let client = world.kube_client().await;
@@ -75,37 +79,70 @@ fn main() {
         let ns = TestNamespace::create(&client, "bench-sync").await;
         sync_support::git_secret(&ns, world, "git-credentials").await;
         let daemon = daemon::Daemon::start(world, &binary, &apiserver, ns.name()).await;
-        section(format!(
-            "daemon: {} (pid {}), namespace {}, its own kube-apiserver on :{}\n\n",
-            binary.display(),
-            daemon.pid(),
-            ns.name(),
-            apiserver.port()
-        ));
+        figures.section(
+            "## daemon",
+            Some(format!(
+                "## daemon: {} (pid {}), namespace {}, its own kube-apiserver on :{}\n\n",
+                binary.display(),
+                daemon.pid(),
+                ns.name(),
+                apiserver.port()
+            )),
+        );
         let mut repos = Vec::new();
         let extra = kube::Client::try_from(apiserver.kube_config(world).await)
             .expect("a client for the bench's apiserver");
+        let mut latency = None;
         if run("latency") {
             let (text, repo) = latency::run(world, &ns, &daemon, &extra).await;
-            section(text);
+            latency = Some(text);
             repos.push(repo);
         }
+        figures.section("## latency", latency);
+        let mut chart = None;
         if run("chart") {
             let (text, repo) = chart::run(world, &ns, &daemon, &extra).await;
-            section(text);
+            chart = Some(text);
             repos.push(repo);
         }
+        figures.section("## chart", chart);
+        let mut bulk = None;
         if run("bulk") {
             let (text, repo) = bulk::run(world, &ns, &daemon, &extra, rest_window()).await;
-            section(text);
+            bulk = Some(text);
             repos.push(repo);
         }
+        figures.section("## bulk", bulk);
+        let mut fleet = None;
         if run("fleet") {
             let (text, repo) = fleet::run(world, &binary, &apiserver, &client).await;
-            section(text);
+            fleet = Some(text);
             repos.push(repo);
         }
-        section(daemon.save_log());
+        figures.section("## fleet", fleet);
+        // Long (10,000 objects, 500 GitSyncs): only when asked for.
+        let mut curves = None;
+        if wanted.contains(&"curves") {
+            let rig = curves::Rig {
+                world,
+                binary: &binary,
+                apiserver: &apiserver,
+                client: &client,
+                bench: &extra,
+            };
+            let (text, made) = curves::run(&rig).await;
+            curves = Some(text);
+            repos.extend(made);
+        }
+        figures.section("## curves", curves);
+        let mut flux = None;
+        if run("flux") {
+            let (text, made) = flux::run(world, &binary, &client).await;
+            flux = Some(text);
+            repos.extend(made);
+        }
+        figures.section("## flux", flux);
+        figures.section("## daemon log", Some(daemon.save_log()));
         // The daemon first, so it does not fight the namespace's deletion; then the namespace
         // (deleted in the background by TestNamespace's drop), then the apiserver.
         drop(daemon);
@@ -115,7 +152,6 @@ fn main() {
             let _ = std::fs::remove_dir_all(world.git_bare_repo(&repo));
         }
     });
-    let path = bench::bench_file("deploy-synchronizer-world.txt");
-    std::fs::write(&path, report).expect("the figures file");
+    let path = figures.write();
     println!("figures written to {}", path.display());
 }

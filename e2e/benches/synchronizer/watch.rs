@@ -61,3 +61,21 @@ where
             .map_err(|_| format!("{name}: not seen within {within:?}"))?
     })
 }
+
+/// Another field manager, `bench-drift`, sets `key` of the ConfigMap `name` to `value`: the drift
+/// self-heal is to undo.
+pub async fn drift(
+    maps: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    name: &str,
+    key: &str,
+    value: &str,
+) {
+    let params = kube::api::PatchParams {
+        field_manager: Some("bench-drift".into()),
+        ..Default::default()
+    };
+    let patch = serde_json::json!({"data": {key: value}});
+    maps.patch(name, &params, &kube::api::Patch::Merge(patch))
+        .await
+        .expect("the drifting edit");
+}
