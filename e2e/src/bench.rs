@@ -72,6 +72,23 @@ pub fn addr_is_free(addr: &str) -> bool {
     std::net::TcpListener::bind(addr).is_ok()
 }
 
+/// The CPU time a process has used (user + system), from `/proc/<pid>/stat`; zero once it is
+/// gone.
+pub fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces), from the state on.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the state (field 3).
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 /// What /proc says about a process's memory, in KiB.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Memory {

@@ -3,8 +3,9 @@
 //! through the bench's apiserver (whose `apiserver_request_total` counts the daemon's requests
 //! only):
 //! - **objects**: one GitSync of 100, 1,000, 5,000 and 10,000 ConfigMaps, cold: the time from
-//!   its creation to its status naming the commit, the daemon's peak RSS (VmHWM) and its RSS at
-//!   rest (after [`REST`]), and the requests the sync made (every verb);
+//!   its creation to its status naming the commit, the CPU time the daemon and its apiserver
+//!   spent meanwhile (where the time goes on a 2-core machine), the daemon's peak RSS (VmHWM)
+//!   and its RSS at rest (after [`REST`]), and the requests the sync made (every verb);
 //! - **syncs**: 10, 100 and 500 GitSyncs of 20 objects each (18 ConfigMaps, 2 Services), cold:
 //!   the time to all Ready, peak and at-rest RSS, the watches the daemon holds
 //!   (`apiserver_longrunning_requests{verb="WATCH"}`) and its requests.
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use kube::Client;
 use serde_json::json;
 use sluice_e2e::apiserver::ExtraApiserver;
-use sluice_e2e::bench::{Memory, mib};
+use sluice_e2e::bench::{Memory, cpu_time, mib};
 use sluice_e2e::{TestNamespace, World, apimetrics, unique_name};
 
 use crate::daemon::Daemon;
@@ -82,6 +83,9 @@ async fn requests_and_watches(client: &Client) -> (u64, u64) {
 /// What one point cost.
 struct Point {
     took: Duration,
+    /// CPU time the daemon and the bench's apiserver used over `took`.
+    daemon_cpu: Duration,
+    apiserver_cpu: Duration,
     peak: Memory,
     rest: Memory,
     requests: u64,
@@ -112,6 +116,8 @@ async fn point(rig: &Rig<'_>, url: &str, revision: &str, syncs: &[(String, Strin
     git_secret(&ns, world, "git-credentials").await;
     let daemon = Daemon::start(world, binary, apiserver, ns.name()).await;
     let (before, _) = requests_and_watches(bench).await;
+    let apiserver_pid = apiserver.pid().map(|p| p.to_string()).unwrap_or_default();
+    let cpu_before = (cpu_time(&daemon.pid()), cpu_time(&apiserver_pid));
     let start = Instant::now();
     for (name, path) in syncs {
         create_git_sync_spec(
@@ -137,6 +143,8 @@ async fn point(rig: &Rig<'_>, url: &str, revision: &str, syncs: &[(String, Strin
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = start.elapsed();
+    let daemon_cpu = cpu_time(&daemon.pid()).saturating_sub(cpu_before.0);
+    let apiserver_cpu = cpu_time(&apiserver_pid).saturating_sub(cpu_before.1);
     let (after, watches) = requests_and_watches(bench).await;
     let peak = daemon.memory();
     tokio::time::sleep(REST).await;
@@ -145,11 +153,22 @@ async fn point(rig: &Rig<'_>, url: &str, revision: &str, syncs: &[(String, Strin
     drop(ns);
     Point {
         took,
+        daemon_cpu,
+        apiserver_cpu,
         peak,
         rest,
         requests: after.saturating_sub(before),
         watches,
     }
+}
+
+/// `daemon s / apiserver s` of CPU.
+fn cpu(p: &Point) -> String {
+    format!(
+        "{:.1} s / {:.1} s",
+        p.daemon_cpu.as_secs_f64(),
+        p.apiserver_cpu.as_secs_f64()
+    )
 }
 
 fn kib_per(kib: u64, n: usize) -> String {
@@ -162,8 +181,8 @@ pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
     let mut text = String::from(
         "## curves: cost as the work grows (each point a fresh daemon and namespace)\n\
          ### one GitSync of N ConfigMaps, cold\n\
-         | objects | cold sync | per object | peak RSS (VmHWM) | RSS at rest | at rest per object | requests | per object |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         | objects | cold sync | per object | CPU: daemon / its apiserver | peak RSS (VmHWM) | RSS at rest | at rest per object | requests | per object |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for n in OBJECT_POINTS {
         let repo = unique_name("bench-curve-objects");
@@ -174,9 +193,10 @@ pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
         let syncs = [("settings".to_owned(), "settings".to_owned())];
         let p = point(rig, &url, &revision, &syncs).await;
         let row = format!(
-            "| {n} | {:.2} s | {:.2} ms | {} | {} | {} | {} | {:.2} |\n",
+            "| {n} | {:.2} s | {:.2} ms | {} | {} | {} | {} | {} | {:.2} |\n",
             p.took.as_secs_f64(),
             p.took.as_secs_f64() * 1000.0 / n as f64,
+            cpu(&p),
             mib(p.peak.hwm_kib),
             mib(p.rest.rss_kib),
             kib_per(p.rest.rss_kib, n),
@@ -189,8 +209,8 @@ pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
     }
     text.push_str(
         "### N GitSyncs of 20 objects (18 ConfigMaps, 2 Services), cold\n\
-         | GitSyncs | to all applied | per GitSync | peak RSS (VmHWM) | RSS at rest | at rest per GitSync | watches | requests | per GitSync |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         | GitSyncs | to all applied | per GitSync | CPU: daemon / its apiserver | peak RSS (VmHWM) | RSS at rest | at rest per GitSync | watches | requests | per GitSync |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let largest = SYNC_POINTS[SYNC_POINTS.len() - 1];
     let repo = unique_name("bench-curve-syncs");
@@ -206,9 +226,10 @@ pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
             .collect();
         let p = point(rig, &url, &revision, &syncs).await;
         let row = format!(
-            "| {n} | {:.2} s | {:.1} ms | {} | {} | {} | {} | {} | {:.1} |\n",
+            "| {n} | {:.2} s | {:.1} ms | {} | {} | {} | {} | {} | {} | {:.1} |\n",
             p.took.as_secs_f64(),
             p.took.as_secs_f64() * 1000.0 / n as f64,
+            cpu(&p),
             mib(p.peak.hwm_kib),
             mib(p.rest.rss_kib),
             kib_per(p.rest.rss_kib, n),
