@@ -2,6 +2,7 @@
 //! server with commits on top, a GitSync reading it with basic auth, and the synchronizer's
 //! controller running in-process for the test's namespace only.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,10 +12,10 @@ use crate::{Seen, TestNamespace, World, install_crd_yaml};
 use deploy_synchronizer::controller::WatchScope;
 use deploy_synchronizer::controller::{self, Metrics, Options};
 use deploy_synchronizer::resource::{GitSync, GitSyncStatus};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
-use kube::api::PostParams;
+use kube::api::{ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
@@ -178,6 +179,28 @@ pub async fn create_git_sync(ns: &TestNamespace, name: &str, url: &str, path: &s
         "healthTimeout": "2m"
     });
     create_git_sync_spec(ns, name, spec).await;
+}
+
+/// The namespace's ConfigMaps whose names start with `prefix`: name → (uid, data). A uid that
+/// changed between two reads is an object deleted and made again (a wrongful prune).
+pub async fn config_maps(
+    ns: &TestNamespace,
+    prefix: &str,
+) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
+    let list = ns
+        .api::<ConfigMap>()
+        .list(&ListParams::default())
+        .await
+        .expect("listing the ConfigMaps");
+    list.items
+        .into_iter()
+        .filter_map(|cm| {
+            let name = cm.metadata.name?;
+            let uid = cm.metadata.uid?;
+            name.starts_with(prefix)
+                .then(|| (name, (uid, cm.data.unwrap_or_default())))
+        })
+        .collect()
 }
 
 /// Creates GitSync `name` in the test namespace with `spec` as given (JSON, the CRD's shape).

@@ -12,8 +12,6 @@ mod sync_support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::ListParams;
 use sluice_e2e::apiserver::{ExtraApiserver, free_port};
 use sluice_e2e::etcd::TestEtcd;
 use sluice_e2e::{TestNamespace, World, unique_name, wait_until};
@@ -39,18 +37,8 @@ fn prices(added: usize, rev: &str) -> tempfile::TempDir {
 
 /// name → (uid, rev) of the namespace's price lists.
 async fn live(ns: &TestNamespace) -> BTreeMap<String, (String, String)> {
-    let list = ns
-        .api::<ConfigMap>()
-        .list(&ListParams::default())
-        .await
-        .unwrap();
-    list.items
-        .into_iter()
-        .filter_map(|cm| {
-            let name = cm.metadata.name?;
-            let rev = cm.data?.get("rev").cloned()?;
-            Some((name, (cm.metadata.uid?, rev)))
-        })
+    let all = config_maps(ns, "").await.into_iter();
+    all.filter_map(|(name, (uid, data))| Some((name, (uid, data.get("rev")?.clone()))))
         .collect()
 }
 

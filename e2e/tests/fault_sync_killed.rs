@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::ListParams;
 use sluice_e2e::daemon::Daemon;
 use sluice_e2e::{TestNamespace, World, unique_name};
 use sync_support::*;
@@ -71,20 +69,7 @@ fn synchronizer(world: &World, ns: &str, dir: &Path, name: &str, failpoints: &st
 
 /// The namespace's `limits-*` ConfigMaps: name → (uid, data).
 async fn limits(ns: &TestNamespace) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
-    let list = ns
-        .api::<ConfigMap>()
-        .list(&ListParams::default())
-        .await
-        .unwrap();
-    list.items
-        .into_iter()
-        .filter_map(|cm| {
-            let name = cm.metadata.name?;
-            let uid = cm.metadata.uid?;
-            name.starts_with("limits-")
-                .then(|| (name, (uid, cm.data.unwrap_or_default())))
-        })
-        .collect()
+    config_maps(ns, "limits-").await
 }
 
 /// Every ConfigMap is whole: the data of `stamp`'s commit, nothing from another.
