@@ -162,17 +162,29 @@ async fn point(rig: &Rig<'_>, url: &str, revision: &str, syncs: &[(String, Strin
     }
 }
 
-/// `daemon s / apiserver s` of CPU.
-fn cpu(p: &Point) -> String {
-    format!(
-        "{:.1} s / {:.1} s",
-        p.daemon_cpu.as_secs_f64(),
-        p.apiserver_cpu.as_secs_f64()
-    )
-}
-
-fn kib_per(kib: u64, n: usize) -> String {
-    format!("{:.1} KiB", kib as f64 / n as f64)
+impl Point {
+    /// The table row of this point for `n` (objects or GitSyncs), with the watches column when
+    /// `watches`.
+    fn row(&self, n: usize, watches: bool) -> String {
+        let per = |value: f64| value / n as f64;
+        let watches = if watches {
+            format!(" {} |", self.watches)
+        } else {
+            String::new()
+        };
+        format!(
+            "| {n} | {:.2} s | {:.2} ms | {:.1} s / {:.1} s | {} | {} | {:.1} KiB |{watches} {} | {:.2} |\n",
+            self.took.as_secs_f64(),
+            per(self.took.as_secs_f64() * 1000.0),
+            self.daemon_cpu.as_secs_f64(),
+            self.apiserver_cpu.as_secs_f64(),
+            mib(self.peak.hwm_kib),
+            mib(self.rest.rss_kib),
+            per(self.rest.rss_kib as f64),
+            self.requests,
+            per(self.requests as f64),
+        )
+    }
 }
 
 pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
@@ -192,17 +204,7 @@ pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
         let url = world.git_http_url(&repo);
         let syncs = [("settings".to_owned(), "settings".to_owned())];
         let p = point(rig, &url, &revision, &syncs).await;
-        let row = format!(
-            "| {n} | {:.2} s | {:.2} ms | {} | {} | {} | {} | {} | {:.2} |\n",
-            p.took.as_secs_f64(),
-            p.took.as_secs_f64() * 1000.0 / n as f64,
-            cpu(&p),
-            mib(p.peak.hwm_kib),
-            mib(p.rest.rss_kib),
-            kib_per(p.rest.rss_kib, n),
-            p.requests,
-            p.requests as f64 / n as f64,
-        );
+        let row = p.row(n, false);
         eprint!("curves: {row}");
         text.push_str(&row);
         repos.push(repo);
@@ -225,18 +227,7 @@ pub async fn run(rig: &Rig<'_>) -> (String, Vec<String>) {
             .map(|t| (format!("team-{t:03}"), format!("teams/team-{t:03}")))
             .collect();
         let p = point(rig, &url, &revision, &syncs).await;
-        let row = format!(
-            "| {n} | {:.2} s | {:.1} ms | {} | {} | {} | {} | {} | {} | {:.1} |\n",
-            p.took.as_secs_f64(),
-            p.took.as_secs_f64() * 1000.0 / n as f64,
-            cpu(&p),
-            mib(p.peak.hwm_kib),
-            mib(p.rest.rss_kib),
-            kib_per(p.rest.rss_kib, n),
-            p.watches,
-            p.requests,
-            p.requests as f64 / n as f64,
-        );
+        let row = p.row(n, true);
         eprint!("curves: {row}");
         text.push_str(&row);
     }
